@@ -1,0 +1,37 @@
+# openrft — two commands on a fresh machine: `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck pytest demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[train,dev]'
+	bash scripts/install-system-deps.sh $(VENV)
+	@touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check openrft tests bench
+	$(BIN)/ruff format --check openrft tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+demo: venv
+	$(BIN)/openrft demo
+
+bench: venv
+	$(BIN)/python bench/graders.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""The grader engine: OpenAI's grader JSON, validated and run (spec §3–§4, decisions G1–G10).
+
+    validate_grader(dict)                      -> typed grader, or GraderValidationError (400)
+    run_grader(grader, model_sample, item)     -> the exact `graders/run` response body
+    grade_many(grader, rows)                   -> BatchReport (results, means, errors, latency)
+
+Graders are pure functions of (grader, sample, item); sandboxes and clients are injected
+through `GraderContext`. This package never imports torch.
+"""
+
+from openrft.graders.batch import BatchReport, agrade_many, grade_many
+from openrft.graders.context import GraderContext
+from openrft.graders.engine import agrade, arun_grader, grade, is_sync, run_grader
+from openrft.graders.result import ERROR_DETAILS, ERROR_FLAGS, GradeResult
+from openrft.graders.sample import Sample
+from openrft.graders.schema import AnyGrader, display_name, iter_templates, validate_grader
+
+__all__ = [
+    "ERROR_DETAILS",
+    "ERROR_FLAGS",
+    "AnyGrader",
+    "BatchReport",
+    "GradeResult",
+    "GraderContext",
+    "Sample",
+    "agrade",
+    "agrade_many",
+    "arun_grader",
+    "display_name",
+    "grade",
+    "grade_many",
+    "is_sync",
+    "iter_templates",
+    "run_grader",
+    "validate_grader",
+]

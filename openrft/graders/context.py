@@ -1,0 +1,25 @@
+"""What graders get injected: clients and sandboxes, never opened by the graders themselves.
+
+Every field may be left None; the grader that needs it then builds the default from the
+environment (`OPENRFT_JUDGE_BASE_URL`, `OPENRFT_EMBEDDINGS_BASE_URL`, the host's sandbox tier)
+the first time it runs, and keeps it on the context for the rest of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class GraderContext:
+    sandbox: Any = None
+    """The python-grader sandbox pool (`openrft.sandbox`)."""
+    judge: Any = None
+    """The judge client for score_model/label_model graders."""
+    embeddings: Any = None
+    """The embeddings client for `text_similarity` with `cosine`."""
+    python_timeout: float | None = None
+    """Seconds per python-grader call (a job may set less than the default 120)."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Room for per-run state (caches, budgets) owned by the grader types that use it."""
