@@ -1,0 +1,237 @@
+"""The strict JSONL reader (decision D1).
+
+Guarantees: the input is read as bytes and split on `\\n` only (so U+2028 inside a string never
+splits a record); each line is strict UTF-8 holding exactly one JSON object. A UTF-8 BOM, CRLF
+endings, blank lines and a last line without `\\n` are tolerated. `NaN`/`Infinity`, numbers out of
+float range, duplicate keys, lone surrogates, NUL characters, nesting deeper than 64, integers
+over 4300 digits and lines over `max_line_bytes` are errors. Memory stays bounded by
+`max_line_bytes` whatever the input: an over-long line is skipped in chunks, never held whole.
+Every error names its line. What it does not do: check RFT row rules (see `validate.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from openrft.errors import DataFileError
+
+__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "iter_jsonl", "parse_line", "scan_jsonl"]
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 1 << 20
+MAX_DEPTH = 64
+_SKIP_CHUNK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+# An escape is real only after an even number of backslashes ("\\u0000" is literal text).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+class _LineError(Exception):
+    """A problem with one line; `parse_line` callers attach the path and line number."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _LineError(f"duplicate key {key!r}")
+            seen.add(key)
+    return row
+
+
+def _constant(name: str) -> float:
+    raise _LineError(f"{name} is not valid JSON (use a number or null)")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _LineError(f"number {text} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Nesting check on bytes, before `json.loads` (whose C scanner hits RecursionError)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False  # the common case: too few brackets to nest that deep
+    depth = 0
+    for byte in _STRING.sub(b"", raw).translate(None, delete=_NOT_BRACKETS):
+        depth += 1 if byte in (0x5B, 0x7B) else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _decode_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _LineError(f"invalid UTF-8 at byte {exc.start + 1}") from None
+
+
+def _check_strings(raw: bytes, row: dict[str, Any]) -> None:
+    """NUL characters and lone surrogates are valid JSON escapes but poison everything later
+    (C strings, `.encode("utf-8")`); the byte tests keep the common case free."""
+    if b"\\u" not in raw:
+        return
+    if _NUL_ESCAPE.search(raw):
+        raise _LineError("NUL character (\\u0000) in a string")
+    if b"\\ud" in raw or b"\\uD" in raw:
+        try:
+            json.dumps(row, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            point = ord(exc.object[exc.start])
+            raise _LineError(f"lone surrogate \\u{point:04x} in a string") from None
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One line (without its `\\n`) to a dict; raises `_LineError` with a reason."""
+    if b"\x00" in raw:
+        raise _LineError("NUL byte in the line")
+    if _too_deep(raw):
+        raise _LineError(f"nesting deeper than {MAX_DEPTH} levels")
+    text = _decode_text(raw)
+    try:
+        row = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise _LineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:  # CPython's int limit (CVE-2020-10735)
+        if "digits" in str(exc):
+            raise _LineError("integer with more than 4300 digits") from None
+        raise _LineError(f"invalid JSON: {exc}") from None
+    if not isinstance(row, dict):
+        kind = _KINDS.get(type(row), "a number")
+        raise _LineError(f"expected a JSON object, got {kind}")
+    _check_strings(raw, row)
+    return row
+
+
+def _utf16_reason(head: bytes) -> str | None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 1 and b"\x00" in head[:2]):
+        return "file is UTF-16 (or UTF-32); save it as UTF-8"
+    return None
+
+
+class _TooLong(int):
+    """Marker for a line over the cap: its value is the bytes seen (at least the cap + 1)."""
+
+
+def _lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes | _TooLong]]:
+    """(line number, line bytes without `\\n` and `\\r`), skipping blank lines."""
+    number = 0
+    while True:
+        raw = stream.readline(max_line_bytes + 2)  # + "\r\n"
+        if not raw:
+            return
+        number += 1
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        if not raw.endswith(b"\n") and len(raw) > max_line_bytes:
+            yield number, _TooLong(len(raw) + _skip_line(stream))
+            continue
+        raw = raw.rstrip(b"\n").removesuffix(b"\r")
+        if len(raw) > max_line_bytes:
+            yield number, _TooLong(len(raw))
+        elif raw.strip():
+            yield number, raw
+
+
+def _skip_line(stream: BinaryIO) -> int:
+    """Read and drop the rest of an over-long line in small chunks; returns the bytes dropped."""
+    dropped = 0
+    while chunk := stream.readline(_SKIP_CHUNK):
+        dropped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return dropped
+
+
+@contextmanager
+def _opened(source: str | Path | BinaryIO) -> Iterator[BinaryIO]:
+    if isinstance(source, str | Path):
+        with open(source, "rb") as stream:
+            yield stream
+    else:
+        yield source
+
+
+def _label(source: str | Path | BinaryIO, path_label: str | None) -> str | None:
+    if path_label is not None:
+        return path_label
+    return str(source) if isinstance(source, str | Path) else getattr(source, "name", None)
+
+
+def _too_long_reason(size: int, max_line_bytes: int) -> str:
+    return f"line is longer than the {max_line_bytes} byte limit (at least {size} bytes)"
+
+
+def _records(
+    source: str | Path | BinaryIO, max_line_bytes: int, label: str | None
+) -> Iterator[tuple[int, dict[str, Any] | DataFileError]]:
+    """Each line as a row or as its error; a whole-file error ends the file."""
+    with _opened(source) as stream:
+        first = True
+        for number, raw in _lines(stream, max_line_bytes):
+            if first and isinstance(raw, bytes) and (reason := _utf16_reason(raw[:4])):
+                yield number, DataFileError(reason, path=label)
+                return
+            first = False
+            if isinstance(raw, _TooLong):
+                reason = _too_long_reason(int(raw), max_line_bytes)
+                yield number, DataFileError(reason, path=label, line=number)
+                continue
+            try:
+                yield number, parse_line(raw)
+            except _LineError as exc:
+                yield number, DataFileError(str(exc), path=label, line=number)
+
+
+def iter_jsonl(
+    source: str | Path | BinaryIO,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    path_label: str | None = None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield `(line_number, row)`; raise `DataFileError` at the first bad line."""
+    for number, row in _records(source, max_line_bytes, _label(source, path_label)):
+        if isinstance(row, DataFileError):
+            raise row
+        yield number, row
+
+
+def scan_jsonl(
+    source: str | Path | BinaryIO,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    path_label: str | None = None,
+    max_errors: int = 100,
+) -> tuple[list[tuple[int, dict[str, Any]]], list[DataFileError]]:
+    """Read the whole file, collecting rows and up to `max_errors` errors (for reports)."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    errors: list[DataFileError] = []
+    for number, row in _records(source, max_line_bytes, _label(source, path_label)):
+        if not isinstance(row, DataFileError):
+            rows.append((number, row))
+        elif len(errors) < max_errors:
+            errors.append(row)
+        elif len(errors) == max_errors:
+            log.info("more than %d errors in %s; the rest are not listed", max_errors, row.path)
+    return rows, errors
