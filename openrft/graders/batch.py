@@ -151,6 +151,20 @@ async def _grade_remote(
     progress: Progress | None,
 ) -> list[GradeResult]:
     ctx = context if context is not None else GraderContext()
+    try:
+        return await _gather(spec, rows, ctx, concurrency, progress)
+    finally:
+        if context is None:
+            await ctx.aclose()
+
+
+async def _gather(
+    spec: AnyGrader,
+    rows: list[Row],
+    ctx: GraderContext,
+    concurrency: int,
+    progress: Progress | None,
+) -> list[GradeResult]:
     gate = asyncio.Semaphore(max(1, concurrency))
     done = 0
 

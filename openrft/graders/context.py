@@ -23,3 +23,15 @@ class GraderContext:
     """Seconds per python-grader call (a job may set less than the default 120)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Room for per-run state (caches, budgets) owned by the grader types that use it."""
+
+    async def aclose(self) -> None:
+        """Close every injected resource that can be closed (clients, sandbox pools).
+
+        A context is bound to the event loop its clients were first used on; whoever creates
+        one closes it on that loop (`run_grader` and `grade_many` do so for the contexts they
+        create themselves)."""
+        for name in ("embeddings", "judge", "sandbox"):
+            resource = getattr(self, name)
+            close = getattr(resource, "aclose", None)
+            if close is not None:
+                await close()

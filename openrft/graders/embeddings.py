@@ -45,3 +45,6 @@ class EmbeddingsClient:
         if len(vectors) != len(texts):
             raise EmbeddingsError(f"expected {len(texts)} embeddings, got {len(vectors)}")
         return vectors
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -148,8 +148,20 @@ def run_grader(
     if is_sync(spec):
         result = grade(spec, sample, item if item is not None else {})
     else:
-        result = asyncio.run(agrade(spec, sample, item if item is not None else {}, context))
+        result = asyncio.run(_agrade_once(spec, sample, item if item is not None else {}, context))
     return run_response(result, display_name(spec), spec.type)
+
+
+async def _agrade_once(
+    spec: AnyGrader, sample: Sample, item: Any, context: GraderContext | None
+) -> GradeResult:
+    """Grade on a fresh loop; a context made here is closed here, on the same loop."""
+    ctx = context if context is not None else GraderContext()
+    try:
+        return await agrade(spec, sample, item, ctx)
+    finally:
+        if context is None:
+            await ctx.aclose()
 
 
 async def arun_grader(

@@ -23,7 +23,7 @@ Env = Mapping[str, float]
 Node = Callable[[Env], float]
 
 _TOKEN = re.compile(
-    r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(.))"
+    r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(\S))"
 )
 _UNARY_FUNCTIONS: dict[str, Callable[[float], float]] = {
     "abs": abs,

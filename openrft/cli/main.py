@@ -1,0 +1,39 @@
+"""`openrft`: the entry point. Each command group lives in its own module and registers here.
+
+Errors that a person can fix (`OpenRFTError`) print as one line on stderr and exit 2;
+nothing prints a traceback unless `OPENRFT_DEBUG=1`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from openrft.cli import data, grade
+from openrft.errors import OpenRFTError
+
+app = typer.Typer(
+    name="openrft",
+    help="Self-hosted reinforcement fine-tuning with OpenAI-compatible graders and jobs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("grade")(grade.grade_command)
+app.command("demo")(grade.demo_command)
+app.add_typer(data.app, name="data")
+
+
+def main() -> None:
+    try:
+        app()
+    except OpenRFTError as exc:
+        if os.environ.get("OPENRFT_DEBUG"):
+            raise
+        print(f"openrft: error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("openrft: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""The embedded default task: a small dataset, its grader, and example answers to grade."""

@@ -1,0 +1,76 @@
+"""grade_many: order, per-grader means, error counts, latency percentiles, progress."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from openrft.graders import grade_many
+from openrft.graders.batch import percentile
+
+EXACT = {
+    "type": "string_check",
+    "name": "exact",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.reference}}",
+    "operation": "eq",
+}
+CLOSE = {
+    "type": "text_similarity",
+    "name": "close",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.reference}}",
+    "evaluation_metric": "fuzzy_match",
+}
+MULTI = {
+    "type": "multi",
+    "name": "combo",
+    "graders": {"exact": EXACT, "close": CLOSE},
+    "calculate_output": "(exact + close) / 2",
+}
+
+
+def test_results_in_row_order_with_summary() -> None:
+    rows = [
+        {"sample": "a", "item": {"reference": "a"}},
+        ("b", {"reference": "x"}),
+        {"sample": {"output_text": "c"}, "item": {"reference": "c"}},
+        {"sample": "d", "item": {}},
+    ]
+    report = grade_many(EXACT, rows)
+    assert [r.reward for r in report.results] == [1.0, 0.0, 1.0, 0.0]
+    summary = report.summary()
+    assert summary["rows"] == 4
+    assert summary["mean_reward"] == {"exact": 0.5}
+    assert summary["errored_rows"] == 1
+    assert summary["errors"] == {"invalid_variable_error": 1}
+    assert 0 <= summary["latency_p50_s"] <= summary["latency_p95_s"] < 1
+    assert summary["token_usage"] is None
+
+
+def test_multi_reports_a_mean_per_sub_grader() -> None:
+    rows = [("12379", {"reference": "12379"}), ("97321", {"reference": "12379"})]
+    report = grade_many(MULTI, rows)
+    means = report.summary()["mean_reward"]
+    assert set(means) == {"combo", "exact", "close"}
+    assert means["exact"] == 0.5
+    assert means["combo"] == pytest.approx((means["exact"] + means["close"]) / 2)
+
+
+def test_progress_is_reported_to_the_end() -> None:
+    seen: list[int] = []
+    grade_many(EXACT, [("a", {"reference": "a"})] * 600, progress=seen.append)
+    assert seen == [256, 512, 600]
+
+
+def test_percentile() -> None:
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0], 0.95) == pytest.approx(1.95)
+    assert percentile([5.0], 0.95) == 5.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_empty_batch() -> None:
+    report = grade_many(EXACT, [])
+    assert report.count == 0 and math.isnan(report.mean())
