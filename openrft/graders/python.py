@@ -1,10 +1,24 @@
-"""`python` graders (decision G7): validated statically here, run only in `openrft.sandbox`."""
+"""`python` graders (decision G7): validated statically here, run only in `openrft.sandbox`.
+
+`agrade` never raises: a grader that misbehaves (exception, bad return value, timeout, OOM,
+crash) is `python_grader_runtime_error` with details; a host that cannot run the sandbox, or a
+sandbox that fails to start, is `python_grader_server_error` with its type.
+"""
 
 from __future__ import annotations
 
 import ast
+import logging
+import time
+from typing import Any
 
-from openrft.errors import GraderValidationError
+from openrft.errors import GraderValidationError, SandboxUnavailableError
+from openrft.graders.context import GraderContext
+from openrft.graders.result import GradeResult, failure
+from openrft.graders.sample import Sample
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 120.0
 
 SOURCE_LIMIT = 256 * 1024
 
@@ -59,3 +73,47 @@ def _binds_grade(tree: ast.Module) -> bool:
         ):
             return True
     return False
+
+
+async def agrade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> GradeResult:
+    """Run `spec.source`'s `grade(sample, item)` in the context's sandbox pool."""
+    started = time.perf_counter()
+    try:
+        result = await _grade(spec, sample, item, ctx)
+    except Exception as exc:  # never raise into a training step
+        log.exception("python grader %r failed outside the sandbox", getattr(spec, "name", ""))
+        result = failure("python_grader_server_error", "python_grader_server_error_type", str(exc))
+    result.execution_time = time.perf_counter() - started
+    return result
+
+
+async def _grade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> GradeResult:
+    try:
+        pool = _pool(ctx)
+    except SandboxUnavailableError as exc:
+        log.error("python graders cannot run: %s", exc.message)
+        kind = f"sandbox_unavailable: {exc.message}"
+        return failure("python_grader_server_error", "python_grader_server_error_type", kind)
+    verdict = await pool.grade(
+        spec.source,
+        sample.as_dict(),
+        item,
+        timeout=ctx.python_timeout or DEFAULT_TIMEOUT,
+        owner=str(ctx.extras.get("project", "")),
+    )
+    if verdict.score is not None:
+        return GradeResult(verdict.score)
+    if verdict.server_error:
+        kind = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
+        return failure("python_grader_server_error", "python_grader_server_error_type", kind)
+    detail = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
+    return failure("python_grader_runtime_error", "python_grader_runtime_error_details", detail)
+
+
+def _pool(ctx: GraderContext) -> Any:
+    """The context's pool, created on first use (raises SandboxUnavailableError)."""
+    if ctx.sandbox is None:
+        from openrft.sandbox import SandboxPool  # keeps `import openrft.graders` light
+
+        ctx.sandbox = SandboxPool()
+    return ctx.sandbox

@@ -1,0 +1,153 @@
+"""The pool of grading slots python graders run in; its size is the grading concurrency.
+
+A slot is bound to one `(owner, sha256(source))` key and reused for every call with that key
+(the harness forks a fresh child per call), so a grader's import cost is paid once per slot,
+not per sample. A slot is never shared across keys: taking it for another grader or owner
+kills its sandbox first. Each slot has its own uid, so RLIMIT_NPROC and kill() cannot couple
+slots (trap 3); uids are unique within this process (`OPENRFT_SANDBOX_UID_BASE`, default
+61000, sets where they start: give each openrft process on a host its own range).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from openrft.sandbox import tiers
+from openrft.sandbox.launcher import Runtime, SandboxLimits
+from openrft.sandbox.slot import Slot, Verdict
+
+log = logging.getLogger(__name__)
+
+INPUT_CAP = 64 << 20
+"""Bytes of JSON (sample + item) one call may send into the sandbox."""
+_uids_in_use: set[int] = set()
+
+
+def _allocate_uids(count: int, base: int | None) -> list[int]:
+    start = base if base is not None else int(os.environ.get("OPENRFT_SANDBOX_UID_BASE", 61000))
+    uids: list[int] = []
+    uid = start
+    while len(uids) < count:
+        if uid not in _uids_in_use:
+            uids.append(uid)
+        uid += 1
+    _uids_in_use.update(uids)
+    return uids
+
+
+class SandboxPool:
+    """`await pool.grade(source, sample, item, timeout=...)` → a `Verdict`; never raises for
+    anything the grader does. Construction raises `SandboxUnavailableError` on a host that
+    cannot sandbox python graders."""
+
+    def __init__(
+        self,
+        slots: int = 2,
+        *,
+        limits: SandboxLimits | None = None,
+        tier: str | None = None,
+        allow_weak: bool | None = None,
+        bwrap: str = "bwrap",
+        runtime: Runtime | None = None,
+        reuse: bool = True,
+        uid_base: int | None = None,
+    ) -> None:
+        self.tier = tiers.detect(bwrap=bwrap, allow_weak=allow_weak, tier=tier)
+        self.limits = limits or SandboxLimits()
+        self.reuse = reuse
+        runtime = runtime or Runtime.current()
+        self.uids = _allocate_uids(slots, uid_base)
+        self._slots = [Slot(uid, self.tier, runtime, self.limits) for uid in self.uids]
+        self._free = list(self._slots)
+        self._changed: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        log.info("python-grader sandbox: tier %s, %d slots", self.tier, slots)
+
+    async def grade(
+        self,
+        source: str,
+        sample: dict[str, Any],
+        item: dict[str, Any],
+        *,
+        timeout: float = 120.0,
+        owner: str = "",
+    ) -> Verdict:
+        try:
+            payload = json.dumps({"sample": sample, "item": item, "timeout": timeout}).encode()
+        except (TypeError, ValueError) as exc:
+            return Verdict(None, "invalid_input", f"sample/item are not JSON: {exc}")
+        if len(payload) > INPUT_CAP:
+            return Verdict(None, "invalid_input", f"sample + item exceed {INPUT_CAP} bytes")
+        digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        slot = await self._take((owner, digest))
+        try:
+            return await self._run(slot, (owner, digest), source, payload + b"\n", timeout)
+        finally:
+            await self._give(slot)
+
+    async def _run(
+        self, slot: Slot, key: tuple[str, str], source: str, payload: bytes, timeout: float
+    ) -> Verdict:
+        try:
+            verdict = await slot.ensure(key, source, timeout)
+            if verdict is None:
+                verdict = await slot.call(payload, timeout)
+            if not self.reuse:
+                await slot.stop()
+            return verdict
+        except asyncio.CancelledError:
+            slot.kill_now()  # a cancelled call leaves the slot in an unknown state
+            raise
+        except Exception as exc:  # the sandbox machinery itself failed, not the grader
+            log.exception("python-grader sandbox error")
+            await slot.stop()
+            return Verdict(None, "sandbox_error", f"{type(exc).__name__}: {exc}")
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._changed is None or self._loop is not loop:
+            self._changed, self._loop = asyncio.Condition(), loop
+        return self._changed
+
+    async def _take(self, key: tuple[str, str]) -> Slot:
+        changed = self._condition()
+        async with changed:
+            await changed.wait_for(lambda: bool(self._free))
+            slot = min(self._free, key=lambda s: (s.key != key, s.key is not None, s.last_used))
+            self._free.remove(slot)
+            return slot
+
+    async def _give(self, slot: Slot) -> None:
+        slot.last_used = time.monotonic()
+        changed = self._condition()
+        async with changed:
+            self._free.append(slot)
+            changed.notify()
+
+    async def aclose(self) -> None:
+        """Kill every sandbox and give the uids back."""
+        for slot in self._slots:
+            await slot.stop()
+        self._release()
+
+    def close(self) -> None:
+        """Synchronous best effort (no event loop needed): kill every sandbox now."""
+        for slot in self._slots:
+            slot.kill_now()
+            slot._forget()
+        self._release()
+
+    def _release(self) -> None:
+        _uids_in_use.difference_update(self.uids)
+
+    async def __aenter__(self) -> SandboxPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

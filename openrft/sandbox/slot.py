@@ -1,0 +1,199 @@
+"""One grading slot: a live sandbox bound to one grader source, reused call after call.
+
+The slot trusts nothing it reads back: a verdict is accepted only as one JSON line of the exact
+shape `{"score": finite number}` or `{"reason": known reason, "detail": str}`. Anything else, a
+dead harness, a missed deadline or output past the cap kills the whole sandbox (every process in
+its cgroup / PID namespace); the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from openrft.sandbox import cgroup
+from openrft.sandbox.launcher import Launched, Runtime, SandboxLimits, launch
+from openrft.sandbox.tiers import Tier
+
+log = logging.getLogger(__name__)
+
+OUTPUT_CAP = 1 << 20
+"""Bytes of stdout+stderr one call may write before its sandbox is killed (output_too_large)."""
+START_TIMEOUT = 30.0
+GRACE = 5.0
+RUNTIME_REASONS = frozenset(
+    {"grader_exception", "invalid_return", "load_error", "timeout", "cpu_limit", "killed"}
+    | {"crashed", "ambiguous_result", "output_too_large", "oom", "invalid_input"}
+)
+SERVER_REASONS = frozenset({"sandbox_unavailable", "sandbox_start_failed", "sandbox_error"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A score, or why there is none (`reason` in RUNTIME_REASONS or SERVER_REASONS)."""
+
+    score: float | None
+    reason: str | None = None
+    detail: str = ""
+
+    @property
+    def server_error(self) -> bool:
+        return self.reason in SERVER_REASONS
+
+
+def parse_verdict(line: bytes) -> Verdict | None:
+    try:
+        record = json.loads(line, parse_constant=_reject)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    value = record.get("score")
+    if set(record) == {"score"} and type(value) is float and math.isfinite(value):
+        return Verdict(value)
+    reason, detail = record.get("reason"), record.get("detail")
+    if set(record) == {"reason", "detail"} and reason in RUNTIME_REASONS and type(detail) is str:
+        return Verdict(None, reason, detail[:4000])
+    return None
+
+
+def _reject(constant: str) -> Any:
+    raise ValueError(f"non-finite number {constant}")
+
+
+class Slot:
+    def __init__(self, uid: int, tier: Tier, runtime: Runtime, limits: SandboxLimits) -> None:
+        self.uid, self.tier, self.runtime, self.limits = uid, tier, runtime, limits
+        self.key: tuple[str, str] | None = None
+        self.last_used = 0.0
+        self._box: Launched | None = None
+        self._group: cgroup.Cgroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._written = 0
+        self._tail = b""
+        self._overflow = False
+        self._ooms = 0
+
+    async def ensure(self, key: tuple[str, str], source: str, timeout: float) -> Verdict | None:
+        """Make this slot a live sandbox for `key`; a Verdict says why that failed."""
+        if self._loop is not asyncio.get_running_loop():
+            self.kill_now()  # started under another event loop: its pipes are unusable here
+            self._forget()
+        if self.key == key and self._box is not None and self._box.process.returncode is None:
+            return None
+        await self.stop()
+        return await self._start(key, source, timeout)
+
+    async def _start(self, key: tuple[str, str], source: str, timeout: float) -> Verdict | None:
+        self._loop = asyncio.get_running_loop()
+        version = cgroup.available() if os.geteuid() == 0 else None
+        if version and self.tier is not Tier.BWRAP_USERNS:
+            limits = self.limits
+            self._group = cgroup.Cgroup(version, limits.cgroup_bytes, limits.pids, limits.cpus)
+        self._box = await launch(self.tier, self.runtime, self.limits, self.uid, self._group)
+        self._pump = asyncio.create_task(self._drain(self._box.process))
+        self._ooms, self._written, self._overflow = 0, 0, False
+        setup = {"source": source, "timeout": timeout}
+        hello = await self._exchange(json.dumps(setup).encode() + b"\n", START_TIMEOUT)
+        if hello != b'{"hello": true}\n':
+            tail = self._tail.decode(errors="replace")[-2000:]
+            log.error("python-grader sandbox failed to start: %s", tail)
+            await self.stop()
+            return Verdict(None, "sandbox_start_failed", tail)
+        ready = await self._exchange(None, timeout + GRACE)
+        if ready == b'{"ready": true}\n':
+            self.key = key
+            return None
+        return await self._failed(ready)
+
+    async def call(self, payload: bytes, timeout: float) -> Verdict:
+        self._written, self._overflow = 0, False
+        line = await self._exchange(payload, timeout + GRACE)
+        verdict = parse_verdict(line) if line else None
+        if verdict is None:
+            return await self._failed(line)
+        if verdict.reason == "killed" and self._oom_since_last():
+            return Verdict(None, "oom", "the grader ran out of memory (cgroup OOM kill)")
+        return verdict
+
+    async def _exchange(self, payload: bytes | None, timeout: float) -> bytes | None:
+        """Send a line (if any) and read one result line; None on EOF, timeout or a bad line."""
+        assert self._box is not None
+        try:
+            if payload is not None:
+                stdin = self._box.process.stdin
+                assert stdin is not None
+                stdin.write(payload)
+                await asyncio.wait_for(stdin.drain(), timeout)
+            line = await asyncio.wait_for(self._box.results.readline(), timeout)
+        except (TimeoutError, OSError, ValueError):
+            return None
+        return line if line.endswith(b"\n") else None
+
+    async def _failed(self, line: bytes | None) -> Verdict:
+        """The sandbox died, hung or lied: say why, then kill all of it."""
+        if line is not None and line.endswith(b"\n") and parse_verdict(line) is not None:
+            verdict = parse_verdict(line)  # a load error the harness reported
+        elif self._overflow:
+            verdict = Verdict(None, "output_too_large", f"more than {OUTPUT_CAP} bytes of output")
+        elif self._oom_since_last():
+            verdict = Verdict(None, "oom", "the grader ran out of memory (cgroup OOM kill)")
+        elif self._box is not None and self._box.process.returncode is None and line is None:
+            verdict = Verdict(None, "timeout", "the grader did not finish in time")
+        else:
+            verdict = Verdict(None, "crashed", self._tail.decode(errors="replace")[-2000:])
+        await self.stop()
+        assert verdict is not None
+        return verdict
+
+    def _oom_since_last(self) -> bool:
+        count = self._group.oom_kills() if self._group is not None else 0
+        seen, self._ooms = self._ooms, count
+        return count > seen
+
+    async def _drain(self, process: asyncio.subprocess.Process) -> None:
+        """Read stdout+stderr as it comes, keep a tail for logs, kill the slot past the cap."""
+        assert process.stdout is not None
+        while chunk := await process.stdout.read(65536):
+            self._written += len(chunk)
+            self._tail = (self._tail + chunk)[-4096:]
+            if self._written > OUTPUT_CAP and not self._overflow:
+                self._overflow = True
+                self.kill_now()
+
+    def kill_now(self) -> None:
+        """SIGKILL every process of the sandbox, synchronously (safe from any context)."""
+        if self._box is not None and self._box.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._box.process.pid, signal.SIGKILL)
+        if self._group is not None:
+            self._group.kill_all()
+        self.key = None
+
+    async def stop(self) -> None:
+        """Kill the sandbox and wait until nothing of it is left."""
+        box, pump = self._box, self._pump
+        self.kill_now()
+        if box is not None:
+            await box.process.wait()
+            if pump is not None:  # EOF follows the kill, unless a tier-3 stray holds the pipe
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pump, 2.0)
+            box.results_transport.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        if self._group is not None:
+            self._group.remove()
+        if self._box is not None and self._box.workdir:
+            shutil.rmtree(self._box.workdir, ignore_errors=True)
+        self._box, self._pump, self._group, self.key = None, None, None, None
