@@ -1,0 +1,227 @@
+"""The file store behind `/v1/files` (spec §7).
+
+Guarantees:
+- Content lives under a generated id (`file-` + 24 random letters and digits) in
+  `OPENRFT_HOME/files/`. The client's filename is metadata only: sanitised for display, at most
+  255 characters, never part of a path. Ids are checked against their pattern before any path is
+  built, so `../x` cannot name a file.
+- Writes are atomic (temp file in the same directory, fsync, `os.replace`, fsync of the
+  directory): after a crash a file is whole or absent. A file is visible once its metadata
+  record is written, and deleting removes the record first.
+- An upload over `max_bytes` is refused (`PayloadTooLargeError`) after reading at most
+  `max_bytes` plus one chunk; nothing of it is kept. Content-Type is never consulted.
+- A file belongs to one project: another project's id answers `NotFoundError`, as an unknown id.
+What it does not do: per-project quotas, enforcing `expires_at`, JSONL checks at upload (OpenAI
+reports fine-tune data errors on the job; `validate_upload` is there for the job layer).
+Metadata is one JSON record beside each file until the server's SQLite store takes over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from openrft.data.validate import validate_file
+from openrft.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from openrft.store.names import display_name
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "UPLOAD_PURPOSES",
+    "FileRecord",
+    "FileStore",
+    "default_home",
+    "validate_upload",
+]
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+OUTPUT_PURPOSES = ("assistants_output", "batch_output", "fine-tune-results")
+_ALPHABET = string.ascii_letters + string.digits
+_CHUNK = 1 << 20
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("OPENRFT_HOME", ".openrft"))
+
+
+def _new_id() -> str:
+    return "file-" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def _valid_id(file_id: str) -> bool:
+    return (
+        isinstance(file_id, str)
+        and len(file_id) == 29
+        and file_id.startswith("file-")
+        and all(char in _ALPHABET for char in file_id[5:])
+    )
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    project: str
+    created_ns: int
+    """Creation time in ns: orders files created within the same second."""
+    status: str = "processed"
+    expires_at: int | None = None
+
+    def to_object(self) -> dict[str, Any]:
+        """OpenAI's `FileObject` (the project and ordering key stay internal)."""
+        body = asdict(self)
+        del body["project"], body["created_ns"]
+        return {"object": "file", **body, "status_details": None}
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileStore:
+    def __init__(self, home: Path | None = None, *, max_bytes: int | None = None):
+        self.root = (home or default_home()) / "files"
+        self.root.mkdir(parents=True, exist_ok=True)
+        env_cap = os.environ.get("OPENRFT_MAX_FILE_BYTES")
+        self.max_bytes = max_bytes or (int(env_cap) if env_cap else MAX_FILE_BYTES)
+
+    def create(
+        self,
+        project: str,
+        stream: BinaryIO,
+        filename: str | None,
+        purpose: str,
+        *,
+        output: bool = False,
+    ) -> FileRecord:
+        """Store an upload. `output=True` allows the `*-results`/`*_output` purposes (files the
+        platform writes itself); uploads may use only OpenAI's upload purposes."""
+        allowed = UPLOAD_PURPOSES + (OUTPUT_PURPOSES if output else ())
+        if purpose not in allowed:
+            raise InvalidRequestError(
+                f"Invalid purpose {purpose!r}: expected one of {', '.join(allowed)}",
+                param="purpose",
+            )
+        file_id, now = _new_id(), time.time_ns()
+        size = self._write_atomic(self.root / file_id, _chunks(stream, self.max_bytes))
+        record = FileRecord(
+            file_id, size, now // 10**9, display_name(filename), purpose, project, now
+        )
+        self._write_atomic(self._meta(file_id), iter([json.dumps(asdict(record)).encode()]))
+        return record
+
+    def _write_atomic(self, target: Path, chunks: Iterator[bytes]) -> int:
+        fd, temporary = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.root)
+        return size
+
+    def _meta(self, file_id: str) -> Path:
+        return self.root / f"{file_id}.json"
+
+    def get(self, project: str, file_id: str) -> FileRecord:
+        missing = NotFoundError(f"No such File object: {file_id}", param="file_id")
+        if not _valid_id(file_id):
+            raise missing
+        try:
+            record = FileRecord(**json.loads(self._meta(file_id).read_bytes()))
+        except FileNotFoundError:
+            raise missing from None
+        if record.project != project:
+            raise missing
+        return record
+
+    def list(
+        self,
+        project: str,
+        purpose: str | None = None,
+        order: str = "desc",
+        after: str | None = None,
+        limit: int = 10000,
+    ) -> list[FileRecord]:
+        """The project's files, newest first by default; `after` is the last id already seen."""
+        if order not in ("asc", "desc"):
+            raise InvalidRequestError("order must be 'asc' or 'desc'", param="order")
+        if not 1 <= limit <= 10000:
+            raise InvalidRequestError("limit must be between 1 and 10000", param="limit")
+        records = [
+            record
+            for record in self._records()
+            if record.project == project and purpose in (None, record.purpose)
+        ]
+        records.sort(key=lambda record: (record.created_ns, record.id), reverse=order == "desc")
+        if after is not None:
+            ids = [record.id for record in records]
+            if after not in ids:
+                raise InvalidRequestError(f"No such File object: {after}", param="after")
+            records = records[ids.index(after) + 1 :]
+        return records[:limit]
+
+    def _records(self) -> Iterator[FileRecord]:
+        for meta in self.root.glob("file-*.json"):
+            try:
+                yield FileRecord(**json.loads(meta.read_bytes()))
+            except FileNotFoundError:
+                continue  # deleted while listing
+
+    def content_path(self, project: str, file_id: str) -> Path:
+        """Where the content is, for readers that want a path (the job layer)."""
+        return self.root / self.get(project, file_id).id
+
+    def open_content(self, project: str, file_id: str) -> BinaryIO:
+        return open(self.content_path(project, file_id), "rb")
+
+    def delete(self, project: str, file_id: str) -> dict[str, Any]:
+        """OpenAI's `FileDeleted` body."""
+        record = self.get(project, file_id)
+        self._meta(record.id).unlink()
+        (self.root / record.id).unlink(missing_ok=True)
+        _fsync_dir(self.root)
+        return {"id": record.id, "object": "file", "deleted": True}
+
+
+def _chunks(stream: BinaryIO, max_bytes: int) -> Iterator[bytes]:
+    """The upload in chunks, stopping (and failing) as soon as it passes `max_bytes`."""
+    seen = 0
+    while chunk := stream.read(_CHUNK):
+        seen += len(chunk)
+        if seen > max_bytes:
+            raise PayloadTooLargeError(
+                f"File is larger than the {max_bytes} byte limit", param="file"
+            )
+        yield chunk
+
+
+def validate_upload(
+    path: Path, *, split: Literal["train", "valid"] = "train", path_label: str | None = None
+) -> list[dict[str, Any]]:
+    """The job layer's check of a `fine-tune` file (decisions D1, D2): its rows, or a
+    `DataFileError` naming the first bad line. Upload itself never parses content."""
+    return validate_file(path, split=split, path_label=path_label)
