@@ -1,0 +1,96 @@
+"""Chat Completions shapes the judge client sends and reads: the strict `response_format`,
+the fallback request for judges without structured outputs (G6) and the parsed reply."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from openrft.graders.result import Usage, empty_usage
+
+_OPEN_BRACE = re.compile(r"\{")
+FALLBACK_INSTRUCTION = (
+    "Reply with one JSON object and nothing else. It must match this JSON Schema:\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeReply:
+    """What the judge said, reduced to what grading needs."""
+
+    content: str | None
+    refusal: str | None
+    finish_reason: str | None
+    model: str
+    """The model the judge reports (`sampled_model_name`), else the one we asked for."""
+    usage: Usage | None
+    """Tokens this reply cost now: None for a cache hit."""
+    cached: bool = False
+    cache_key: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        usage = self.usage or {}
+        total = usage.get("total_tokens") or 0
+        return total or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
+
+    def usage_per_model(self) -> dict[str, Usage]:
+        return {self.model: dict(self.usage) if self.usage else empty_usage()}
+
+
+def response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+def fallback_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The same request without `response_format`, the schema stated in a final user message."""
+    fallback = {key: value for key, value in body.items() if key != "response_format"}
+    schema = body["response_format"]["json_schema"]["schema"]
+    instruction = FALLBACK_INSTRUCTION + json.dumps(schema, ensure_ascii=False)
+    fallback["messages"] = [*body["messages"], {"role": "user", "content": instruction}]
+    return fallback
+
+
+def to_reply(completion: Any, requested_model: str) -> JudgeReply:
+    choices = getattr(completion, "choices", None) or []
+    message = choices[0].message if choices else None
+    return JudgeReply(
+        content=getattr(message, "content", None),
+        refusal=getattr(message, "refusal", None),
+        finish_reason=choices[0].finish_reason if choices else None,
+        model=getattr(completion, "model", None) or requested_model,
+        usage=_usage(getattr(completion, "usage", None)),
+    )
+
+
+def _usage(usage: Any) -> Usage:
+    out = empty_usage()
+    if usage is None:
+        return out
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        out[key] = int(getattr(usage, key, 0) or 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    out["cached_tokens"] = int(getattr(details, "cached_tokens", 0) or 0)
+    return out
+
+
+def first_json_object(text: str) -> dict[str, Any] | None:
+    """The reply as a JSON object, else the first JSON object inside it (judges in fallback
+    mode like to wrap their answer in prose or a code fence)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    decoder = json.JSONDecoder()
+    for match in _OPEN_BRACE.finditer(text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
