@@ -162,4 +162,5 @@ def scan_file(
     problems = validate_rows(parsed, path=label)
     bad = {error.line for error in problems}
     good = [(number, row) for number, row in parsed if number not in bad]
-    return good, (errors + problems)[:max_errors]
+    merged = sorted(errors + problems, key=lambda error: error.line or 0)
+    return good, merged[:max_errors]
