@@ -120,7 +120,8 @@ def load(source, timeout):
     grade = namespace.get("grade")
     if not callable(grade):
         return None, "the source does not define a function grade(sample, item)"
-    return grade, arity_problem(grade)
+    problem = arity_problem(grade)
+    return (None, problem) if problem else (grade, None)
 
 
 def arity_problem(grade):

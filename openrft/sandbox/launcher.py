@@ -130,7 +130,8 @@ def bwrap_args(tier: Tier, runtime: Runtime, limits: SandboxLimits, seccomp_fd: 
     args.append("--clearenv")
     for key, value in environment(runtime, "/tmp").items():
         args += ["--setenv", key, value]
-    return [*args, "--chdir", "/tmp", "--seccomp", str(seccomp_fd)]
+    # The tree bwrap built for us (/, /etc, /sbx, parents of binds) is read-only too.
+    return [*args, "--remount-ro", "/", "--chdir", "/tmp", "--seccomp", str(seccomp_fd)]
 
 
 def inner_command(
