@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from openrft.graders.columns import grade_columns
 from openrft.graders.context import GraderContext
-from openrft.graders.engine import agrade, grade, is_sync
+from openrft.graders.engine import agrade, is_sync
 from openrft.graders.result import ERROR_FLAGS, GradeResult, sum_usage
 from openrft.graders.sample import Sample
 from openrft.graders.schema import AnyGrader, MultiGrader, display_name, validate_grader
@@ -24,6 +25,7 @@ from openrft.graders.schema import AnyGrader, MultiGrader, display_name, validat
 Row = tuple[Sample, Any]
 Progress = Callable[[int], None]
 DEFAULT_CONCURRENCY = 16
+_LOCAL_CHUNK = 8192
 
 
 @dataclass
@@ -86,16 +88,17 @@ def percentile(values: list[float], quantile: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def to_rows(rows: Iterable[Any]) -> list[Row]:
-    """Accept `(sample, item)` pairs or `{"sample": ..., "item": ...}` dicts."""
-    out: list[Row] = []
+def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any]]:
+    """Accept `(sample, item)` pairs or `{"sample": ..., "item": ...}` dicts.
+
+    A plain-string sample stays a string (the local fast path reads it directly)."""
+    samples: list[Sample | str] = []
+    items: list[Any] = []
     for row in rows:
-        if isinstance(row, dict):
-            out.append((Sample.coerce(row.get("sample", "")), row.get("item") or {}))
-        else:
-            sample, item = row
-            out.append((Sample.coerce(sample), item))
-    return out
+        sample, item = (row.get("sample", ""), row.get("item")) if isinstance(row, dict) else row
+        samples.append(sample if isinstance(sample, str) else Sample.coerce(sample))
+        items.append(item if item is not None else {})
+    return samples, items
 
 
 def grade_many(
@@ -108,11 +111,12 @@ def grade_many(
 ) -> BatchReport:
     """Grade every row; results come back in row order."""
     spec = validate_grader(grader) if isinstance(grader, dict) else grader
-    prepared = to_rows(rows)
+    samples, items = to_columns(rows)
     start = time.perf_counter()
     if is_sync(spec):
-        results = _grade_local(spec, prepared, progress)
+        results = _grade_local(spec, samples, items, progress)
     else:
+        prepared = [(Sample.coerce(s), item) for s, item in zip(samples, items, strict=True)]
         results = asyncio.run(_grade_remote(spec, prepared, context, concurrency, progress))
     return _report(spec, results, time.perf_counter() - start)
 
@@ -126,20 +130,23 @@ async def agrade_many(
     progress: Progress | None = None,
 ) -> BatchReport:
     """`grade_many` for callers inside an event loop."""
-    prepared = to_rows(rows)
+    samples, items = to_columns(rows)
+    prepared = [(Sample.coerce(s), item) for s, item in zip(samples, items, strict=True)]
     start = time.perf_counter()
     results = await _grade_remote(grader, prepared, context, concurrency, progress)
     return _report(grader, results, time.perf_counter() - start)
 
 
-def _grade_local(spec: AnyGrader, rows: list[Row], progress: Progress | None) -> list[GradeResult]:
-    if progress is None:
-        return [grade(spec, sample, item) for sample, item in rows]
-    results = []
-    for index, (sample, item) in enumerate(rows, 1):
-        results.append(grade(spec, sample, item))
-        if index % 256 == 0 or index == len(rows):
-            progress(index)
+def _grade_local(
+    spec: AnyGrader, samples: list[Sample | str], items: list[Any], progress: Progress | None
+) -> list[GradeResult]:
+    """Local graders run column-wise in chunks, so progress moves on long files."""
+    results: list[GradeResult] = []
+    for start in range(0, len(samples), _LOCAL_CHUNK):
+        end = start + _LOCAL_CHUNK
+        results.extend(grade_columns(spec, samples[start:end], items[start:end]))
+        if progress is not None:
+            progress(len(results))
     return results
 
 

@@ -22,7 +22,10 @@ from openrft.graders.result import GradeResult, failure, run_response
 from openrft.graders.sample import Sample, SampleParseError
 from openrft.graders.schema import (
     AnyGrader,
+    LabelModelGrader,
     MultiGrader,
+    PythonGrader,
+    ScoreModelGrader,
     StringCheckGrader,
     TextSimilarityGrader,
     display_name,
@@ -55,7 +58,7 @@ def grade(grader: AnyGrader, sample: Sample, item: Any) -> GradeResult:
         try:
             result = _grade_sync(grader, sample, item)
         except Exception as exc:
-            result = _as_failure(exc)
+            result = as_failure(exc)
     result.execution_time = time.perf_counter() - start
     return result
 
@@ -82,7 +85,7 @@ async def agrade(
         except BudgetExceededError:
             raise
         except Exception as exc:
-            result = _as_failure(exc)
+            result = as_failure(exc)
     result.execution_time = time.perf_counter() - start
     return result
 
@@ -98,20 +101,24 @@ async def _grade_async(
         return await multi.agrade(grader, sample, item, sub)
     if isinstance(grader, TextSimilarityGrader):
         return await text_similarity.agrade_cosine(grader, sample, item, ctx)
-    if grader.type == "python":
+    # Imported on first use: the judge client pulls in the openai SDK.
+    if isinstance(grader, PythonGrader):
         from openrft.graders import python
 
         return await python.agrade(grader, sample, item, ctx)
-    if grader.type == "score_model":
+    if isinstance(grader, ScoreModelGrader):
         from openrft.graders import score_model
 
         return await score_model.agrade(grader, sample, item, ctx)
-    from openrft.graders import label_model
+    if isinstance(grader, LabelModelGrader):
+        from openrft.graders import label_model
 
-    return await label_model.agrade(grader, sample, item, ctx)
+        return await label_model.agrade(grader, sample, item, ctx)
+    raise TypeError(f"{grader.type} is graded synchronously")
 
 
-def _as_failure(exc: Exception) -> GradeResult:
+def as_failure(exc: Exception) -> GradeResult:
+    """The flags for an exception raised while grading (everything but a spent budget)."""
     if isinstance(exc, VariableError):
         return _with_detail(failure("invalid_variable_error"), str(exc))
     if isinstance(exc, SampleParseError):

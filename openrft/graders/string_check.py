@@ -10,7 +10,7 @@ from openrft.graders.sample import Sample
 from openrft.graders.schema import StringCheckGrader
 from openrft.graders.template import compile_template
 
-_OPERATIONS: dict[str, Callable[[str, str], bool]] = {
+OPERATIONS: dict[str, Callable[[str, str], bool]] = {
     "eq": lambda text, reference: text == reference,
     "ne": lambda text, reference: text != reference,
     "like": lambda text, reference: reference in text,
@@ -21,4 +21,4 @@ _OPERATIONS: dict[str, Callable[[str, str], bool]] = {
 def grade(spec: StringCheckGrader, sample: Sample, item: Any) -> GradeResult:
     text = compile_template(spec.input).render(sample, item)
     reference = compile_template(spec.reference).render(sample, item)
-    return GradeResult(1.0 if _OPERATIONS[spec.operation](text, reference) else 0.0)
+    return GradeResult(1.0 if OPERATIONS[spec.operation](text, reference) else 0.0)

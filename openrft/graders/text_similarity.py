@@ -93,7 +93,26 @@ def scorer(metric: str) -> Scorer:
     return _rouge(metric)
 
 
-def _edge_case(text: str, reference: str) -> float | None:
+def score_many(metric: str, texts: list[str], references: list[str]) -> list[float]:
+    """Scores of many non-trivial pairs; fuzzy_match runs as one multi-threaded C call."""
+    if not texts:
+        return []
+    if metric != "fuzzy_match":
+        score = scorer(metric)
+        return [
+            float(score(text, reference)) for text, reference in zip(texts, references, strict=True)
+        ]
+    import numpy as np
+    from rapidfuzz import fuzz, process, utils
+
+    matrix = process.cpdist(
+        texts, references, scorer=fuzz.WRatio, processor=utils.default_process,
+        workers=-1, dtype=np.float64,
+    )  # fmt: skip
+    return list((matrix / 100).tolist())
+
+
+def edge_case(text: str, reference: str) -> float | None:
     """G2: identical strings (both empty included) score 1, exactly one empty side scores 0."""
     if text == reference:
         return 1.0
@@ -105,7 +124,7 @@ def _edge_case(text: str, reference: str) -> float | None:
 def grade(spec: TextSimilarityGrader, sample: Sample, item: Any) -> GradeResult:
     text = compile_template(spec.input).render(sample, item)
     reference = compile_template(spec.reference).render(sample, item)
-    fixed = _edge_case(text, reference)
+    fixed = edge_case(text, reference)
     if fixed is not None:
         return GradeResult(fixed)
     return GradeResult(float(scorer(spec.evaluation_metric)(text, reference)))
@@ -116,7 +135,7 @@ async def agrade_cosine(
 ) -> GradeResult:
     text = compile_template(spec.input).render(sample, item)
     reference = compile_template(spec.reference).render(sample, item)
-    fixed = _edge_case(text, reference)
+    fixed = edge_case(text, reference)
     if fixed is not None:
         return GradeResult(fixed)
     if ctx.embeddings is None:

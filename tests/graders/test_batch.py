@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from openrft.graders import grade_many
+from openrft.graders import Sample, grade, grade_many, validate_grader
 from openrft.graders.batch import percentile
 
 EXACT = {
@@ -60,8 +60,8 @@ def test_multi_reports_a_mean_per_sub_grader() -> None:
 
 def test_progress_is_reported_to_the_end() -> None:
     seen: list[int] = []
-    grade_many(EXACT, [("a", {"reference": "a"})] * 600, progress=seen.append)
-    assert seen == [256, 512, 600]
+    grade_many(EXACT, [("a", {"reference": "a"})] * 20_000, progress=seen.append)
+    assert seen == [8192, 16384, 20_000]
 
 
 def test_percentile() -> None:
@@ -74,3 +74,52 @@ def test_percentile() -> None:
 def test_empty_batch() -> None:
     report = grade_many(EXACT, [])
     assert report.count == 0 and math.isnan(report.mean())
+
+
+JSON_CHECK = {
+    "type": "string_check",
+    "name": "json",
+    "input": "{{sample.output_json.answer}}",
+    "reference": "{{item.meta.labels[0]}}",
+    "operation": "ilike",
+}
+MIXED_ROWS = [
+    ("12379", {"reference": "12379", "meta": {"labels": ["x"]}}),
+    ("97321", {"reference": "12379", "meta": {"labels": ["x"]}}),
+    ("", {"reference": "12379"}),
+    ("", {"reference": ""}),
+    ("1237", {"reference": 12379}),
+    ("abc", {}),
+    ("abc", {"reference": None}),
+    ('{"answer": "Yes X"}', {"reference": "yes", "meta": {"labels": ["x"]}}),
+    ('{"answer": "no"}', {"reference": "no", "meta": {"labels": []}}),
+    ({"output_text": "z", "output_json": {"answer": "x"}}, {"reference": "z", "meta": {"labels": ["X"]}}),
+    ("not json", {"reference": "n", "meta": {"labels": ["x"]}}),
+    ("!!", {"reference": "!!"}),
+    ("!!", {"reference": "??"}),
+    ("Yes!", {"reference": "yes"}),
+]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [EXACT, CLOSE, JSON_CHECK, MULTI, {**CLOSE, "evaluation_metric": "bleu"},
+     {**CLOSE, "evaluation_metric": "rouge_2"},
+     {"type": "multi", "graders": {"a": JSON_CHECK, "b": CLOSE}, "calculate_output": "a / b"}],
+)  # fmt: skip
+def test_batch_path_equals_the_per_row_engine(spec: dict[str, object]) -> None:
+    grader = validate_grader(spec)
+    batch = grade_many(grader, MIXED_ROWS).results
+    single = [grade(grader, Sample.coerce(s), item) for s, item in MIXED_ROWS]
+    assert [r.reward for r in batch] == [r.reward for r in single]
+    assert [r.errors for r in batch] == [r.errors for r in single]
+    assert [r.sub_rewards for r in batch] == [r.sub_rewards for r in single]
+    assert any(r.errors for r in batch)
+
+
+def test_batch_flags_samples_that_break_their_response_format() -> None:
+    rows = [(Sample.from_text("plain", json_expected=True), {"reference": "plain"}),
+            (Sample.from_text('{"a": 1}', json_expected=True), {"reference": '{"a": 1}'})]  # fmt: skip
+    results = grade_many(EXACT, rows).results
+    assert results[0].errors == {"sample_parse_error": True} and results[0].reward == 0.0
+    assert results[1].ok and results[1].reward == 1.0
