@@ -57,19 +57,19 @@ def detect(
     problems: list[str] = []
     order = list(Tier)[list(Tier).index(wanted) :]
     for candidate in order:
-        problem = _problem(candidate, bwrap, weak_ok)
-        if problem is None:
+        found = problem(candidate, bwrap, weak_ok)
+        if found is None:
             if candidate != Tier.BWRAP_ROOT:
                 log.warning("python graders run in the weaker sandbox tier %s", candidate)
             return candidate
-        problems.append(f"{candidate}: {problem}")
+        problems.append(f"{candidate}: {found}")
     message = f"{INSTALL_HINT}. Found: {'; '.join(problems)}."
     if not weak_ok:
         message += f" Or {WEAK_HINT}."
     raise SandboxUnavailableError(message, code="sandbox_unavailable")
 
 
-def _problem(tier: Tier, bwrap: str, weak_ok: bool) -> str | None:
+def problem(tier: Tier, bwrap: str, weak_ok: bool) -> str | None:
     root = os.geteuid() == 0
     missing = [tool for tool in ("prlimit", "setpriv") if shutil.which(tool) is None]
     if tier is Tier.RLIMIT_SECCOMP:
@@ -100,7 +100,9 @@ def _seccomp_problem() -> str | None:
 
 
 def _probe_userns(bwrap: str) -> str | None:
-    command = [bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--", "/usr/bin/true"]
+    from openrft.sandbox.launcher import system_binds
+
+    command = [bwrap, "--unshare-all", *system_binds(), "--", "/usr/bin/true"]
     try:
         done = subprocess.run(command, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
