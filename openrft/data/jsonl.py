@@ -32,7 +32,7 @@ _SKIP_CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 # An escape is real only after an even number of backslashes ("\\u0000" is literal text).
-_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
@@ -63,6 +63,7 @@ def _float(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
+_SCAN = _DECODER.scan_once
 
 
 def _too_deep(raw: bytes) -> bool:
@@ -87,14 +88,14 @@ def _decode_text(raw: bytes) -> str:
         raise _LineError(f"invalid UTF-8 at byte {exc.start + 1}") from None
 
 
-def _check_strings(raw: bytes, row: dict[str, Any]) -> None:
+def _check_strings(text: str, row: dict[str, Any]) -> None:
     """NUL characters and lone surrogates are valid JSON escapes but poison everything later
-    (C strings, `.encode("utf-8")`); the byte tests keep the common case free."""
-    if b"\\u" not in raw:
+    (C strings, `.encode("utf-8")`); the cheap tests keep the common case free."""
+    if "\\" not in text or "\\u" not in text:
         return
-    if _NUL_ESCAPE.search(raw):
+    if _NUL_ESCAPE.search(text):
         raise _LineError("NUL character (\\u0000) in a string")
-    if b"\\ud" in raw or b"\\uD" in raw:
+    if "\\ud" in text or "\\uD" in text:
         try:
             json.dumps(row, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -102,25 +103,40 @@ def _check_strings(raw: bytes, row: dict[str, Any]) -> None:
             raise _LineError(f"lone surrogate \\u{point:04x} in a string") from None
 
 
-def parse_line(raw: bytes) -> dict[str, Any]:
-    """One line (without its `\\n`) to a dict; raises `_LineError` with a reason."""
-    if b"\x00" in raw:
-        raise _LineError("NUL byte in the line")
-    if _too_deep(raw):
-        raise _LineError(f"nesting deeper than {MAX_DEPTH} levels")
-    text = _decode_text(raw)
+def _decode_json(text: str) -> Any:
+    """The C scanner directly (the fast path); `JSONDecoder.decode` only to explain a failure."""
+    stripped = text.strip(" \t\r\n")
     try:
-        row = _DECODER.decode(text)
+        value, end = _SCAN(stripped, 0)
+        if end == len(stripped):
+            return value
+    except _LineError:
+        raise
+    except Exception:
+        pass
+    try:
+        _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise _LineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
     except ValueError as exc:  # CPython's int limit (CVE-2020-10735)
         if "digits" in str(exc):
             raise _LineError("integer with more than 4300 digits") from None
         raise _LineError(f"invalid JSON: {exc}") from None
+    raise _LineError("invalid JSON")  # unreachable: the slow path fails where the fast one did
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One line (without its `\\n`) to a dict; raises `_LineError` with a reason."""
+    if _too_deep(raw):
+        raise _LineError(f"nesting deeper than {MAX_DEPTH} levels")
+    text = _decode_text(raw)
+    if "\x00" in text:
+        raise _LineError("NUL byte in the line")
+    row = _decode_json(text)
     if not isinstance(row, dict):
         kind = _KINDS.get(type(row), "a number")
         raise _LineError(f"expected a JSON object, got {kind}")
-    _check_strings(raw, row)
+    _check_strings(text, row)
     return row
 
 

@@ -9,7 +9,7 @@ not do: check message contents against a model's context window, or the grader (
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_TRAIN_ROWS",
     "MAX_VALID_ROWS",
     "ROLES",
+    "iter_valid_rows",
     "limit_problem",
     "row_problem",
     "scan_file",
@@ -126,6 +127,26 @@ def validate_rows(
     ]
 
 
+def iter_valid_rows(
+    source: str | Path | BinaryIO,
+    *,
+    split: Split = "train",
+    max_rows: int | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    path_label: str | None = None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream `(line, row)` for rows that pass; raise `DataFileError` at the first problem."""
+    limit = _limit(split, max_rows)
+    label = path_label or _name(source)
+    rows = iter_jsonl(source, max_line_bytes=max_line_bytes, path_label=label)
+    for count, (number, row) in enumerate(rows, 1):
+        if problem := row_problem(row):
+            raise DataFileError(problem, path=label, line=number)
+        if count > limit:
+            raise DataFileError(f"more than the {limit} rows allowed", path=label, line=number)
+        yield number, row
+
+
 def validate_file(
     source: str | Path | BinaryIO,
     *,
@@ -134,16 +155,14 @@ def validate_file(
     max_line_bytes: int = MAX_LINE_BYTES,
     path_label: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Read and check a whole RFT file; raise `DataFileError` at the first problem."""
-    rows: list[dict[str, Any]] = []
-    limit = _limit(split, max_rows)
+    """Read and check a whole RFT file: its rows, or `DataFileError` at the first problem."""
     label = path_label or _name(source)
-    for number, row in iter_jsonl(source, max_line_bytes=max_line_bytes, path_label=label):
-        if problem := row_problem(row):
-            raise DataFileError(problem, path=label, line=number)
-        rows.append(row)
-        if len(rows) > limit:
-            raise DataFileError(f"more than the {limit} rows allowed", path=label, line=number)
+    rows = [
+        row
+        for _, row in iter_valid_rows(
+            source, split=split, max_rows=max_rows, max_line_bytes=max_line_bytes, path_label=label
+        )
+    ]
     if not rows:
         raise DataFileError("the file has no rows", path=label)
     return rows
