@@ -24,10 +24,11 @@ from sacrebleu.metrics import BLEU
 
 from openrft.graders import grade_many, validate_grader
 
-WORDS = (
+SENTENCE = (
     "the patient shows acute signs of infection and needs immediate antibiotic therapy with "
     "close monitoring of renal function blood pressure heart rate oxygen saturation daily"
-).split()
+)
+WORDS = SENTENCE.split(" ")
 
 
 def make_rows(count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -109,7 +110,8 @@ def main() -> None:
     pairs = [(row["sample"], row["item"]["reference"]) for row in rows]
     bare = bare_cases()
     print(f"{args.rows:,} rows per run\n")
-    print(f"{'grader':<14} {'engine grades/s':>16} {'bare call':<22} {'bare grades/s':>14} {'overhead':>9}")
+    header = ("grader", "engine grades/s", "bare call", "bare grades/s", "overhead")
+    print("{:<14} {:>16} {:<22} {:>14} {:>9}".format(*header))
     for name, spec, baselines in CASES:
         grader = validate_grader(spec)
         grade_many(grader, rows[:1000])  # warm caches and lazy imports

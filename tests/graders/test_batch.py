@@ -93,7 +93,10 @@ MIXED_ROWS = [
     ("abc", {"reference": None}),
     ('{"answer": "Yes X"}', {"reference": "yes", "meta": {"labels": ["x"]}}),
     ('{"answer": "no"}', {"reference": "no", "meta": {"labels": []}}),
-    ({"output_text": "z", "output_json": {"answer": "x"}}, {"reference": "z", "meta": {"labels": ["X"]}}),
+    (
+        {"output_text": "z", "output_json": {"answer": "x"}},
+        {"reference": "z", "meta": {"labels": ["X"]}},
+    ),
     ("not json", {"reference": "n", "meta": {"labels": ["x"]}}),
     ("!!", {"reference": "!!"}),
     ("!!", {"reference": "??"}),
