@@ -140,7 +140,7 @@ class SandboxPool:
         """Synchronous best effort (no event loop needed): kill every sandbox now."""
         for slot in self._slots:
             slot.kill_now()
-            slot._forget()
+            slot.discard()
         self._release()
 
     def _release(self) -> None:

@@ -87,7 +87,7 @@ class Slot:
         """Make this slot a live sandbox for `key`; a Verdict says why that failed."""
         if self._loop is not asyncio.get_running_loop():
             self.kill_now()  # started under another event loop: its pipes are unusable here
-            self._forget()
+            self.discard()
         if self.key == key and self._box is not None and self._box.process.returncode is None:
             return None
         await self.stop()
@@ -121,12 +121,13 @@ class Slot:
         verdict = parse_verdict(line) if line else None
         if verdict is None:
             return await self._failed(line)
-        if verdict.reason == "killed" and self._oom_since_last():
+        if self._oom_since_last() and verdict.reason == "killed":
             return Verdict(None, "oom", "the grader ran out of memory (cgroup OOM kill)")
         return verdict
 
     async def _exchange(self, payload: bytes | None, timeout: float) -> bytes | None:
-        """Send a line (if any) and read one result line; None on EOF, timeout or a bad line."""
+        """Send a line (if any) and read one result line: None when the deadline passed, b""
+        when the sandbox is gone (EOF, broken pipe) or sent an over-long or unterminated line."""
         assert self._box is not None
         try:
             if payload is not None:
@@ -135,24 +136,26 @@ class Slot:
                 stdin.write(payload)
                 await asyncio.wait_for(stdin.drain(), timeout)
             line = await asyncio.wait_for(self._box.results.readline(), timeout)
-        except (TimeoutError, OSError, ValueError):
+        except TimeoutError:
             return None
-        return line if line.endswith(b"\n") else None
+        except (OSError, ValueError):
+            return b""
+        return line if line.endswith(b"\n") else b""
 
     async def _failed(self, line: bytes | None) -> Verdict:
         """The sandbox died, hung or lied: say why, then kill all of it."""
-        if line is not None and line.endswith(b"\n") and parse_verdict(line) is not None:
-            verdict = parse_verdict(line)  # a load error the harness reported
+        reported = parse_verdict(line) if line else None  # e.g. a load error from the harness
+        if reported is not None:
+            verdict = reported
         elif self._overflow:
             verdict = Verdict(None, "output_too_large", f"more than {OUTPUT_CAP} bytes of output")
         elif self._oom_since_last():
             verdict = Verdict(None, "oom", "the grader ran out of memory (cgroup OOM kill)")
-        elif self._box is not None and self._box.process.returncode is None and line is None:
+        elif line is None:
             verdict = Verdict(None, "timeout", "the grader did not finish in time")
         else:
             verdict = Verdict(None, "crashed", self._tail.decode(errors="replace")[-2000:])
         await self.stop()
-        assert verdict is not None
         return verdict
 
     def _oom_since_last(self) -> bool:
@@ -189,9 +192,10 @@ class Slot:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pump, 2.0)
             box.results_transport.close()
-        self._forget()
+        self.discard()
 
-    def _forget(self) -> None:
+    def discard(self) -> None:
+        """Drop what is left of a killed sandbox: its cgroup and working directory."""
         if self._group is not None:
             self._group.remove()
         if self._box is not None and self._box.workdir:
