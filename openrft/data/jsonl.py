@@ -15,10 +15,10 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from openrft.errors import DataFileError
 
@@ -63,7 +63,8 @@ def _float(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
-_SCAN = _DECODER.scan_once
+# The C scanner JSONDecoder itself uses; typeshed does not declare the attribute.
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, _DECODER).scan_once
 
 
 def _too_deep(raw: bytes) -> bool:
