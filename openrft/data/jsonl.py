@@ -16,10 +16,10 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from openrft.data.lines import TooLong, byte_lines, opened, source_label, utf16_reason
 from openrft.errors import DataFileError
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "iter_jsonl", "parse_line", "scan_jsonl"]
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1 << 20
 MAX_DEPTH = 64
-_SKIP_CHUNK = 1 << 16
-_BOM = b"\xef\xbb\xbf"
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 # An escape is real only after an even number of backslashes ("\\u0000" is literal text).
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -141,61 +139,6 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     return row
 
 
-def _utf16_reason(head: bytes) -> str | None:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 1 and b"\x00" in head[:2]):
-        return "file is UTF-16 (or UTF-32); save it as UTF-8"
-    return None
-
-
-class _TooLong(int):
-    """Marker for a line over the cap: its value is the bytes seen (at least the cap + 1)."""
-
-
-def _lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes | _TooLong]]:
-    """(line number, line bytes without `\\n` and `\\r`), skipping blank lines."""
-    number = 0
-    while True:
-        raw = stream.readline(max_line_bytes + 2)  # + "\r\n"
-        if not raw:
-            return
-        number += 1
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
-        if not raw.endswith(b"\n") and len(raw) > max_line_bytes:
-            yield number, _TooLong(len(raw) + _skip_line(stream))
-            continue
-        raw = raw.rstrip(b"\n").removesuffix(b"\r")
-        if len(raw) > max_line_bytes:
-            yield number, _TooLong(len(raw))
-        elif raw.strip():
-            yield number, raw
-
-
-def _skip_line(stream: BinaryIO) -> int:
-    """Read and drop the rest of an over-long line in small chunks; returns the bytes dropped."""
-    dropped = 0
-    while chunk := stream.readline(_SKIP_CHUNK):
-        dropped += len(chunk)
-        if chunk.endswith(b"\n"):
-            break
-    return dropped
-
-
-@contextmanager
-def _opened(source: str | Path | BinaryIO) -> Iterator[BinaryIO]:
-    if isinstance(source, str | Path):
-        with open(source, "rb") as stream:
-            yield stream
-    else:
-        yield source
-
-
-def _label(source: str | Path | BinaryIO, path_label: str | None) -> str | None:
-    if path_label is not None:
-        return path_label
-    return str(source) if isinstance(source, str | Path) else getattr(source, "name", None)
-
-
 def _too_long_reason(size: int, max_line_bytes: int) -> str:
     return f"line is longer than the {max_line_bytes} byte limit (at least {size} bytes)"
 
@@ -204,14 +147,14 @@ def _records(
     source: str | Path | BinaryIO, max_line_bytes: int, label: str | None
 ) -> Iterator[tuple[int, dict[str, Any] | DataFileError]]:
     """Each line as a row or as its error; a whole-file error ends the file."""
-    with _opened(source) as stream:
+    with opened(source) as stream:
         first = True
-        for number, raw in _lines(stream, max_line_bytes):
-            if first and isinstance(raw, bytes) and (reason := _utf16_reason(raw[:4])):
+        for number, raw in byte_lines(stream, max_line_bytes):
+            if first and isinstance(raw, bytes) and (reason := utf16_reason(raw[:4])):
                 yield number, DataFileError(reason, path=label)
                 return
             first = False
-            if isinstance(raw, _TooLong):
+            if isinstance(raw, TooLong):
                 reason = _too_long_reason(int(raw), max_line_bytes)
                 yield number, DataFileError(reason, path=label, line=number)
                 continue
@@ -228,7 +171,7 @@ def iter_jsonl(
     path_label: str | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield `(line_number, row)`; raise `DataFileError` at the first bad line."""
-    for number, row in _records(source, max_line_bytes, _label(source, path_label)):
+    for number, row in _records(source, max_line_bytes, source_label(source, path_label)):
         if isinstance(row, DataFileError):
             raise row
         yield number, row
@@ -244,7 +187,7 @@ def scan_jsonl(
     """Read the whole file, collecting rows and up to `max_errors` errors (for reports)."""
     rows: list[tuple[int, dict[str, Any]]] = []
     errors: list[DataFileError] = []
-    for number, row in _records(source, max_line_bytes, _label(source, path_label)):
+    for number, row in _records(source, max_line_bytes, source_label(source, path_label)):
         if not isinstance(row, DataFileError):
             rows.append((number, row))
         elif len(errors) < max_errors:

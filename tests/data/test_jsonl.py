@@ -166,3 +166,24 @@ def test_paths_and_streams_are_both_sources(tmp_path: Path) -> None:
 
 def test_empty_input_has_no_rows() -> None:
     assert read(b"") == [] and read(b"\n\n\r\n") == []
+
+
+def test_missing_file_or_directory_is_a_data_file_error(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="no such file"):
+        list(iter_jsonl(tmp_path / "nope.jsonl"))
+    with pytest.raises(DataFileError, match="is a directory"):
+        list(iter_jsonl(tmp_path))
+
+
+def test_importing_the_data_and_store_packages_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, openrft.data.lint, openrft.data.split, openrft.store.files, openrft.cli.data;"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
