@@ -7,9 +7,7 @@ request, every spent token charged to the run's `JudgeBudget`. Does not guarante
 judge is any good. A failure after retries raises `JudgeServerError`, which the model graders
 turn into `model_grader_server_error`.
 
-The SDK client and the semaphore are bound to an event loop, and `grade_many` runs each batch
-in a fresh `asyncio.run`, so both are made once per loop and the client is closed when its
-loop shuts down (see `_closes_with_loop`).
+The SDK client and the semaphore exist once per event loop (see `judge_loop`).
 """
 
 from __future__ import annotations
@@ -17,20 +15,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import weakref
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from openrft.graders import judge_http
 from openrft.graders.judge_budget import JudgeBudget
 from openrft.graders.judge_cache import LRUCache, cache_key
+from openrft.graders.judge_loop import Loops, open_client
+from openrft.graders.judge_settings import JudgeSettings
 from openrft.graders.judge_wire import JudgeReply, fallback_body, to_reply
 
+__all__ = ["JudgeClient", "JudgeServerError", "JudgeSettings", "judge_of"]
+
 log = logging.getLogger(__name__)
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-"""The openrft server itself (`openrft serve`), so a local model can judge."""
 
 
 class JudgeServerError(Exception):
@@ -42,62 +39,6 @@ class JudgeServerError(Exception):
         self.failure = failure
 
 
-@dataclass(frozen=True)
-class JudgeSettings:
-    base_url: str = DEFAULT_BASE_URL
-    api_key: str | None = None
-    concurrency: int = 16
-    """Requests in flight at once, per event loop."""
-    timeout: float = 60.0
-    """Seconds per request (each retry gets its own)."""
-    max_retries: int = 4
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    cache: Literal["auto", "on", "off"] = "auto"
-    """`auto` caches only requests that carry a seed (a seeded judge is repeatable)."""
-    cache_entries: int = 4096
-    max_tokens: int | None = None
-    """Judge-token budget for each grading run that has none of its own (None: uncapped)."""
-
-    @classmethod
-    def from_env(cls) -> JudgeSettings:
-        env = os.environ.get
-        budget = env("OPENRFT_JUDGE_MAX_TOKENS")
-        cache = env("OPENRFT_JUDGE_CACHE", "auto")
-        mode: Literal["auto", "on", "off"] = "auto"
-        if cache in ("on", "off"):
-            mode = "on" if cache == "on" else "off"
-        return cls(
-            base_url=env("OPENRFT_JUDGE_BASE_URL") or DEFAULT_BASE_URL,
-            api_key=env("OPENRFT_JUDGE_API_KEY"),
-            concurrency=int(env("OPENRFT_JUDGE_CONCURRENCY") or 16),
-            timeout=float(env("OPENRFT_JUDGE_TIMEOUT") or 60),
-            max_retries=int(env("OPENRFT_JUDGE_MAX_RETRIES") or 4),
-            cache=mode,
-            max_tokens=int(budget) if budget else None,
-        )
-
-
-@dataclass
-class _LoopState:
-    client: Any
-    gate: asyncio.Semaphore
-    closer: AsyncGenerator[None, None] = field(repr=False)
-
-
-async def _closes_with_loop(
-    client: Any, loops: weakref.WeakKeyDictionary[Any, _LoopState]
-) -> AsyncGenerator[None, None]:
-    # `asyncio.run` (and pytest-asyncio) close every suspended async generator before closing
-    # the loop, so parking one here closes the client's sockets while the loop still runs.
-    # It also drops the loop's entry: the state refers to its loop, so the weak key never dies.
-    try:
-        yield
-    finally:
-        loops.pop(asyncio.get_running_loop(), None)
-        await client.close()
-
-
 class JudgeClient:
     def __init__(self, settings: JudgeSettings | None = None):
         self.settings = settings or JudgeSettings()
@@ -106,7 +47,7 @@ class JudgeClient:
         """Per judge model: True once a structured call worked, False once it was refused."""
         self.requests = 0
         """HTTP requests sent (retries and fallbacks included)."""
-        self._loops: weakref.WeakKeyDictionary[Any, _LoopState] = weakref.WeakKeyDictionary()
+        self._loops: Loops = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_env(cls) -> JudgeClient:
@@ -154,7 +95,7 @@ class JudgeClient:
         return reply
 
     async def _send(self, body: dict[str, Any]) -> JudgeReply:
-        state = await self._state()
+        state = await open_client(self.settings, self._loops)
         settings = self.settings
         attempt = 0
         while True:
@@ -162,7 +103,7 @@ class JudgeClient:
                 async with state.gate:
                     self.requests += 1
                     async with asyncio.timeout(settings.timeout):  # the SDK's is per phase
-                        completion = await state.client.chat.completions.create(**body)
+                        completion = await state.post(body)
                 return to_reply(completion, body["model"])
             except Exception as exc:
                 failure = judge_http.classify(exc, settings.timeout)
@@ -176,29 +117,11 @@ class JudgeClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            from openai import AsyncOpenAI
-
-            client = AsyncOpenAI(
-                base_url=self.settings.base_url,
-                api_key=self.settings.api_key or "openrft",
-                max_retries=0,  # we retry ourselves, to count and to honour retry-after
-                timeout=self.settings.timeout,
-            )
-            gate = asyncio.Semaphore(max(1, self.settings.concurrency))
-            closer = _closes_with_loop(client, self._loops)
-            state = self._loops[loop] = _LoopState(client, gate, closer)
-            await anext(closer)
-        return state
-
     async def aclose(self) -> None:
         """Close this loop's connections now (they are closed with the loop otherwise)."""
         state = self._loops.get(asyncio.get_running_loop())
         if state is not None:
-            await state.closer.aclose()
+            await state.aclose()
 
 
 def judge_of(ctx: Any) -> JudgeClient:

@@ -69,6 +69,8 @@ class ScriptedJudge:
         self.queue: list[Reply] = []
         self.handler: Callable[[dict[str, Any]], Reply] = lambda body: Reply()
         self.requests: list[tuple[float, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -78,8 +80,12 @@ class ScriptedJudge:
         body = await request.json()
         self.requests.append((time.monotonic(), body))
         reply = self.queue.pop(0) if self.queue else self.handler(body)
-        if reply.delay:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
             await asyncio.sleep(reply.delay)
+        finally:
+            self.in_flight -= 1
         if reply.status != 200:
             error = {"message": reply.error, "type": "error", "param": None, "code": None}
             return JSONResponse({"error": error}, reply.status, headers=reply.headers)

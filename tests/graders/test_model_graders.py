@@ -437,3 +437,98 @@ async def test_unresolved_template_never_reaches_the_judge(judge: ScriptedJudge,
     spec = score_grader(input=[{"role": "user", "content": "{{item.missing}}"}])
     result = await agrade(spec, SAMPLE, ITEM, ctx)
     assert result.errors == {"invalid_variable_error": True} and judge.requests == []
+
+
+def test_judge_concurrency_limit_holds_under_a_wider_engine(
+    judge: ScriptedJudge, server: Any
+) -> None:
+    judge.handler = lambda body: Reply(result=1.0, delay=0.1)
+    client = JudgeClient(settings(server, concurrency=3))
+    report = grade_many(
+        score_grader(),
+        [(f"a{i}", ITEM) for i in range(12)],
+        context=GraderContext(judge=client),
+        concurrency=16,
+    )
+    assert report.error_counts() == {} and judge.max_in_flight == 3
+    assert report.elapsed >= 0.35  # 12 rows, 3 at a time, 0.1 s each
+
+
+def test_one_client_serves_many_runs_and_closes_with_each_loop(
+    judge: ScriptedJudge, server: Any
+) -> None:
+    client = JudgeClient(settings(server))
+    for _ in range(3):  # each grade_many is a fresh asyncio.run: a fresh pool, closed after
+        report = grade_many(score_grader(), [("a", ITEM)] * 4, context=GraderContext(judge=client))
+        assert report.error_counts() == {}
+        assert len(client._loops) == 0
+
+
+def test_settings_from_env(monkeypatch: Any) -> None:
+    for name, value in {
+        "BASE_URL": "http://judge.test/v1",
+        "API_KEY": "sk-x",
+        "CONCURRENCY": "4",
+        "TIMEOUT": "2.5",
+        "MAX_RETRIES": "1",
+        "CACHE": "off",
+        "MAX_TOKENS": "5000",
+    }.items():
+        monkeypatch.setenv(f"OPENRFT_JUDGE_{name}", value)
+    got = JudgeSettings.from_env()
+    assert (got.base_url, got.api_key, got.concurrency, got.timeout) == (
+        "http://judge.test/v1",
+        "sk-x",
+        4,
+        2.5,
+    )
+    assert (got.max_retries, got.cache, got.max_tokens) == (1, "off", 5000)
+    monkeypatch.setenv("OPENRFT_JUDGE_CONCURRENCY", "many")
+    with pytest.raises(ValueError, match="OPENRFT_JUDGE_CONCURRENCY must be a number"):
+        JudgeSettings.from_env()
+
+
+def test_defaults_point_at_the_openrft_server(monkeypatch: Any) -> None:
+    for name in ("BASE_URL", "CONCURRENCY", "TIMEOUT", "CACHE", "MAX_TOKENS"):
+        monkeypatch.delenv(f"OPENRFT_JUDGE_{name}", raising=False)
+    got = JudgeSettings.from_env()
+    assert (got.base_url, got.concurrency, got.timeout, got.cache, got.max_tokens) == (
+        "http://127.0.0.1:8000/v1",
+        16,
+        60.0,
+        "auto",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+        ({"retry-after": "99999"}, 120.0),
+    ],
+)
+def test_retry_after_header(headers: dict[str, str], wait: float | None) -> None:
+    from openrft.graders.judge_http import retry_after
+
+    assert retry_after(headers) == wait
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ('{"result": 1}', {"result": 1}),
+        ('Here you go: {"result": 2} and {"result": 3}', {"result": 2}),
+        ('[1, 2] {bad {"result": 4}', {"result": 4}),
+        ("[1, 2]", None),
+        ("", None),
+    ],
+)
+def test_first_json_object(text: str, found: Any) -> None:
+    from openrft.graders.judge_wire import first_json_object
+
+    assert first_json_object(text) == found
