@@ -110,18 +110,25 @@ def load(source, timeout):
     """Execute the source once; returns (grade, None) or (None, reason)."""
     linecache.cache["<grader>"] = (len(source), None, source.splitlines(True), "<grader>")
     namespace = {"__name__": "grader", "__builtins__": __builtins__}
-    signal.alarm(max(1, math.ceil(timeout)))  # SIGALRM's default action ends a hung import
+    signal.signal(signal.SIGALRM, loading_timed_out)
+    signal.alarm(max(1, math.ceil(timeout)))  # the pool's deadline backs this up
     try:
         exec(compile(source, "<grader>", "exec"), namespace)
     except BaseException as exc:
         return None, describe(exc)
     finally:
         signal.alarm(0)
+        if signal.getsignal(signal.SIGALRM) is loading_timed_out:  # the grader's own stays
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # so a call's alarm ends its child
     grade = namespace.get("grade")
     if not callable(grade):
         return None, "the source does not define a function grade(sample, item)"
     problem = arity_problem(grade)
     return (None, problem) if problem else (grade, None)
+
+
+def loading_timed_out(signum, frame):
+    raise TimeoutError("the grader's module-level code did not finish in time")
 
 
 def arity_problem(grade):

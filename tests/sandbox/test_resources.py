@@ -43,6 +43,7 @@ async def test_2b_a_grader_ignoring_sigalrm_is_still_stopped(pool: SandboxPool) 
         "import signal, time\n"
         "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "def grade(s, i):\n"
+        "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "    time.sleep(10**6)\n"
     )
     started = time.monotonic()

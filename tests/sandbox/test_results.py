@@ -130,7 +130,8 @@ async def test_20_broken_graders_are_invalid_with_a_message(
 async def test_import_time_hang_is_a_timeout(pool: SandboxPool) -> None:
     source = "import time\ntime.sleep(100)\ndef grade(s, i):\n    return 1\n"
     verdict = await run(pool, source, timeout=1)
-    assert verdict.score is None and verdict.reason in ("load_error", "timeout", "crashed")
+    assert verdict.score is None and verdict.reason == "load_error"
+    assert "did not finish in time" in verdict.detail
 
 
 async def test_slot_is_reused_but_calls_do_not_share_state(pool: SandboxPool) -> None:
