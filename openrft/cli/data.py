@@ -50,7 +50,9 @@ def split_command(
     source: Annotated[Path, typer.Argument(help="The JSONL file to split.")],
     train: Annotated[Path, typer.Option("--train", help="Where the training rows go.")],
     valid: Annotated[Path, typer.Option("--valid", help="Where the validation rows go.")],
-    valid_fraction: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.1,
+    valid_fraction: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Share of rows [default: 0.1].")
+    ] = None,
     valid_size: Annotated[int | None, typer.Option(min=0, help="Rows, instead of a share.")] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same split.")] = 42,
     stratify: Annotated[
@@ -59,10 +61,12 @@ def split_command(
     max_valid: Annotated[int, typer.Option(min=0)] = MAX_VALID_ROWS,
 ) -> None:
     """Split deterministically; rows with the same prompt stay on one side."""
+    if valid_fraction is not None and valid_size is not None:
+        raise typer.BadParameter("give --valid-fraction or --valid-size, not both")
     rows = validate_file(_existing(source), max_rows=sys.maxsize)
     train_rows, valid_rows = split_rows(
         rows,
-        valid_fraction=valid_fraction,
+        valid_fraction=0.1 if valid_fraction is None else valid_fraction,
         valid_size=valid_size,
         max_valid=max_valid,
         seed=seed,

@@ -49,10 +49,13 @@ def lint_files(
 
 
 def _read(report: LintReport, name: str, path: Path) -> Split:
-    rows, errors = scan_file(path, max_errors=checks.SHOWN)
-    for error in errors:
+    rows, errors = scan_file(path, max_errors=10**9)  # all counted, the first few listed
+    for error in errors[: checks.SHOWN]:
         where = [Location(name, error.line)] if error.line else []
         report.add("error", "invalid_row", error.message, where)
+    if len(errors) > checks.SHOWN:
+        more = len(errors) - checks.SHOWN
+        report.add("error", "invalid_row", f"{path}: {more} more bad lines not listed")
     report.splits.append(SplitStats(name, str(path), len(rows), len(errors), 0))
     return Split(name, rows)
 

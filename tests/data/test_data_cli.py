@@ -108,3 +108,12 @@ def test_lint_missing_file_and_bad_grader_are_exit_2(tmp_path: Path) -> None:
     result = run("lint", train, "--grader", grader)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("openrft: error:")
+
+
+def test_split_fraction_and_size_are_exclusive(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "all.jsonl", 20)
+    args = ("--train", tmp_path / "t", "--valid", tmp_path / "v")
+    result = run("split", source, *args, "--valid-fraction", "0.5", "--valid-size", "3")
+    assert result.returncode == 2 and "not both" in result.stderr
+    assert run("split", source, *args, "--valid-fraction", "0.5").returncode == 0
+    assert len(read_rows(tmp_path / "v")) == 10

@@ -182,3 +182,11 @@ def test_lint_stays_fast_on_50000_rows() -> None:
     elapsed = time.perf_counter() - started
     assert report.splits[0].rows == 50_000
     assert elapsed < 20, f"{elapsed:.1f} s"
+
+
+def test_bad_rows_are_all_counted_but_only_some_listed(tmp_path: Path) -> None:
+    train = write(tmp_path / "t.jsonl", rows(12), "{oops\n" * 30)
+    report = lint_files(train)
+    assert report.splits[0].bad_rows == 30
+    listed = [f for f in report.findings if f.code == "invalid_row"]
+    assert len(listed) == 21 and "10 more bad lines" in listed[-1].message
