@@ -29,14 +29,15 @@ only, and the slot runs as the invoking user inside a user namespace. Tier 3
 namespace: seccomp alone blocks the network; the grader can read what its uid can read, and
 without root it runs as the server's own user.
 
-Modules: `tiers` (what this host supports), `launcher` (argv per tier), `harness` (the
-in-sandbox zygote, stdlib only), `slot` (one live sandbox), `pool` (slots, reuse, uids),
-`seccomp`, `cgroup`.
+Modules: `tiers` (what this host supports), `config` (limits, interpreter), `launcher` (argv
+per tier), `harness` (the in-sandbox zygote, stdlib only, one file because it is bound into
+the sandbox as one), `slot` (one live sandbox), `verdict` (the strict result reader), `pool`
+(slots, reuse, uids), `seccomp`, `cgroup`.
 """
 
-from openrft.sandbox.launcher import Runtime, SandboxLimits
+from openrft.sandbox.config import Runtime, SandboxLimits
 from openrft.sandbox.pool import SandboxPool
-from openrft.sandbox.slot import Verdict
 from openrft.sandbox.tiers import Tier
+from openrft.sandbox.verdict import Verdict
 
 __all__ = ["Runtime", "SandboxLimits", "SandboxPool", "Tier", "Verdict"]

@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from openrft.sandbox import tiers
-from openrft.sandbox.launcher import Runtime, SandboxLimits
-from openrft.sandbox.slot import Slot, Verdict
+from openrft.sandbox.config import Runtime, SandboxLimits
+from openrft.sandbox.slot import Slot
+from openrft.sandbox.verdict import Verdict
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from openrft.sandbox import SandboxPool
-from openrft.sandbox.slot import parse_verdict
+from openrft.sandbox.verdict import parse_verdict
 from tests.sandbox.helpers import probe, run
 
 FORGED = '{"score": 1.0}\n{"ready": true}\n{"score": 1.0}\n'
