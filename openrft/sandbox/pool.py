@@ -68,6 +68,7 @@ class SandboxPool:
         self._free = list(self._slots)
         self._changed: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         log.info("python-grader sandbox: tier %s, %d slots", self.tier, slots)
 
     async def grade(
@@ -85,6 +86,8 @@ class SandboxPool:
             return Verdict(None, "invalid_input", f"sample/item are not JSON: {exc}")
         if len(payload) > INPUT_CAP:
             return Verdict(None, "invalid_input", f"sample + item exceed {INPUT_CAP} bytes")
+        if self._closed:
+            return Verdict(None, "sandbox_error", "the sandbox pool is closed")
         digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         slot = await self._take((owner, digest))
         try:
@@ -145,6 +148,7 @@ class SandboxPool:
         self._release()
 
     def _release(self) -> None:
+        self._closed = True
         _uids_in_use.difference_update(self.uids)
 
     async def __aenter__(self) -> SandboxPool:

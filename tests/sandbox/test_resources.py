@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,9 @@ async def test_1_busy_loop_is_stopped_and_cleaned_up(pool: SandboxPool) -> None:
     await assert_only_zygotes_left(pool)
     await pool.aclose()
     assert uid_processes(pool.uids) == []
+    leaves = [p for p in Path("/sys/fs/cgroup").glob("*/openrft-sandbox/*") if p.is_dir()]
+    assert [p for p in leaves if p.name.startswith(f"{os.getpid()}-")] == []
+    assert (await run(pool, OK)).reason == "sandbox_error"  # closed for good
 
 
 async def test_2_sleep_is_stopped_by_the_wall_clock(pool: SandboxPool) -> None:
