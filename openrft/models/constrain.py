@@ -1,0 +1,99 @@
+"""A logits processor that keeps sampled text inside a JSON schema's language.
+
+Every row of the batch carries an automaton state. Before each token, tokens whose bytes would
+leave the language (or leave too few tokens to close the JSON before `max_new_tokens`) get
+-inf. For a byte-level tokenizer this is exact; for other tokenizers each token is checked by
+its decoded text (token-prefix validation). Masks are memoised per automaton state, so a
+string's many bytes share one mask.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from openrft.models.structured import JsonAutomaton, State
+
+_INF = float("inf")
+
+
+def token_bytes(tokenizer: Any) -> list[bytes | None]:
+    """Each token's UTF-8 text; None for special tokens and tokens that decode to nothing."""
+    special = set(tokenizer.all_special_ids)
+    table: list[bytes | None] = []
+    for token_id in range(len(tokenizer)):
+        text = "" if token_id in special else tokenizer.decode([token_id])
+        table.append(text.encode() or None)
+    return table
+
+
+class JsonConstraint:
+    """`transformers` LogitsProcessor protocol: `(input_ids, scores) -> scores`."""
+
+    def __init__(
+        self, automaton: JsonAutomaton, table: list[bytes | None], eos_id: int, max_new: int
+    ):
+        self.automaton = automaton
+        self.table = table
+        self.eos_id = eos_id
+        self.max_new = max_new
+        self._masks: dict[State | None, torch.Tensor] = {}
+        self._states: list[State | None] = []
+        self._done: list[bool] = []
+        self._start_len = -1
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        length = input_ids.shape[1]
+        if self._start_len < 0:
+            self._start_len = length
+            self._states = [self.automaton.start] * input_ids.shape[0]
+            self._done = [False] * input_ids.shape[0]
+        else:
+            self._advance(input_ids[:, -1].tolist())
+        remaining = self.max_new - (length - self._start_len)
+        bias = torch.stack([self._bias(row, remaining) for row in range(len(self._states))])
+        return scores + bias.to(scores.device, scores.dtype)  # type: ignore[return-value]
+
+    def _advance(self, last: list[int]) -> None:
+        for row, token in enumerate(last):
+            if self._done[row] or token == self.eos_id:
+                self._done[row] = True
+                continue
+            data = self.table[token] if token < len(self.table) else None
+            self._states[row] = self.automaton.feed(self._states[row], data or b"\xff\xff")
+
+    def _bias(self, row: int, remaining: int) -> torch.Tensor:
+        """0 for allowed tokens, -inf for the rest; eos alone once the row is finished."""
+        state = self._states[row]
+        if self._done[row]:
+            return self._eos_only()
+        distance = self._mask(state)
+        allowed = distance <= remaining - 2  # leave room for eos after the JSON closes
+        if not bool(allowed.any()):
+            allowed = distance <= remaining - 1
+        if self.automaton.accepts(state):
+            allowed[self.eos_id] = True
+        if not bool(allowed.any()):
+            return self._eos_only()  # unreachable for a satisfiable budget; never all -inf
+        return torch.where(allowed, 0.0, -_INF)
+
+    def _eos_only(self) -> torch.Tensor:
+        bias = torch.full((len(self.table),), -_INF)
+        bias[self.eos_id] = 0.0
+        return bias
+
+    def _mask(self, state: State | None) -> torch.Tensor:
+        """Per token: the fewest bytes to close the JSON after it (inf when it is invalid)."""
+        if state not in self._masks:
+            feed, distance = self.automaton.feed, self.automaton.distance
+            values = [_INF if data is None else distance(feed(state, data)) for data in self.table]
+            self._masks[state] = torch.tensor(values)
+        return self._masks[state].clone()
+
+
+def min_tokens(automaton: JsonAutomaton) -> int:
+    """The shortest valid output, in bytes: a budget below it cannot produce valid JSON."""
+    distance = automaton.distance(automaton.start)
+    return int(distance) if math.isfinite(distance) else 0

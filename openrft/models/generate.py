@@ -1,0 +1,115 @@
+"""Chat completions over a loaded model: the engine behind `/v1/chat/completions`.
+
+Requests that share sampling settings are generated together in one batch (`n` samples each);
+a request with a `seed` runs alone so its seed means something. `stop` strings cut the text
+after generation. A `response_format` JSON schema constrains sampling (see `constrain`);
+`tools` go to the chat template, and `<tool_call>` blocks come back as `tool_calls`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openrft.models.chat import parse_tool_calls, render_prompt
+from openrft.models.registry import LoadedModel
+from openrft.models.sampling import sample
+from openrft.models.structured import schema_of
+
+DEFAULT_MAX_TOKENS = 256
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    n: int = 1
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    stop: list[str] | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[list[Completion]]:
+    """`n` completions for each request, in request order."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, request in enumerate(requests):
+        groups[_group_key(request, index)].append(index)
+    answers: dict[int, list[Completion]] = {}
+    for members in groups.values():
+        for index, completions in zip(
+            members, _run(loaded, [requests[i] for i in members]), strict=True
+        ):
+            answers[index] = completions
+    return [answers[i] for i in range(len(requests))]
+
+
+def _group_key(request: ChatRequest, index: int) -> str:
+    settings = [
+        request.n,
+        request.max_tokens,
+        request.temperature,
+        request.top_p,
+        request.response_format,
+    ]
+    return f"seed:{index}" if request.seed is not None else json.dumps(settings, sort_keys=True)
+
+
+def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]]:
+    first = batch[0]
+    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools) for r in batch]
+    rollouts = sample(
+        loaded,
+        prompts,
+        n=first.n,
+        max_new_tokens=first.max_tokens or DEFAULT_MAX_TOKENS,
+        temperature=first.temperature,
+        top_p=first.top_p,
+        schema=schema_of(first.response_format),
+        seed=first.seed,
+    )
+    prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
+    completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
+    out: list[list[Completion]] = []
+    for number, request in enumerate(batch):
+        rows = range(number * first.n, (number + 1) * first.n)
+        out.append(
+            [
+                _completion(
+                    rollouts.texts[r],
+                    rollouts.finish_reasons[r],
+                    request,
+                    prompt_tokens[r],
+                    completion_tokens[r],
+                )
+                for r in rows
+            ]
+        )
+    return out
+
+
+def _completion(text: str, finish: str, request: ChatRequest, prompt: int, used: int) -> Completion:
+    text, finish = _apply_stop(text, finish, request.stop)
+    calls: list[dict[str, Any]] = []
+    if request.tools:
+        text, calls = parse_tool_calls(text)
+    reason: Any = "tool_calls" if calls else finish
+    return Completion(text, calls, reason, prompt, used)
+
+
+def _apply_stop(text: str, finish: str, stop: list[str] | None) -> tuple[str, str]:
+    cuts = [text.find(s) for s in stop or [] if s and s in text]
+    return (text[: min(cuts)], "stop") if cuts else (text, finish)

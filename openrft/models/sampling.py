@@ -1,0 +1,112 @@
+"""Batched sampling with token ids kept: the rollout path of training and of serving.
+
+On CUDA, rollouts use a static KV cache (`cache_implementation="static"`): the default dynamic
+cache re-allocates every step and is the slow path. Weights used with it must share one dtype
+with the cache; we never sample under autocast, so bf16 (serving) and fp32 (training) weights
+each get a cache of their own dtype. CPU keeps the dynamic cache (static buys nothing there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList
+
+from openrft.models.constrain import JsonConstraint, token_bytes
+from openrft.models.registry import LoadedModel
+from openrft.models.structured import JsonAutomaton
+
+
+@dataclass
+class Rollouts:
+    """`n` completions per prompt, grouped: row r belongs to prompt r // n."""
+
+    prompt_ids: torch.Tensor  # [R, P], left-padded
+    prompt_mask: torch.Tensor  # [R, P]
+    completion_ids: torch.Tensor  # [R, C], padded after eos
+    completion_mask: torch.Tensor  # [R, C], 1 up to and including the first eos
+    texts: list[str]
+    finish_reasons: list[str]  # "stop" (eos) or "length"
+
+
+def cache_options(device: str) -> dict[str, Any]:
+    """generate() kwargs for the KV cache: static on CUDA, the default elsewhere."""
+    return {"cache_implementation": "static"} if device.startswith("cuda") else {}
+
+
+def sample(
+    loaded: LoadedModel,
+    prompts: list[str],
+    *,
+    n: int,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    schema: dict[str, Any] | None = None,
+    seed: int | None = None,
+) -> Rollouts:
+    tokenizer = loaded.tokenizer
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = {k: v.to(loaded.device) for k, v in enc.items()}
+    if seed is not None:
+        torch.manual_seed(seed)
+    options = _sampling_options(temperature, top_p) | cache_options(loaded.device)
+    if schema is not None:
+        options["logits_processor"] = LogitsProcessorList(
+            [_constraint(loaded, schema, max_new_tokens)]
+        )
+    with torch.no_grad():
+        out = loaded.model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **options,
+        )
+    width = enc["input_ids"].shape[1]
+    completion = out[:, width:]
+    mask, finished = _upto_eos(completion, tokenizer.eos_token_id)
+    texts = tokenizer.batch_decode(
+        completion * mask + tokenizer.pad_token_id * (1 - mask), skip_special_tokens=True
+    )
+    return Rollouts(
+        prompt_ids=enc["input_ids"].repeat_interleave(n, dim=0),
+        prompt_mask=enc["attention_mask"].repeat_interleave(n, dim=0),
+        completion_ids=completion,
+        completion_mask=mask,
+        texts=texts,
+        finish_reasons=["stop" if f else "length" for f in finished.tolist()],
+    )
+
+
+def _sampling_options(temperature: float, top_p: float) -> dict[str, Any]:
+    if temperature <= 0:
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+
+
+def _upto_eos(completion: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask [R, C] covering each row up to and including its first eos; which rows had one."""
+    is_eos = completion == eos_id
+    finished = is_eos.any(dim=1)
+    first = torch.where(finished, is_eos.int().argmax(dim=1), completion.shape[1] - 1)
+    positions = torch.arange(completion.shape[1], device=completion.device)
+    return (positions[None, :] <= first[:, None]).long(), finished
+
+
+_TABLES: dict[int, list[bytes | None]] = {}
+_AUTOMATA: dict[str, JsonAutomaton] = {}
+
+
+def _constraint(loaded: LoadedModel, schema: dict[str, Any], max_new: int) -> JsonConstraint:
+    """A fresh per-call processor over cached token tables and automata."""
+    import json
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _AUTOMATA:
+        _AUTOMATA[key] = JsonAutomaton(schema)
+    table = _TABLES.setdefault(id(loaded.tokenizer), token_bytes(loaded.tokenizer))
+    return JsonConstraint(_AUTOMATA[key], table, loaded.tokenizer.eos_token_id, max_new)
