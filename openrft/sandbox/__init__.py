@@ -32,7 +32,7 @@ without root it runs as the server's own user.
 Modules: `tiers` (what this host supports), `config` (limits, interpreter), `launcher` (argv
 per tier), `harness` (the in-sandbox zygote, stdlib only, one file because it is bound into
 the sandbox as one), `slot` (one live sandbox), `verdict` (the strict result reader), `pool`
-(slots, reuse, uids), `seccomp`, `cgroup`.
+(slots, reuse), `uids` (host-wide slot uids), `seccomp`, `cgroup`.
 """
 
 from openrft.sandbox.config import Runtime, SandboxLimits

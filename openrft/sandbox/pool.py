@@ -3,9 +3,8 @@
 A slot is bound to one `(owner, sha256(source))` key and reused for every call with that key
 (the harness forks a fresh child per call), so a grader's import cost is paid once per slot,
 not per sample. A slot is never shared across keys: taking it for another grader or owner
-kills its sandbox first. Each slot has its own uid, so RLIMIT_NPROC and kill() cannot couple
-slots (trap 3); uids are unique within this process (`OPENRFT_SANDBOX_UID_BASE`, default
-61000, sets where they start: give each openrft process on a host its own range).
+kills its sandbox first. Each slot has its own uid, held host-wide while the pool lives
+(`openrft.sandbox.uids`).
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from typing import Any
 
 from openrft.sandbox import tiers
+from openrft.sandbox import uids as uid_locks
 from openrft.sandbox.config import Runtime, SandboxLimits
 from openrft.sandbox.slot import Slot
 from openrft.sandbox.verdict import Verdict
@@ -27,19 +26,6 @@ log = logging.getLogger(__name__)
 
 INPUT_CAP = 64 << 20
 """Bytes of JSON (sample + item) one call may send into the sandbox."""
-_uids_in_use: set[int] = set()
-
-
-def _allocate_uids(count: int, base: int | None) -> list[int]:
-    start = base if base is not None else int(os.environ.get("OPENRFT_SANDBOX_UID_BASE", 61000))
-    uids: list[int] = []
-    uid = start
-    while len(uids) < count:
-        if uid not in _uids_in_use:
-            uids.append(uid)
-        uid += 1
-    _uids_in_use.update(uids)
-    return uids
 
 
 class SandboxPool:
@@ -63,7 +49,7 @@ class SandboxPool:
         self.limits = limits or SandboxLimits()
         self.reuse = reuse
         runtime = runtime or Runtime.current()
-        self.uids = _allocate_uids(slots, uid_base)
+        self.uids = uid_locks.acquire(slots, uid_base)
         self._slots = [Slot(uid, self.tier, runtime, self.limits) for uid in self.uids]
         self._free = list(self._slots)
         self._changed: asyncio.Condition | None = None
@@ -149,7 +135,7 @@ class SandboxPool:
 
     def _release(self) -> None:
         self._closed = True
-        _uids_in_use.difference_update(self.uids)
+        uid_locks.release(self.uids)
 
     async def __aenter__(self) -> SandboxPool:
         return self

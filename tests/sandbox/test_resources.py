@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from openrft.sandbox import SandboxPool
+from openrft.sandbox import uids as uid_locks
 from openrft.sandbox.slot import OUTPUT_CAP
 from tests.sandbox.helpers import open_fds, run, uid_processes
 
@@ -168,3 +171,30 @@ async def test_cancelled_call_kills_its_sandbox(pool: SandboxPool) -> None:
         await task
     assert uid_processes(pool.uids) == []
     assert (await run(pool, OK)).score == 0.5
+
+
+def test_slot_uids_are_exclusive_across_processes() -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UID_LOCK, str(uid_locks._lock_dir() / "uid-62001.lock")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        mine = uid_locks.acquire(1, base=62000)
+        assert mine == [62000]
+        assert uid_locks.acquire(2, base=62000) == [62002, 62003]  # 62001: another process
+        uid_locks.release([62000, 62002, 62003])
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+HOLD_UID_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
