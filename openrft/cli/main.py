@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from openrft.cli import data, grade
+from openrft.cli import data, evals, grade
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -24,6 +24,10 @@ app = typer.Typer(
 app.command("grade")(grade.grade_command)
 app.command("demo")(grade.demo_command)
 app.add_typer(data.app, name="data")
+app.command("eval")(evals.eval_command)
+app.command("gate")(evals.gate_command)
+app.command("readiness")(evals.readiness_command)
+app.command("audit")(evals.audit_command)
 
 
 def main() -> None:

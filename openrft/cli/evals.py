@@ -1,0 +1,171 @@
+"""`openrft eval | gate | readiness | audit`: the evaluation discipline from the command line.
+
+Each command prints a verdict and writes a self-contained HTML report with a JSON twin
+(`--report PATH`, default `reports/<command>`). Answers come from `--base-url` (any
+OpenAI-compatible server, e.g. `openrft serve`) or, without it, from models loaded in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from openrft.cli.grade import load_grader
+from openrft.cli.render import console, load_json_file
+from openrft.data.validate import validate_file
+from openrft.evals import audit as audit_mod
+from openrft.evals import gate as gate_mod
+from openrft.evals import readiness as readiness_mod
+from openrft.evals import views
+from openrft.evals.compare import ModelEval, evaluate
+from openrft.evals.sampling import EndpointSampler, LocalSampler, Sampler, SamplingParams
+from openrft.graders import AnyGrader
+
+BaseUrl = Annotated[
+    str | None, typer.Option(envvar="OPENRFT_BASE_URL", help="OpenAI-compatible /v1 URL.")
+]
+ApiKey = Annotated[str | None, typer.Option(envvar="OPENRFT_API_KEY", help="API key for it.")]
+Samples = Annotated[int, typer.Option(help="Answers sampled per row.")]
+Report = Annotated[Path | None, typer.Option(help="Report path (.html and .json written).")]
+GraderOpt = Annotated[Path, typer.Option("--grader", "-g", help="Grader JSON file.")]
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="RFT rows (JSONL).")]
+
+
+def sampler_for(base_url: str | None, api_key: str | None) -> Sampler:
+    if base_url:
+        return EndpointSampler(base_url, api_key=api_key)
+    return LocalSampler(Path(os.environ.get("OPENRFT_HOME", ".openrft")))
+
+
+def _params(
+    samples: int, temperature: float, max_tokens: int | None, seed: int | None
+) -> SamplingParams:
+    return SamplingParams(n=samples, temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+
+async def _evaluate_all(
+    models: list[str],
+    rows: list[dict[str, Any]],
+    grader: AnyGrader,
+    sampler: Sampler,
+    params: SamplingParams,
+) -> list[ModelEval]:
+    try:
+        return [await evaluate(model, rows, grader, sampler, params) for model in models]
+    finally:
+        await sampler.aclose()
+
+
+def eval_command(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model to evaluate (repeat).")],
+    data: DataOpt,
+    grader: GraderOpt,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    samples: Samples = 1,
+    temperature: float = 1.0,
+    max_tokens: Annotated[int | None, typer.Option(help="Completion token cap.")] = None,
+    seed: int | None = None,
+    report: Report = None,
+) -> None:
+    """Quality, cost and latency of each model, overall and per slice (row `tags`)."""
+    spec = load_grader(grader)
+    rows = validate_file(data, split="valid")
+    params = _params(samples, temperature, max_tokens, seed)
+    results = asyncio.run(_evaluate_all(model, rows, spec, sampler_for(base_url, api_key), params))
+    console.print(views.eval_table(results))
+    paths = views.write_eval(report or Path("reports/eval"), results)
+    console.print(f"report: {paths[0]} (data: {paths[1]})")
+
+
+def gate_command(
+    candidate: Annotated[str, typer.Option(help="Model that would be rolled out.")],
+    baseline: Annotated[str, typer.Option(help="Model it would replace (or the base model).")],
+    data: DataOpt,
+    grader: GraderOpt,
+    min_gain: Annotated[float, typer.Option(help="Least mean-reward gain required.")] = 0.0,
+    slice_tolerance: Annotated[float, typer.Option(help="Largest drop allowed on a slice.")] = 0.05,
+    max_latency_p95: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    max_tokens_per_item: float | None = None,
+    max_cost_ratio: float | None = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    samples: Samples = 1,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    report: Report = None,
+) -> None:
+    """Exit 0 when the candidate may replace the baseline, 1 when it may not."""
+    spec = load_grader(grader)
+    rows = validate_file(data, split="valid")
+    params = _params(samples, temperature, None, seed)
+    sampler = sampler_for(base_url, api_key)
+    base, cand = asyncio.run(_evaluate_all([baseline, candidate], rows, spec, sampler, params))
+    limits = gate_mod.Thresholds(
+        min_gain, slice_tolerance, max_latency_p95, max_tokens_per_item, max_cost_ratio
+    )
+    verdict = gate_mod.gate(cand, base, limits)
+    console.print(views.gate_table(verdict))
+    paths = views.write_gate(report or Path("reports/gate"), verdict, [base, cand])
+    console.print(f"report: {paths[0]}")
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+def readiness_command(
+    data: DataOpt,
+    valid: Annotated[Path, typer.Option(help="Validation rows (JSONL).")],
+    grader: Annotated[Path, typer.Option("--grader", "-g")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The base model to fine-tune.")],
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    samples: Annotated[int, typer.Option(help="Samples per prompt (pass@k, signal).")] = 4,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    report: Report = None,
+) -> None:
+    """The go / no-go checklist; exit 0 for go, 1 for no-go."""
+    grader_data = load_json_file(grader)
+    params = _params(samples, temperature, None, seed)
+    sampler = sampler_for(base_url, api_key)
+
+    async def run() -> readiness_mod.Readiness:
+        try:
+            return await readiness_mod.check(data, valid, grader_data, model, sampler, params)
+        finally:
+            await sampler.aclose()
+
+    result = asyncio.run(run())
+    console.print(views.readiness_table(result))
+    paths = views.write_readiness(report or Path("reports/readiness"), result)
+    console.print(f"report: {paths[0]}")
+    raise typer.Exit(0 if result.decision == "go" else 1)
+
+
+def audit_command(
+    grader: GraderOpt,
+    data: DataOpt,
+    report: Report = None,
+) -> None:
+    """Red-team the grader with degenerate answers; exit 1 when one earns much reward."""
+    spec = load_grader(grader)
+    rows = validate_file(data)
+    result = audit_mod.audit(spec, rows)
+    table = Table(title=f"audit of {result.grader} on {result.rows} rows")
+    for column in ("probe", "rows", "mean reward", "pass rate", "verdict"):
+        table.add_column(column)
+    for probe in result.probes:
+        mark = f"[red]{probe.severity}[/red]" if probe.flagged else "[green]ok[/green]"
+        table.add_row(
+            probe.name, str(probe.rows), f"{probe.mean_reward:.3f}", f"{probe.pass_rate:.0%}", mark
+        )
+    console.print(table)
+    for probe in result.flagged:
+        console.print(f"[red]•[/red] {probe.name}: {probe.message}")
+    paths = views.write_audit(report or Path("reports/audit"), result)
+    console.print(f"report: {paths[0]}")
+    raise typer.Exit(1 if any(p.severity == "error" for p in result.flagged) else 0)

@@ -1,0 +1,1 @@
+"""The evaluation discipline: audit a grader, evaluate models, gate a rollout, check readiness."""

@@ -1,0 +1,141 @@
+"""Where evaluated answers come from: any OpenAI-compatible endpoint, or a model in-process.
+
+`EndpointSampler` speaks Chat Completions through the `openai` SDK (an `openrft serve`, or any
+compatible server); `LocalSampler` loads `openrft-tiny`, a model directory or a checkpoint with
+`openrft.models` and generates in a worker thread. Both return `Answer`s with token counts and
+the wall time of the request that produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class Answer:
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0
+    """Seconds for the request that produced this answer (shared by its `n` siblings)."""
+
+
+@dataclass
+class SamplingParams:
+    n: int = 1
+    temperature: float = 1.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+
+
+class Sampler(Protocol):
+    async def sample(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None,
+        params: SamplingParams,
+    ) -> list[Answer]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class EndpointSampler:
+    def __init__(self, base_url: str, *, api_key: str | None = None, concurrency: int = 16):
+        from openai import AsyncOpenAI
+
+        self._client: Any = AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", timeout=300)
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def sample(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None,
+        params: SamplingParams,
+    ) -> list[Answer]:
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = tools
+        if params.response_format:
+            extra["response_format"] = params.response_format
+        if params.max_tokens is not None:
+            extra["max_completion_tokens"] = params.max_tokens
+        if params.seed is not None:
+            extra["seed"] = params.seed
+        async with self._gate:
+            start = time.perf_counter()
+            response = await self._client.chat.completions.create(
+                model=model, messages=messages, n=params.n, temperature=params.temperature, **extra
+            )
+            latency = time.perf_counter() - start
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage else 0
+        completion = (usage.completion_tokens if usage else 0) // max(1, len(response.choices))
+        return [_answer(choice, prompt, completion, latency) for choice in response.choices]
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _answer(choice: Any, prompt: int, completion: int, latency: float) -> Answer:
+    calls = [call.model_dump() for call in (choice.message.tool_calls or [])]
+    text = choice.message.content or ""
+    return Answer(text, calls, choice.finish_reason or "stop", prompt, completion, latency)
+
+
+class LocalSampler:
+    """In-process generation (no server); one model loaded at a time, generation in a thread."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self._loaded: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+
+    async def sample(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None,
+        params: SamplingParams,
+    ) -> list[Answer]:
+        from openrft.models.generate import ChatRequest, chat_completions
+
+        loaded = await self._load(model)
+        request = ChatRequest(
+            messages=messages, n=params.n, max_tokens=params.max_tokens,
+            temperature=params.temperature, seed=params.seed,
+            response_format=params.response_format, tools=tools,
+        )  # fmt: skip
+        start = time.perf_counter()
+        async with self._lock:  # one generation at a time: the model is not thread-safe
+            (completions,) = await asyncio.to_thread(chat_completions, loaded, [request])
+        latency = time.perf_counter() - start
+        return [
+            Answer(
+                c.text,
+                list(c.tool_calls),
+                c.finish_reason,
+                c.prompt_tokens,
+                c.completion_tokens,
+                latency,
+            )
+            for c in completions
+        ]
+
+    async def _load(self, model: str) -> Any:
+        if model not in self._loaded:
+            from openrft.models.registry import load_model
+
+            self._loaded = {model: await asyncio.to_thread(load_model, model, home=self.home)}
+        return self._loaded[model]
+
+    async def aclose(self) -> None:
+        self._loaded.clear()

@@ -1,0 +1,120 @@
+"""How eval, gate, readiness and audit results look: rich tables and HTML reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from openrft.evals import report as html
+from openrft.evals.audit import AuditReport
+from openrft.evals.compare import ModelEval
+from openrft.evals.gate import Verdict
+from openrft.evals.readiness import Readiness
+
+_STATUS_MARKS = {"go": "good", "pass": "good", "no-go": "bad", "fail": "bad", "warn": "bad"}
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    return f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "n/a"
+
+
+def eval_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        rows.append({
+            "model": r.model, "rows": r.overall.rows, "mean reward": r.overall.mean_reward,
+            "95% CI": _ci(r.overall.reward_ci), "pass rate": r.overall.pass_rate,
+            f"pass@{r.samples_per_row}": r.pass_at_k,
+            "prompt tok/item": r.prompt_tokens_per_item,
+            "completion tok/item": r.completion_tokens_per_item,
+            "judge tokens": r.judge_tokens, "p50 s": r.latency_p50_s, "p95 s": r.latency_p95_s,
+        })  # fmt: skip
+    return rows
+
+
+def _rich(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for column in rows[0] if rows else []:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    return table
+
+
+def eval_table(results: list[ModelEval]) -> Table:
+    return _rich("evaluation", eval_rows(results))
+
+
+def slice_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
+    return [
+        {"model": r.model, "slice": name, "rows": s.rows, "mean reward": s.mean_reward,
+         "95% CI": _ci(s.reward_ci), "pass rate": s.pass_rate}
+        for r in results
+        for name, s in r.slices.items()
+    ]  # fmt: skip
+
+
+def eval_sections(results: list[ModelEval]) -> list[tuple[str, str]]:
+    means = {r.model: r.overall.mean_reward for r in results}
+    sections = [
+        ("Overall", html.table(eval_rows(results)) + html.bars("mean reward per model", means)),
+        ("Slices (row tags)", html.table(slice_rows(results))),
+    ]
+    for r in results:
+        if r.slices:
+            by_slice = {name: s.mean_reward for name, s in r.slices.items()}
+            sections.append((f"{r.model}: per slice", html.bars("mean reward per slice", by_slice)))
+        rewards = [x for row in r.row_rewards for x in row]
+        sections.append((f"{r.model}: score distribution", html.histogram("rewards", rewards)))
+    return sections
+
+
+def write_eval(path: Path, results: list[ModelEval]) -> tuple[Path, Path]:
+    data = {"models": [r.to_dict() for r in results]}
+    return html.write_report(path, "openrft eval", eval_sections(results), data)
+
+
+def gate_table(verdict: Verdict) -> Table:
+    rows = [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
+            for c in verdict.checks]  # fmt: skip
+    word = "PASS" if verdict.passed else "FAIL"
+    return _rich(f"gate: {verdict.candidate} vs {verdict.baseline} → {word}", rows)
+
+
+def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[Path, Path]:
+    rows = [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
+            for c in verdict.checks]  # fmt: skip
+    word = "pass" if verdict.passed else "fail"
+    head = f'<p class="{_STATUS_MARKS[word]}">{word.upper()}</p>'
+    checks = html.table(rows, marks={"FAIL": "bad", "pass": "good"})
+    sections = [("Verdict", head + checks), *eval_sections(results)]
+    data = {**verdict.to_dict(), "models": [r.to_dict() for r in results]}
+    return html.write_report(path, "openrft gate", sections, data)
+
+
+def readiness_table(result: Readiness) -> Table:
+    rows = [{"check": i.name, "status": i.status, "detail": i.detail} for i in result.items]
+    return _rich(f"readiness: {result.decision.upper()}", rows)
+
+
+def write_readiness(path: Path, result: Readiness) -> tuple[Path, Path]:
+    rows = [{"check": i.name, "status": i.status, "detail": i.detail} for i in result.items]
+    head = f'<p class="{_STATUS_MARKS[result.decision]}">{result.decision}</p>'
+    checks = html.table(rows, marks={"no-go": "bad", "go": "good", "warn": "bad"})
+    sections = [("Decision", head + checks)]
+    if result.baseline:
+        sections += eval_sections([result.baseline])
+    return html.write_report(path, "openrft readiness", sections, result.to_dict())
+
+
+def write_audit(path: Path, result: AuditReport) -> tuple[Path, Path]:
+    rows = [{"probe": p.name, "what": p.description, "rows": p.rows, "mean reward": p.mean_reward,
+             "pass rate": p.pass_rate, "verdict": p.severity} for p in result.probes]  # fmt: skip
+    means = {p.name: p.mean_reward for p in result.probes}
+    sections = [
+        ("Probes", html.table(rows, marks={"error": "bad", "warning": "bad", "ok": "good"})),
+        ("Mean reward per probe", html.bars("mean reward", means, high=result.top_reward)),
+    ]
+    return html.write_report(path, f"openrft audit: {result.grader}", sections, result.to_dict())
