@@ -53,27 +53,40 @@ def fallback_body(body: dict[str, Any]) -> dict[str, Any]:
     return fallback
 
 
-def to_reply(completion: Any, requested_model: str) -> JudgeReply:
-    choices = getattr(completion, "choices", None) or []
-    message = choices[0].message if choices else None
+def to_reply(completion: dict[str, Any], requested_model: str) -> JudgeReply:
+    """The fields grading needs from a Chat Completions response body (read leniently: a judge
+    that leaves a field out gets a parse error later, not a crash here)."""
+    choices = completion.get("choices")
+    choice = _mapping(choices[0] if isinstance(choices, list) and choices else None)
+    message = _mapping(choice.get("message"))
+    model = completion.get("model")
     return JudgeReply(
-        content=getattr(message, "content", None),
-        refusal=getattr(message, "refusal", None),
-        finish_reason=choices[0].finish_reason if choices else None,
-        model=getattr(completion, "model", None) or requested_model,
-        usage=_usage(getattr(completion, "usage", None)),
+        content=_string(message.get("content")),
+        refusal=_string(message.get("refusal")),
+        finish_reason=_string(choice.get("finish_reason")),
+        model=model if isinstance(model, str) and model else requested_model,
+        usage=_usage(_mapping(completion.get("usage"))),
     )
 
 
-def _usage(usage: Any) -> Usage:
+def _usage(usage: dict[str, Any]) -> Usage:
     out = empty_usage()
-    if usage is None:
-        return out
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        out[key] = int(getattr(usage, key, 0) or 0)
-    details = getattr(usage, "prompt_tokens_details", None)
-    out["cached_tokens"] = int(getattr(details, "cached_tokens", 0) or 0)
+        out[key] = _count(usage.get(key))
+    out["cached_tokens"] = _count(_mapping(usage.get("prompt_tokens_details")).get("cached_tokens"))
     return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def first_json_object(text: str) -> dict[str, Any] | None:

@@ -442,7 +442,7 @@ async def test_unresolved_template_never_reaches_the_judge(judge: ScriptedJudge,
 def test_judge_concurrency_limit_holds_under_a_wider_engine(
     judge: ScriptedJudge, server: Any
 ) -> None:
-    judge.handler = lambda body: Reply(result=1.0, delay=0.1)
+    judge.handler = lambda body: Reply(result=1.0, delay=0.2)
     client = JudgeClient(settings(server, concurrency=3))
     report = grade_many(
         score_grader(),
@@ -450,8 +450,9 @@ def test_judge_concurrency_limit_holds_under_a_wider_engine(
         context=GraderContext(judge=client),
         concurrency=16,
     )
-    assert report.error_counts() == {} and judge.max_in_flight == 3
-    assert report.elapsed >= 0.35  # 12 rows, 3 at a time, 0.1 s each
+    assert report.error_counts() == {}, report.results[0].detail
+    assert 2 <= judge.max_in_flight <= 3  # 3 unless the host stalls us for 0.2 s
+    assert report.elapsed >= 0.75  # 12 rows, at most 3 at a time, 0.2 s each
 
 
 def test_one_client_serves_many_runs_and_closes_with_each_loop(
