@@ -17,7 +17,6 @@ from openrft.graders.passing import passed
 from openrft.graders.result import run_response
 from openrft.graders.schema import display_name
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 _PROGRESS_MIN_ROWS = 2000
 
 
@@ -127,15 +126,3 @@ def _print_summary(spec: AnyGrader, summary: dict[str, Any], out: Path | None) -
 
 def _latency(summary: dict[str, Any]) -> str:
     return f"{summary['latency_p50_s'] * 1e3:.3f} ms / {summary['latency_p95_s'] * 1e3:.3f} ms"
-
-
-def demo_command() -> None:
-    """Run the bundled example: grade the demo task's sample answers with its grader."""
-    console.print("[bold]openrft demo[/bold]: grading the bundled example answers")
-    grade_command(
-        grader=DEMO_DIR / "grader.json",
-        data=DEMO_DIR / "graded_samples.jsonl",
-        out=None,
-        concurrency=16,
-        as_json=False,
-    )

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from openrft.cli import data, evals, grade
+from openrft.cli import data, demo, evals, grade
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("grade")(grade.grade_command)
-app.command("demo")(grade.demo_command)
+app.command("demo")(demo.demo_command)
 app.add_typer(data.app, name="data")
 app.command("eval")(evals.eval_command)
 app.command("gate")(evals.gate_command)

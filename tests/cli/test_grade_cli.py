@@ -103,9 +103,3 @@ def test_bad_grader_files(tmp_path: Path) -> None:
     assert done.returncode == 2 and "broken.json:2: invalid JSON" in done.stderr
     done = _run("grade", "-g", str(tmp_path / "missing.json"), "-d", str(data), cwd=tmp_path)
     assert done.returncode == 2 and "missing.json: no such file" in done.stderr
-
-
-def test_demo_grades_the_bundled_example(tmp_path: Path) -> None:
-    done = _run("demo", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "sorted_exactly" in done.stdout and "200 rows" in done.stdout

@@ -1,0 +1,187 @@
+"""`openrft demo`: the whole RFT loop on the embedded default, through the official `openai` SDK.
+
+1. start `openrft serve` on loopback with a fresh home       4. follow the job live
+2. upload the train / validation files                        5. list checkpoints
+3. validate and try the grader, create the job                6. baseline vs fine-tuned, gate, chat
+Every number printed is measured in this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openai import OpenAI
+
+from openrft.demo import task
+from openrft.demo.server import local_server
+from openrft.errors import OpenRFTError
+from openrft.evals.compare import ModelEval, evaluate
+from openrft.evals.gate import Thresholds, Verdict, gate
+from openrft.evals.sampling import EndpointSampler, SamplingParams
+from openrft.graders import validate_grader
+
+GRADER = json.loads((Path(__file__).parent / "grader.json").read_text())
+BASE_MODEL = "openrft-tiny"
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class DemoSettings:
+    home: Path
+    train_rows: int = 400
+    valid_rows: int = 100
+    n_epochs: int = 2
+    batch_size: int = 8
+    eval_interval: int = 25
+    seed: int = 42
+    eval_samples: int = 2
+
+
+@dataclass
+class DemoResult:
+    job: dict[str, Any] = field(default_factory=dict)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    baseline: ModelEval | None = None
+    tuned: ModelEval | None = None
+    verdict: Verdict | None = None
+    chat: dict[str, str] = field(default_factory=dict)
+    grader_try: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
+    """Run the loop; `say(kind, payload)` receives progress for display."""
+    start = time.perf_counter()
+    shutil.rmtree(settings.home, ignore_errors=True)
+    settings.home.mkdir(parents=True)
+    train = task.make_rows(settings.train_rows, seed=settings.seed)
+    valid = task.make_rows(settings.valid_rows, seed=settings.seed + 1)
+    result = DemoResult()
+    say("step", "starting openrft serve on loopback")
+    with (
+        local_server(settings.home) as base_url,
+        OpenAI(base_url=base_url, api_key="demo") as client,
+    ):
+        job_id = _start(client, settings, train, valid, result, say)
+        _follow(client, job_id, result, say)
+        if result.job.get("status") != "succeeded":
+            raise OpenRFTError(
+                f"the job ended {result.job.get('status')}: {result.job.get('error')}"
+            )
+        page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=20)
+        result.checkpoints = [c.model_dump() for c in page.data]
+        say("step", "comparing the prompt-only baseline with the fine-tuned model")
+        asyncio.run(_compare(base_url, valid, settings, result))
+        say("step", "chatting with the fine-tuned model")
+        result.chat = _chat(client, str(result.job["fine_tuned_model"]))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _start(client: OpenAI, settings: DemoSettings, train: list[Any], valid: list[Any],
+           result: DemoResult, say: Any) -> str:  # fmt: skip
+    data_dir = settings.home / "data"
+    data_dir.mkdir()
+    say("step", f"uploading {len(train)} training and {len(valid)} validation rows")
+    with write_rows(data_dir / "train.jsonl", train).open("rb") as handle:
+        train_file = client.files.create(file=handle, purpose="fine-tune")
+    with write_rows(data_dir / "valid.jsonl", valid).open("rb") as handle:
+        valid_file = client.files.create(file=handle, purpose="fine-tune")
+    say("step", "validating the grader and trying it on two answers")
+    graders = client.fine_tuning.alpha.graders
+    graders.validate(grader=GRADER)
+    item, reference = valid[0], valid[0]["reference"]
+    right = graders.run(grader=GRADER, model_sample=reference, item=item)
+    wrong = graders.run(grader=GRADER, model_sample=reference[::-1] + "0", item=item)
+    result.grader_try = {"right": right.reward, "wrong": wrong.reward}
+    hyper = {
+        "batch_size": settings.batch_size,
+        "n_epochs": settings.n_epochs,
+        "eval_interval": settings.eval_interval,
+        "eval_samples": 1,
+        "compute_multiplier": 1.0,
+    }
+    method: Any = {
+        "type": "reinforcement",
+        "reinforcement": {"grader": GRADER, "hyperparameters": hyper},
+    }
+    job = client.fine_tuning.jobs.create(
+        model=BASE_MODEL,
+        training_file=train_file.id,
+        validation_file=valid_file.id,
+        method=method,
+        seed=settings.seed,
+        suffix="demo",
+    )
+    say("job", job.id)
+    return job.id
+
+
+def _follow(client: OpenAI, job_id: str, result: DemoResult, say: Any) -> None:
+    seen: set[str] = set()
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+        for event in reversed(events):
+            if event.id in seen:
+                continue
+            seen.add(event.id)
+            data = event.data if isinstance(event.data, dict) else {}
+            if event.type == "metrics" and "step" in data:
+                point = {
+                    "step": data["step"],
+                    "total": data.get("total_steps"),
+                    "train": data.get("train_mean_reward"),
+                    "valid": data.get("full_valid_mean_reward"),
+                }
+                result.curve.append(point)
+                say("metrics", point)
+            else:
+                say("event", event.message)
+        if job.status in TERMINAL:
+            result.job = job.model_dump()
+            return
+        time.sleep(0.5)
+
+
+async def _compare(
+    base_url: str, valid: list[Any], settings: DemoSettings, result: DemoResult
+) -> None:
+    grader = validate_grader(GRADER)
+    params = SamplingParams(
+        n=settings.eval_samples, temperature=1.0, seed=settings.seed, max_tokens=16
+    )
+    sampler = EndpointSampler(base_url, api_key="demo")
+    try:
+        result.baseline = await evaluate(BASE_MODEL, valid, grader, sampler, params)
+        result.tuned = await evaluate(
+            str(result.job["fine_tuned_model"]), valid, grader, sampler, params
+        )
+    finally:
+        await sampler.aclose()
+    result.verdict = gate(
+        result.tuned, result.baseline, Thresholds(min_gain=0.1, slice_tolerance=0.05)
+    )
+
+
+def _chat(client: OpenAI, model: str) -> dict[str, str]:
+    prompt = task.prompt("93172")
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        temperature=0.0,
+        max_completion_tokens=16,
+    )
+    return {"prompt": prompt, "answer": reply.choices[0].message.content or ""}
