@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System pieces openrft needs beyond PyPI, installed into the venv where possible:
 #   - bubblewrap: the python-grader sandbox (Debian package `bubblewrap`).
+#   - python3 (Debian's): the interpreter the tier-3 sandbox tests run graders with.
 #   - WordNet 3.0: the `meteor` metric, offline. Debian's `wordnet-base` and `wordnet-sense-index`
 #     ship the database files; nltk also wants `lexnames`, which we write from the WordNet
 #     lexnames(5WN) table. The result lands in $VENV/nltk_data/corpora/wordnet, on nltk's default
@@ -12,6 +13,8 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 [ -f /usr/share/wordnet/data.noun ] || need+=(wordnet-base)
 [ -f /usr/share/wordnet/index.sense ] || need+=(wordnet-sense-index)
+# The tier-3 sandbox tests run Debian's interpreter (the venv's base lives under a 0700 /root).
+[ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
