@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from openrft.cli import data, demo, evals, grade
+from openrft.cli import data, demo, evals, grade, serve
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("eval")(evals.eval_command)
 app.command("gate")(evals.gate_command)
 app.command("readiness")(evals.readiness_command)
 app.command("audit")(evals.audit_command)
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""The training child: `python -m openrft.jobs.child JOB_ID ATTEMPT HOME PARENT_PID`.
+
+Runs one attempt of one job through the trainer's `run_job`, with events written to the
+store and a control that reads the job's status each step (pause, cancel, or a newer attempt
+that superseded this one). It records the outcome itself (checkpoints, model name, final
+status) with compare-and-set moves from `running`, so a pause or cancel that landed first
+wins. It dies with its parent (PR_SET_PDEATHSIG): a dead server leaves no trainer writing.
+
+`OPENRFT_JOB_RUNNER=module` swaps the trainer for a module with the same `JobSpec` and
+`run_job` (tests use a scripted one that needs no torch).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from openrft.jobs.events import EventStore
+from openrft.jobs.models import ModelCatalog, org_for
+from openrft.jobs.prepare import read_rows
+from openrft.jobs.record import record_outcome
+from openrft.jobs.store import JobStore
+from openrft.store.db import Database, loads
+
+log = logging.getLogger("openrft.jobs.child")
+_PR_SET_PDEATHSIG = 1
+
+
+class DbEvents:
+    """The trainer's `EventSink`, writing `fine_tuning.job.event` rows."""
+
+    def __init__(self, events: EventStore, job_id: str):
+        self.store, self.job_id = events, job_id
+
+    def emit(
+        self,
+        type: str,
+        level: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        step: int | None = None,
+    ) -> None:
+        self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
+
+
+class DbControl:
+    """The trainer's `Control`: the job's status as the API last set it."""
+
+    def __init__(self, db: Database, job_id: str, attempt: int):
+        self.db, self.job_id, self.attempt = db, job_id, attempt
+
+    def check(self) -> str | None:
+        row = self.db.one("SELECT status, attempt FROM jobs WHERE id = ?", (self.job_id,))
+        if row is None or row["attempt"] != self.attempt or row["status"] == "cancelled":
+            return "cancel"
+        if row["status"] == "paused":
+            return "pause"
+        return None
+
+
+def _die_with_parent(parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        sys.exit(0)
+
+
+def runner_module() -> Any:
+    return importlib.import_module(os.environ.get("OPENRFT_JOB_RUNNER") or "openrft.train.runner")
+
+
+def run(job_id: str, attempt: int, home: Path) -> None:
+    db = Database(home)
+    jobs, events = JobStore(db), EventStore(db)
+    job = jobs.row(job_id)
+    if job["status"] != "running" or job["attempt"] != attempt:
+        return  # superseded before it started
+    workdir = home / "jobs" / job_id
+    runner = runner_module()
+    spec = runner.JobSpec(
+        id=job_id,
+        model=ModelCatalog(db).resolve(job["project"], job["model"]),
+        training_rows=read_rows(workdir / "train.jsonl"),
+        validation_rows=read_rows(workdir / "valid.jsonl"),
+        method=loads(job["method"]),
+        seed=job["seed"],
+        suffix=job["suffix"],
+        org=org_for(job["project"]),
+    )
+    sink = DbEvents(events, job_id)
+    try:
+        outcome = runner.run_job(
+            spec, workdir=workdir, home=home, events=sink, control=DbControl(db, job_id, attempt)
+        )
+    except Exception as exc:  # boundary: a training crash fails the job, with a reason
+        log.exception("job %s failed", job_id)
+        outcome = _failed(f"{type(exc).__name__}: {exc}")
+    record_outcome(jobs, events, job_id, outcome)
+
+
+def _failed(message: str) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        status="failed",
+        error={"code": "training_error", "message": message[:2000], "param": None},
+        resolved_hyperparameters=None,
+        checkpoints=[],
+        fine_tuned_model_path=None,
+        trained_tokens=None,
+    )
+
+
+def main(argv: list[str]) -> None:
+    job_id, attempt, home, parent = argv
+    _die_with_parent(int(parent))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run(job_id, int(attempt), Path(home))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,132 @@
+"""Job events and checkpoints in SQLite, shaped as OpenAI's objects (spec §5.5, §5.6).
+
+Events are append-only and listed newest first; a metrics event is stored once per step
+(a resumed job that replays a step does not duplicate it). Checkpoints are recorded only
+after the trainer reports them complete, so a listed checkpoint is always loadable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from openrft.errors import InvalidRequestError
+from openrft.jobs.ids import new_id
+from openrft.store.db import Database, dumps, loads
+
+__all__ = ["EventStore", "checkpoint_object", "event_object"]
+
+
+class EventStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def add(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        level: str = "info",
+        type: str = "message",
+        data: Any = None,
+        step: int | None = None,
+    ) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO events (id, job_id, created_at, level, message, type, "
+                "data, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_id("ftevent-"),
+                    job_id,
+                    int(time.time()),
+                    level,
+                    message,
+                    type,
+                    dumps(data),
+                    step,
+                ),
+            )
+
+    def page(self, job_id: str, after: str | None, limit: int) -> tuple[list[sqlite3.Row], bool]:
+        sql, params = "SELECT * FROM events WHERE job_id = ?", [job_id]
+        if after is not None:
+            anchor = self.db.one(
+                "SELECT seq FROM events WHERE id = ? AND job_id = ?", (after, job_id)
+            )
+            if anchor is None:
+                raise InvalidRequestError(f"No such event: {after}", param="after")
+            sql += " AND seq < ?"
+            params.append(anchor["seq"])
+        rows = self.db.all(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit + 1))
+        return rows[:limit], len(rows) > limit
+
+    def record_checkpoint(
+        self, job_id: str, step: int, path: str, model_name: str, metrics: dict[str, Any]
+    ) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (id, job_id, created_at, step, path, model_name, metrics) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "
+                "path = excluded.path, model_name = excluded.model_name, "
+                "metrics = excluded.metrics",
+                (
+                    new_id("ftckpt_"),
+                    job_id,
+                    int(time.time()),
+                    step,
+                    path,
+                    model_name,
+                    dumps(metrics),
+                ),
+            )
+
+    def forget_checkpoints(self, job_id: str, keep_steps: set[int]) -> None:
+        """Drop rows for checkpoints the trainer no longer keeps (J3 retention)."""
+        rows = self.db.all("SELECT step FROM checkpoints WHERE job_id = ?", (job_id,))
+        gone = [row["step"] for row in rows if row["step"] not in keep_steps]
+        with self.db.tx() as conn:
+            conn.executemany(
+                "DELETE FROM checkpoints WHERE job_id = ? AND step = ?",
+                [(job_id, step) for step in gone],
+            )
+
+    def checkpoint_page(
+        self, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[sqlite3.Row], bool]:
+        """Newest (highest step) first."""
+        sql, params = "SELECT * FROM checkpoints WHERE job_id = ?", [job_id]
+        if after is not None:
+            anchor = self.db.one(
+                "SELECT step FROM checkpoints WHERE id = ? AND job_id = ?", (after, job_id)
+            )
+            if anchor is None:
+                raise InvalidRequestError(f"No such checkpoint: {after}", param="after")
+            sql += " AND step < ?"
+            params.append(anchor["step"])
+        rows = self.db.all(sql + " ORDER BY step DESC LIMIT ?", (*params, limit + 1))
+        return rows[:limit], len(rows) > limit
+
+
+def event_object(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "fine_tuning.job.event",
+        "created_at": row["created_at"],
+        "level": row["level"],
+        "message": row["message"],
+        "type": row["type"],
+        "data": loads(row["data"]) or {},
+    }
+
+
+def checkpoint_object(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "fine_tuning.job.checkpoint",
+        "created_at": row["created_at"],
+        "fine_tuned_model_checkpoint": row["model_name"],
+        "fine_tuning_job_id": row["job_id"],
+        "step_number": row["step"],
+        "metrics": {"step": row["step"], **loads(row["metrics"])},
+    }

@@ -1,0 +1,102 @@
+"""`validating_files`: what a job's data must pass before it may queue (decisions D2–D4).
+
+Reads the training (and validation) file with the strict RFT row rules, checks that every
+`{{ item.… }}` the grader reads resolves in every row, and, with no validation file, splits
+one off deterministically with the job's seed. The rows a job trains on are written to
+`jobs/<id>/train.jsonl` and `valid.jsonl` (atomically), so a resumed job sees the same data
+even if the uploads are deleted later. A failure is a `JobDataError` for the job's `error`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from openrft.data.refs import check_refs
+from openrft.data.split import split_rows
+from openrft.data.validate import iter_valid_rows
+from openrft.errors import DataFileError, NotFoundError
+from openrft.store.files import FileStore
+
+__all__ = ["JobDataError", "Prepared", "prepare", "read_rows"]
+
+Row = dict[str, Any]
+
+
+class JobDataError(Exception):
+    """Why a job's files failed validation, as OpenAI's job `error` object."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.error = {"code": f"invalid_{param}", "message": message, "param": param}
+
+
+@dataclass
+class Prepared:
+    train: list[Row]
+    valid: list[Row]
+    note: str | None
+    """A message for the job's events (the D4 split), if any."""
+
+
+def _rows(files: FileStore, project: str, file_id: str, param: str) -> list[tuple[int, Row]]:
+    split: Literal["train", "valid"] = "train" if param == "training_file" else "valid"
+    try:
+        path = files.content_path(project, file_id)
+        return list(iter_valid_rows(path, split=split, path_label=file_id))
+    except (DataFileError, NotFoundError) as exc:
+        raise JobDataError(exc.message, param) from None
+
+
+def _check(grader: Any, rows: list[tuple[int, Row]], file_id: str, param: str) -> None:
+    if not rows:
+        raise JobDataError(f"{file_id}: the file has no rows", param)
+    failures = check_refs(grader, rows)
+    if failures:
+        raise JobDataError(failures[0].message(file_id), param)
+
+
+def prepare(job: Any, grader: Any, files: FileStore, workdir: Path) -> Prepared:
+    """Validate the job's files and write the rows it will use under `workdir`."""
+    train = _rows(files, job["project"], job["training_file"], "training_file")
+    _check(grader, train, job["training_file"], "training_file")
+    note = None
+    if job["validation_file"]:
+        valid = _rows(files, job["project"], job["validation_file"], "validation_file")
+        _check(grader, valid, job["validation_file"], "validation_file")
+        prepared = Prepared([row for _, row in train], [row for _, row in valid], None)
+    else:
+        kept, held = split_rows([row for _, row in train], seed=job["seed"])
+        if not held:
+            raise JobDataError(
+                "Without a validation_file the training file needs at least 2 rows to split",
+                "training_file",
+            )
+        note = (
+            f"No validation_file: {len(held)} of {len(train)} training rows were split off "
+            f"as the validation set (deterministic, seed {job['seed']})"
+        )
+        prepared = Prepared(kept, held, note)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _write_rows(workdir / "train.jsonl", prepared.train)
+    _write_rows(workdir / "valid.jsonl", prepared.valid)
+    return prepared
+
+
+def _write_rows(path: Path, rows: list[Row]) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def read_rows(path: Path) -> list[Row]:
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]

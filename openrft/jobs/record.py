@@ -1,0 +1,81 @@
+"""Writing a finished attempt's `JobOutcome` into the store (the child calls this).
+
+Checkpoints are recorded first (they are complete: the trainer reports only verified ones),
+then the final status, as a compare-and-set from `running`: if the API paused or cancelled
+the job meanwhile, that state stands and only the checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from openrft.jobs.events import EventStore
+from openrft.jobs.models import org_for
+from openrft.jobs.store import JobStore
+
+__all__ = ["fine_tuned_name", "record_outcome"]
+
+
+def fine_tuned_name(job: Any) -> str:
+    """`ft:{base}:{org}:{suffix}:{8 chars}` (J4), by the trainer's naming function when it
+    is installed (the two must agree: the trainer names checkpoint models the same way)."""
+    args = (job["model"], org_for(job["project"]), job["suffix"], job["id"])
+    try:
+        from openrft.train.naming import model_id
+    except ImportError:  # a runner without openrft.train (tests' scripted runner)
+        base = job["model"].rstrip("/").rsplit("/", 1)[-1]
+        return f"ft:{base}:{args[1]}:{args[2] or ''}:{job['id'][-8:]}"
+    name: str = model_id(*args)
+    return name
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+
+
+def _record_checkpoints(events: EventStore, job_id: str, ft_name: str, outcome: Any) -> None:
+    steps = set()
+    for ckpt in _get(outcome, "checkpoints") or []:
+        step = int(_get(ckpt, "step"))
+        name = _get(ckpt, "model_name") or f"{ft_name}:ckpt-step-{step}"
+        metrics = dict(_get(ckpt, "metrics") or {})
+        events.record_checkpoint(job_id, step, str(_get(ckpt, "path")), name, metrics)
+        steps.add(step)
+    events.forget_checkpoints(job_id, steps)
+
+
+def _error(outcome: Any) -> dict[str, Any]:
+    error = _get(outcome, "error")
+    if isinstance(error, dict):
+        return {"code": "training_error", "param": None, **error}
+    return {"code": "training_error", "message": str(error or "training failed"), "param": None}
+
+
+def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any) -> None:
+    job = jobs.row(job_id)
+    ft_name = fine_tuned_name(job)
+    _record_checkpoints(events, job_id, ft_name, outcome)
+    resolved = _get(outcome, "resolved_hyperparameters")
+    jobs.update(job_id, resolved=resolved, trained_tokens=_get(outcome, "trained_tokens"))
+    status, now = _get(outcome, "status"), int(time.time())
+    if status == "succeeded":
+        path = str(_get(outcome, "fine_tuned_model_path"))
+        if jobs.move(
+            job_id,
+            {"running"},
+            "succeeded",
+            fine_tuned_model=ft_name,
+            fine_tuned_model_path=path,
+            finished_at=now,
+        ):
+            events.add(job_id, f"New fine-tuned model created: {ft_name}")
+            events.add(job_id, "The job has successfully completed")
+    elif status == "failed":
+        error = _error(outcome)
+        if jobs.move(job_id, {"running"}, "failed", error=error, finished_at=now):
+            events.add(job_id, f"Job failed: {error['message']}", level="error")
+    elif status == "paused":
+        events.add(job_id, "Job paused; it resumes from its last checkpoint")
+    elif status == "cancelled":
+        events.add(job_id, "Job cancelled")

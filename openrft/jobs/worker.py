@@ -1,0 +1,210 @@
+"""The job worker: one thread in the server that moves jobs along, one child process per
+running job (decision C4 of sandbox-and-reliability.md).
+
+What it guarantees:
+- A job runs under a lease (`lease_owner`, `lease_expires_at`) that this worker renews
+  while the job's child lives. Claiming is a compare-and-set `queued → running`, so two
+  workers never run one job; each claim bumps `attempt`, and a child whose attempt is no
+  longer current stops (its control says cancel).
+- A child that dies without recording an outcome (crash, kill -9, OOM) sends its job back
+  to `queued`, up to `MAX_ATTEMPTS`; the trainer resumes from its last verified checkpoint.
+- On start, `running` jobs whose lease expired (their server died) are requeued. On a clean
+  stop, this worker's running jobs are requeued at once, their children killed.
+- Pause and cancel are DB states the child polls each step; a child that ignores them is
+  killed after `STOP_GRACE` seconds.
+What it does not do: schedule across hosts beyond the lease, or run more than
+`max_running` jobs at once (one by default: training uses every core).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from openrft.graders import validate_grader
+from openrft.jobs.events import EventStore
+from openrft.jobs.prepare import JobDataError, prepare
+from openrft.jobs.store import JobStore
+from openrft.server.config import Settings
+from openrft.store.db import Database, loads
+from openrft.store.files import FileStore
+
+__all__ = ["MAX_ATTEMPTS", "Worker"]
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+STOP_GRACE = 30.0
+_TICK = 0.1
+
+
+class Worker:
+    def __init__(self, settings: Settings, db: Database, *, max_running: int = 1):
+        self.home = settings.home
+        self.lease = settings.lease_seconds
+        self.db, self.jobs, self.events = db, JobStore(db), EventStore(db)
+        self.files = FileStore(settings.home)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.max_running = max_running
+        self.children: dict[str, tuple[subprocess.Popen[bytes], float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="openrft-worker", daemon=True)
+        self._beat = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        self.requeue_expired()
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # boundary: the worker must outlive one bad tick
+                log.exception("job worker tick failed")
+            self._stop.wait(_TICK)
+        self._shutdown()
+        self.db.close()
+
+    def tick(self) -> None:
+        self._validate_next()
+        self._reap()
+        if time.monotonic() - self._beat > self.lease / 3:
+            self._heartbeat()
+            self.requeue_expired()
+        if len(self.children) < self.max_running:
+            self._claim()
+
+    def _validate_next(self) -> None:
+        job = self.db.one(
+            "SELECT * FROM jobs WHERE status = 'validating_files' ORDER BY created_ns LIMIT 1"
+        )
+        if job is None:
+            return
+        grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
+        self.events.add(job["id"], "Validating training file: " + job["training_file"])
+        try:
+            prepared = prepare(job, grader, self.files, self.workdir(job["id"]))
+        except JobDataError as exc:
+            self.jobs.move(
+                job["id"],
+                {"validating_files"},
+                "failed",
+                error=exc.error,
+                finished_at=int(time.time()),
+            )
+            self.events.add(job["id"], exc.error["message"], level="error")
+            return
+        if prepared.note:
+            self.events.add(job["id"], prepared.note)
+        if self.jobs.move(job["id"], {"validating_files"}, "queued"):
+            self.events.add(job["id"], "Files validated; the job is queued")
+
+    def workdir(self, job_id: str) -> Path:
+        return self.home / "jobs" / job_id
+
+    def _claim(self) -> None:
+        job = self.db.one("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_ns LIMIT 1")
+        if job is None or job["id"] in self.children:
+            return
+        attempt = job["attempt"] + 1
+        won = self.jobs.move(
+            job["id"],
+            {"queued"},
+            "running",
+            attempt=attempt,
+            lease_owner=self.owner,
+            lease_expires_at=time.time() + self.lease,
+        )
+        if won:
+            self.events.add(job["id"], f"Fine-tuning job started (attempt {attempt})")
+            self.children[job["id"]] = (self._spawn(job["id"], attempt), 0.0)
+
+    def _spawn(self, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
+        workdir = self.workdir(job_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "openrft.jobs.child", job_id, str(attempt)]
+        command += [str(self.home), str(os.getpid())]
+        with open(workdir / "child.log", "ab") as log_file:
+            return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+
+    def _reap(self) -> None:
+        for job_id, (child, stop_asked) in list(self.children.items()):
+            code = child.poll()
+            if code is not None:
+                del self.children[job_id]
+                self._after_exit(job_id, code)
+                continue
+            status = self.jobs.row(job_id)["status"]
+            if status != "running" and not stop_asked:
+                self.children[job_id] = (child, time.monotonic())
+            elif stop_asked and time.monotonic() - stop_asked > STOP_GRACE:
+                log.warning("job %s did not stop within %ss; killing it", job_id, STOP_GRACE)
+                child.kill()
+
+    def _after_exit(self, job_id: str, code: int) -> None:
+        """A child that left its job `running` died without an outcome: requeue or fail."""
+        job = self.jobs.row(job_id)
+        if job["status"] != "running" or job["lease_owner"] != self.owner:
+            return
+        if job["attempt"] >= MAX_ATTEMPTS:
+            message = f"The training process died {MAX_ATTEMPTS} times (exit {code})"
+            error = {"code": "worker_died", "param": None, "message": message}
+            if self.jobs.move(
+                job_id, {"running"}, "failed", error=error, finished_at=int(time.time())
+            ):
+                self.events.add(job_id, message, level="error")
+            return
+        if self.jobs.move(job_id, {"running"}, "queued", lease_owner=None, lease_expires_at=None):
+            self.events.add(
+                job_id, f"Training process exited ({code}); requeued to resume", level="warn"
+            )
+
+    def _heartbeat(self) -> None:
+        self._beat = time.monotonic()
+        with self.db.tx() as conn:
+            conn.executemany(
+                "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
+                [(time.time() + self.lease, job_id, self.owner) for job_id in self.children],
+            )
+
+    def requeue_expired(self) -> None:
+        """Jobs `running` under a lease nobody renewed: their worker died. Requeue each once."""
+        expired = self.db.all(
+            "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < ?", (time.time(),)
+        )
+        for job in expired:
+            if self.jobs.move(
+                job["id"], {"running"}, "queued", lease_owner=None, lease_expires_at=None
+            ):
+                self.events.add(
+                    job["id"],
+                    "Worker lost; job requeued to resume from its checkpoint",
+                    level="warn",
+                )
+
+    def _shutdown(self) -> None:
+        for job_id, (child, _) in list(self.children.items()):
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            if self.jobs.move(
+                job_id, {"running"}, "queued", lease_owner=None, lease_expires_at=None
+            ):
+                self.events.add(job_id, "Server stopped; job requeued to resume", level="warn")
+        self.children.clear()

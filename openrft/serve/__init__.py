@@ -1,0 +1,8 @@
+"""Serving: models loaded on first use, concurrent chat requests batched per model.
+
+    backend.py   the model calls (load, chat_completions, embeddings) behind a small protocol
+    batching.py  a per-model queue that gathers requests for a few ms into one call
+    engine.py    model resolution, the batchers, one generation thread
+
+Nothing here imports torch at import time.
+"""

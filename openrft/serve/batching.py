@@ -1,0 +1,89 @@
+"""Request batching: one queue per model; a loop takes the first waiting request, gathers
+whatever else arrives within `window` seconds (up to `max_batch`), and makes one model call
+for all of them on the generation thread. Requests that arrive while a batch generates wait
+in the queue and form the next batch, so under load batches fill without any window at all.
+
+A failed call fails every request of its batch with the same exception; it does not stop
+the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+__all__ = ["Batcher"]
+
+log = logging.getLogger(__name__)
+Pending = tuple[Any, "asyncio.Future[Any]"]
+
+
+class Batcher:
+    def __init__(
+        self,
+        run: Callable[[list[Any]], list[Any]],
+        executor: Executor,
+        *,
+        window: float,
+        max_batch: int,
+    ):
+        self.run, self.executor = run, executor
+        self.window, self.max_batch = window, max_batch
+        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.batch_sizes: list[int] = []
+        """Sizes of the batches run so far (for the benchmark and tests)."""
+
+    async def submit(self, request: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((request, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._loop())
+        return await future
+
+    async def _gather(self) -> list[Pending]:
+        batch = [await self.queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.window
+        while len(batch) < self.max_batch:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            live = [(request, future) for request, future in batch if not future.done()]
+            if not live:
+                continue
+            self.batch_sizes.append(len(live))
+            try:
+                results = await loop.run_in_executor(
+                    self.executor, self.run, [request for request, _ in live]
+                )
+            except Exception as exc:  # boundary: the batch's callers get the error
+                log.warning("model call failed for a batch of %d: %s", len(live), exc)
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(live, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)

@@ -1,0 +1,100 @@
+"""The FastAPI app: OpenAI's routes under `/v1`, `/health`, and the job worker's lifetime.
+
+Guarantees: every response is JSON with OpenAI's error body on failure and an `x-request-id`
+header (see `errors.py`); every `/v1` route but the unknown ones needs a valid key when keys
+are configured (`auth.py`); state lives under `settings.home` (SQLite `openrft.db`, `files/`,
+`jobs/<id>/`). What it does not do: TLS, rate limiting, or multi-host job scheduling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+
+from openrft import __version__
+from openrft.graders import GraderContext
+from openrft.jobs.events import EventStore
+from openrft.jobs.store import JobStore
+from openrft.server import errors
+from openrft.server.config import Settings
+from openrft.server.routers import chat, embeddings, files, fine_tuning, graders, models
+from openrft.store.db import Database
+from openrft.store.files import FileStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, backend: Any = None) -> FastAPI:
+    """The app. `backend` replaces the model backend (tests use a scripted one)."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="openrft", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.home, check=True)
+    app.state.files = FileStore(settings.home, max_bytes=settings.max_upload_bytes)
+    app.state.jobs = JobStore(app.state.db)
+    app.state.events = EventStore(app.state.db)
+    app.state.grader_context = GraderContext()
+    app.state.backend = backend
+    app.state.sandbox_tier = None
+    errors.install(app)
+    for module in (files, graders, fine_tuning, models, chat, embeddings):
+        app.include_router(module.router, prefix="/v1")
+    app.add_api_route("/health", _health, methods=["GET"])
+    app.add_middleware(
+        errors.RequestMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+    )
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from openrft.jobs.worker import Worker
+    from openrft.serve.engine import Engine
+
+    state = app.state
+    state.engine = Engine(state.settings, state.db, backend=state.backend)
+    state.worker = Worker(state.settings, state.db) if state.settings.start_worker else None
+    if state.worker is not None:
+        state.worker.start()
+    try:
+        yield
+    finally:
+        if state.worker is not None:
+            await run_in_threadpool(state.worker.stop)
+        await state.engine.aclose()
+        await state.grader_context.aclose()
+
+
+async def _health(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    if state.sandbox_tier is None:
+        state.sandbox_tier = await run_in_threadpool(_sandbox_tier)
+    worker = getattr(state, "worker", None)
+    return {
+        "status": "ok",
+        "version": __version__,
+        "auth": bool(state.settings.api_keys),
+        "sandbox": state.sandbox_tier,
+        "worker": "running" if worker is not None and worker.alive() else "stopped",
+    }
+
+
+def _sandbox_tier() -> str:
+    """The python-grader sandbox tier this host gives, or why there is none."""
+    try:
+        from openrft.sandbox.tiers import detect
+
+        return str(detect())
+    except Exception as exc:  # boundary: a health probe reports, it never fails the server
+        return f"unavailable: {exc}"

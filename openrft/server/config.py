@@ -1,0 +1,66 @@
+"""Server settings from the environment and the `openrft serve` flags, resolved once."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openrft.errors import InvalidRequestError
+from openrft.store.files import MAX_FILE_BYTES, default_home
+
+__all__ = ["Settings", "parse_keys"]
+
+_PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass
+class Settings:
+    home: Path = field(default_factory=default_home)
+    api_keys: dict[str, str] = field(default_factory=dict)
+    """API key -> project. Empty: no auth, loopback only, every request is project "default"."""
+    max_upload_bytes: int = MAX_FILE_BYTES
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Cap on any non-upload request body (JSON)."""
+    lease_seconds: float = 30.0
+    """How long a job's lease lasts without a heartbeat before another worker may take it."""
+    batch_window_ms: float = 5.0
+    """How long the serving engine gathers concurrent chat requests into one batch."""
+    max_batch: int = 32
+    start_worker: bool = True
+
+    @classmethod
+    def from_env(cls, home: Path | None = None) -> Settings:
+        env = os.environ
+        settings = cls(home=home or default_home(), api_keys=keys_from_env())
+        if cap := env.get("OPENRFT_MAX_FILE_BYTES"):
+            settings.max_upload_bytes = int(cap)
+        if lease := env.get("OPENRFT_LEASE_SECONDS"):
+            settings.lease_seconds = float(lease)
+        if window := env.get("OPENRFT_BATCH_WINDOW_MS"):
+            settings.batch_window_ms = float(window)
+        return settings
+
+
+def keys_from_env() -> dict[str, str]:
+    """`OPENRFT_API_KEYS="key1:projectA,key2:projectB"` and/or `OPENRFT_API_KEYS_FILE`
+    (one `key:project` per line, `#` comments)."""
+    keys = parse_keys(os.environ.get("OPENRFT_API_KEYS", "").split(","))
+    if path := os.environ.get("OPENRFT_API_KEYS_FILE"):
+        keys.update(parse_keys(Path(path).read_text().splitlines()))
+    return keys
+
+
+def parse_keys(entries: list[str]) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for entry in (entry.strip() for entry in entries):
+        if not entry or entry.startswith("#"):
+            continue
+        key, sep, project = entry.rpartition(":")
+        if not sep or not key or not _PROJECT.match(project):
+            raise InvalidRequestError(
+                "API keys are written key:project (project: letters, digits, - and _)"
+            )
+        keys[key] = project
+    return keys

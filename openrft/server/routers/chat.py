@@ -1,0 +1,49 @@
+"""`/v1/chat/completions` for base models, fine-tuned models and kept checkpoints.
+
+`response_format`, `tools`, `n`, `stop`, `seed`, `temperature`, `top_p` and the token caps
+go to the model; `tool_choice`, penalties, `logit_bias`, `user`, `store` and `metadata` are
+accepted and not acted on (docs/server.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from openrft.server.auth import project
+from openrft.server.chat_wire import chat_object, sse_chunks
+from openrft.server.wire import ChatCompletionRequest
+
+router = APIRouter()
+Project = Annotated[str, Depends(project)]
+
+
+def _params(body: ChatCompletionRequest) -> dict[str, Any]:
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    return {
+        "messages": body.messages,
+        "n": body.n,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "temperature": 1.0 if body.temperature is None else body.temperature,
+        "top_p": 1.0 if body.top_p is None else body.top_p,
+        "seed": body.seed,
+        "response_format": body.response_format,
+        "tools": body.tools,
+        "stop": stop,
+    }
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, project: Project
+) -> dict[str, Any] | StreamingResponse:
+    engine = request.app.state.engine
+    target = engine.resolve(project, body.model)
+    completions = await engine.complete(target, _params(body))
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = sse_chunks(body.model, completions, include_usage)
+        return StreamingResponse(chunks, media_type="text/event-stream")
+    return chat_object(body.model, completions)

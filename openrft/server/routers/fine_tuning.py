@@ -1,0 +1,165 @@
+"""`/v1/fine_tuning/jobs/**` (spec §5): create, list, retrieve, cancel, pause, resume,
+events and checkpoints. Jobs are the caller's project's only; the worker runs them.
+
+Create checks what it can at once (a 400 naming the field): method, grader, file ids and
+model. The files' contents are checked by the worker (`validating_files`, D2/D3), whose
+failure lands on the job's `error` as OpenAI reports it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from openrft.errors import InvalidRequestError, NotFoundError
+from openrft.graders import validate_grader
+from openrft.jobs.events import EventStore, checkpoint_object, event_object
+from openrft.jobs.models import ModelCatalog
+from openrft.jobs.store import JobStore, job_object
+from openrft.server.auth import project
+from openrft.server.wire import JobCreateRequest, Reinforcement
+
+router = APIRouter(prefix="/fine_tuning/jobs")
+Project = Annotated[str, Depends(project)]
+
+
+def _jobs(request: Request) -> JobStore:
+    store: JobStore = request.app.state.jobs
+    return store
+
+
+def _events(request: Request) -> EventStore:
+    store: EventStore = request.app.state.events
+    return store
+
+
+@router.post("")
+def create_job(body: JobCreateRequest, request: Request, project: Project) -> dict[str, Any]:
+    reinforcement = _reinforcement(body)
+    grader = validate_grader(
+        reinforcement.grader, for_training=True, param="method.reinforcement.grader"
+    )
+    _check_file(request, project, body.training_file, "training_file")
+    if body.validation_file is not None:
+        _check_file(request, project, body.validation_file, "validation_file")
+    try:
+        ModelCatalog(request.app.state.db).resolve(project, body.model)
+    except NotFoundError as exc:
+        raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
+    hyper = reinforcement.hyperparameters
+    method = {
+        "type": "reinforcement",
+        "reinforcement": {
+            "grader": grader.model_dump(mode="json", exclude_none=True),
+            "response_format": _response_format(reinforcement.response_format),
+            "hyperparameters": hyper.model_dump(exclude_none=True) if hyper else {},
+        },
+    }
+    fields = body.model_dump(include={"model", "training_file", "validation_file", "suffix"})
+    fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
+    fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
+    row = _jobs(request).create(project, fields)
+    _events(request).add(row["id"], "Created fine-tuning job")
+    return job_object(row)
+
+
+def _reinforcement(body: JobCreateRequest) -> Reinforcement:
+    if body.method is None or body.method.type != "reinforcement":
+        raise InvalidRequestError(
+            "openrft runs reinforcement fine-tuning: set method.type to 'reinforcement'",
+            param="method.type",
+        )
+    if body.method.reinforcement is None:
+        raise InvalidRequestError(
+            "Missing required parameter: 'method.reinforcement'.", param="method.reinforcement"
+        )
+    return body.method.reinforcement
+
+
+def _check_file(request: Request, project: str, file_id: str, param: str) -> None:
+    try:
+        record = request.app.state.files.get(project, file_id)
+    except NotFoundError:
+        raise InvalidRequestError(
+            f"invalid {param}: {file_id} (no such file)", param=param, code=f"invalid_{param}"
+        ) from None
+    if record.purpose != "fine-tune":
+        raise InvalidRequestError(
+            f"invalid {param}: {file_id} has purpose {record.purpose!r}, not 'fine-tune'",
+            param=param,
+            code=f"invalid_{param}",
+        )
+
+
+def _response_format(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Chat Completions' wrapper; the flattened Responses-style form is accepted too."""
+    if value and value.get("type") == "json_schema" and "json_schema" not in value:
+        inner = {key: item for key, item in value.items() if key != "type"}
+        return {"type": "json_schema", "json_schema": inner}
+    return value
+
+
+@router.get("")
+def list_jobs(
+    request: Request,
+    project: Project,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    metadata = {
+        key[len("metadata[") : -1]: value
+        for key, value in request.query_params.items()
+        if key.startswith("metadata[") and key.endswith("]")
+    }
+    rows, more = _jobs(request).page(project, after, limit, metadata or None)
+    return {"object": "list", "data": [job_object(row) for row in rows], "has_more": more}
+
+
+@router.get("/{job_id}")
+def retrieve_job(request: Request, project: Project, job_id: str) -> dict[str, Any]:
+    return job_object(_jobs(request).get(project, job_id))
+
+
+@router.post("/{job_id}/{action}")
+def act(request: Request, project: Project, job_id: str, action: str) -> dict[str, Any]:
+    if action not in ("cancel", "pause", "resume"):
+        raise NotFoundError(f"Invalid URL (POST {request.url.path})")
+    row = _jobs(request).act(project, job_id, action)
+    message = {"cancel": "Job cancelled", "pause": "Job paused", "resume": "Job resumed"}[action]
+    _events(request).add(job_id, message + " by request")
+    return job_object(row)
+
+
+@router.get("/{job_id}/events")
+def list_events(
+    request: Request,
+    project: Project,
+    job_id: str,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> dict[str, Any]:
+    _jobs(request).get(project, job_id)
+    rows, more = _events(request).page(job_id, after, limit)
+    return {"object": "list", "data": [event_object(row) for row in rows], "has_more": more}
+
+
+@router.get("/{job_id}/checkpoints")
+def list_checkpoints(
+    request: Request,
+    project: Project,
+    job_id: str,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    _jobs(request).get(project, job_id)
+    rows, more = _events(request).checkpoint_page(job_id, after, limit)
+    data = [checkpoint_object(row) for row in rows]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": more,
+    }

@@ -1,0 +1,103 @@
+"""Request bodies we accept, as pydantic models with `extra="forbid"` (a misspelt field is a
+400 naming it, not a silently ignored knob). Responses are plain dicts built next to their
+stores (`job_object`, `event_object`, …) because they mirror OpenAI's shapes field for field.
+
+Graders arrive as raw dicts and go through `validate_grader`, which owns their error paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Auto = Literal["auto"]
+
+
+class Inbound(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GraderValidateRequest(Inbound):
+    grader: dict[str, Any]
+
+
+class GraderRunRequest(Inbound):
+    grader: dict[str, Any]
+    model_sample: str
+    item: dict[str, Any] | None = None
+
+
+class ReinforcementHyperparameters(Inbound):
+    batch_size: Auto | int | None = Field(None, ge=1, le=256)
+    compute_multiplier: Auto | float | None = Field(None, gt=0.00001, le=10)
+    eval_interval: Auto | int | None = Field(None, ge=1)
+    eval_samples: Auto | int | None = Field(None, ge=1)
+    learning_rate_multiplier: Auto | float | None = Field(None, gt=0)
+    n_epochs: Auto | int | None = Field(None, ge=1, le=50)
+    reasoning_effort: Literal["default", "low", "medium", "high"] | None = None
+
+
+class Reinforcement(Inbound):
+    grader: dict[str, Any]
+    response_format: dict[str, Any] | None = None
+    """Not in OpenAI's spec types but documented and sent by clients (spec §5.2)."""
+    hyperparameters: ReinforcementHyperparameters | None = None
+
+
+class Method(Inbound):
+    type: Literal["supervised", "dpo", "reinforcement"]
+    reinforcement: Reinforcement | None = None
+    supervised: dict[str, Any] | None = None
+    dpo: dict[str, Any] | None = None
+
+
+class JobCreateRequest(Inbound):
+    model: str = Field(min_length=1)
+    training_file: str
+    validation_file: str | None = None
+    method: Method | None = None
+    hyperparameters: dict[str, Any] | None = None
+    """Deprecated top-level (supervised) hyperparameters: accepted, ignored for RFT."""
+    suffix: str | None = Field(None, min_length=1, max_length=64)
+    seed: int | None = Field(None, ge=0, le=2147483647)
+    integrations: list[dict[str, Any]] | None = Field(None, max_length=5)
+    metadata: dict[str, str] | None = Field(None, max_length=16)
+
+
+class StreamOptions(Inbound):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class ChatCompletionRequest(Inbound):
+    model: str
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    n: int = Field(1, ge=1, le=64)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    # Accepted for compatibility and not acted on (documented in docs/server.md).
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    user: str | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+
+
+class EmbeddingsRequest(Inbound):
+    model: str
+    input: str | list[str] = Field(min_length=1)
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None

@@ -1,0 +1,78 @@
+"""The SQLite schema, as migrations that are only ever appended (never edited once shipped).
+
+Each `mNNN_*` function runs once, inside the transaction that records it in `_migrations`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def m001_jobs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, created_ns INTEGER NOT NULL,
+            status TEXT NOT NULL, model TEXT NOT NULL, training_file TEXT NOT NULL,
+            validation_file TEXT, seed INTEGER NOT NULL, suffix TEXT,
+            method TEXT NOT NULL, metadata TEXT, integrations TEXT, error TEXT,
+            fine_tuned_model TEXT, fine_tuned_model_path TEXT, finished_at INTEGER,
+            trained_tokens INTEGER, resolved TEXT, attempt INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT, lease_expires_at REAL, model_deleted INTEGER NOT NULL DEFAULT 0)"""
+    )
+    db.execute("CREATE INDEX jobs_by_project ON jobs (project, created_ns)")
+    db.execute("CREATE INDEX jobs_by_status ON jobs (status)")
+
+
+def m002_events(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            job_id TEXT NOT NULL, created_at INTEGER NOT NULL, level TEXT NOT NULL,
+            message TEXT NOT NULL, type TEXT NOT NULL, data TEXT, step INTEGER)"""
+    )
+    db.execute("CREATE INDEX events_by_job ON events (job_id, seq)")
+    # A resumed job replays steps after its last checkpoint: one metrics event per step.
+    db.execute("CREATE UNIQUE INDEX metrics_once ON events (job_id, step) WHERE type = 'metrics'")
+
+
+def m003_checkpoints(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE checkpoints (
+            id TEXT PRIMARY KEY, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+            step INTEGER NOT NULL, path TEXT NOT NULL, model_name TEXT NOT NULL,
+            metrics TEXT NOT NULL, UNIQUE (job_id, step))"""
+    )
+    db.execute("CREATE INDEX checkpoints_by_model ON checkpoints (model_name)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_jobs,
+    m002_events,
+    m003_checkpoints,
+]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied now. Safe when two
+    processes open the same home at once: each migration is checked inside its transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    applied = []
+    for migration in MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = db.execute(
+                "SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)
+            ).fetchone()
+            if not done:
+                migration(db)
+                db.execute(
+                    "INSERT INTO _migrations VALUES (?, strftime('%s','now'))",
+                    (migration.__name__,),
+                )
+                applied.append(migration.__name__)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return applied

@@ -1,0 +1,84 @@
+"""A scripted stand-in for `openrft.train.runner` (same `JobSpec`/`run_job` surface), run in
+the job child via `OPENRFT_JOB_RUNNER=tests.server.fake_runner`. No torch: each step sleeps
+`FAKE_STEP_SECONDS`, emits a metrics event and writes a checkpoint directory.
+
+`FAKE_STEPS` (default 4) sets the steps; `FAKE_CRASH_AT` kills the process (exit 3, once per
+job) before that step; it resumes from the newest checkpoint directory in the workdir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class JobSpec:
+    id: str
+    model: str
+    training_rows: list[dict[str, Any]]
+    validation_rows: list[dict[str, Any]]
+    method: dict[str, Any]
+    seed: int
+    suffix: str | None = None
+    org: str | None = None
+
+
+@dataclass
+class JobOutcome:
+    status: str
+    error: Any = None
+    resolved_hyperparameters: dict[str, Any] | None = None
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    fine_tuned_model_path: str | None = None
+    trained_tokens: int | None = None
+
+
+def _done_steps(workdir: Path) -> list[int]:
+    return sorted(int(path.name[5:]) for path in workdir.glob("step-*") if (path / "ok").exists())
+
+
+def _checkpoints(workdir: Path) -> list[dict[str, Any]]:
+    steps = _done_steps(workdir)[-3:]
+    return [{"step": step, "path": str(workdir / f"step-{step}"),
+             "metrics": {"train_reward_mean": step / 10}} for step in steps]  # fmt: skip
+
+
+def _outcome(status: str, workdir: Path) -> JobOutcome:
+    ckpts = _checkpoints(workdir)
+    return JobOutcome(
+        status=status,
+        resolved_hyperparameters={"batch_size": 2, "n_epochs": 1, "learning_rate_multiplier": 1.0},
+        checkpoints=ckpts,
+        fine_tuned_model_path=ckpts[-1]["path"] if ckpts else None,
+        trained_tokens=123,
+    )
+
+
+def run_job(
+    spec: JobSpec, *, workdir: Path, home: Path, events: Any, control: Any = None
+) -> JobOutcome:
+    total = int(os.environ.get("FAKE_STEPS", "4"))
+    crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
+    pause = float(os.environ.get("FAKE_STEP_SECONDS", "0.05"))
+    done = _done_steps(workdir)
+    for step in range((done[-1] if done else 0) + 1, total + 1):
+        verdict = control.check() if control is not None else None
+        if verdict is not None:
+            return _outcome("paused" if verdict == "pause" else "cancelled", workdir)
+        marker = workdir / "crashed"
+        if step == crash_at and not marker.exists():
+            marker.write_text("1")
+            os._exit(3)
+        time.sleep(pause)
+        data = {"step": step, "total_steps": total, "train_mean_reward": step / 10}
+        events.emit("metrics", "info", f"Step {step}/{total}", data, step)
+        ckpt = workdir / f"step-{step}"
+        ckpt.mkdir(exist_ok=True)
+        (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))
+        (ckpt / "ok").write_text("1")
+    return _outcome("succeeded", workdir)
