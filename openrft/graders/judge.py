@@ -86,8 +86,8 @@ class JudgeClient:
             first = model not in self.structured
             if failure is None or not judge_http.rejects_schema(failure, first):
                 raise
-            log.warning("judge %s refused response_format (%s); stating the schema in a "
-                        "user message instead", model, failure.details)  # fmt: skip
+            note = "judge %s refused response_format (%s); the schema goes in a user message"
+            log.warning(note, model, failure.details)
             reply = await self._send(fallback_body(body))
             self.structured[model] = False
             return reply

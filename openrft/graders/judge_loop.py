@@ -35,8 +35,7 @@ class LoopClient:
         # 40% of the client's CPU per grade in bench/model_grader.py. We need five fields.
         completion = await self.client.post("/chat/completions", body=body, cast_to=object)
         if not isinstance(completion, dict):
-            raise ValueError(f"the judge answered something that is not a JSON object: "
-                             f"{completion!r:.200}")  # fmt: skip
+            raise ValueError(f"the judge's answer is not a JSON object: {completion!r:.200}")
         return completion
 
     async def aclose(self) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 JUDGE_MODEL = "judge-mini-2026-01-01"
 
@@ -33,6 +33,8 @@ class Reply:
     delay: float = 0.0
     usage: tuple[int, int] = (100, 20)
     model: str = JUDGE_MODEL
+    raw: str | None = None
+    """A whole response body sent instead of a completion (as JSON if it starts with `{`)."""
 
     def answer(self) -> str:
         if self.content is not None:
@@ -76,7 +78,7 @@ class ScriptedJudge:
     def bodies(self) -> list[dict[str, Any]]:
         return [body for _, body in self.requests]
 
-    async def _completions(self, request: Request) -> JSONResponse:
+    async def _completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append((time.monotonic(), body))
         reply = self.queue.pop(0) if self.queue else self.handler(body)
@@ -86,6 +88,9 @@ class ScriptedJudge:
             await asyncio.sleep(reply.delay)
         finally:
             self.in_flight -= 1
+        if reply.raw is not None:
+            kind = "application/json" if reply.raw.startswith("{") else "text/plain"
+            return Response(reply.raw, media_type=kind)
         if reply.status != 200:
             error = {"message": reply.error, "type": "error", "param": None, "code": None}
             return JSONResponse({"error": error}, reply.status, headers=reply.headers)

@@ -533,3 +533,15 @@ def test_first_json_object(text: str, found: Any) -> None:
     from openrft.graders.judge_wire import first_json_object
 
     assert first_json_object(text) == found
+
+
+async def test_a_body_that_is_not_a_completion(judge: ScriptedJudge, ctx: Any) -> None:
+    judge.queue.append(Reply(raw="<html>gateway says hi</html>"))
+    result = await agrade(score_grader(), SAMPLE, ITEM, ctx)
+    assert result.errors is not None and result.errors["model_grader_server_error"] is True
+    assert "not a JSON object" in result.errors["model_grader_server_error_details"]
+    assert len(judge.requests) == 1  # not retried: asking again will not help
+    judge.queue.append(Reply(raw='{"id": "x", "object": "chat.completion", "choices": []}'))
+    result = await agrade(score_grader(), SAMPLE, ITEM, ctx)
+    assert result.errors == {"model_grader_parse_error": True}
+    assert result.sampled_model_name == "judge-mini"  # the model we asked for, as none was named
