@@ -19,6 +19,8 @@ class GraderContext:
     """The judge client for score_model/label_model graders."""
     embeddings: Any = None
     """The embeddings client for `text_similarity` with `cosine`."""
+    project: str = "default"
+    """Whose grading this is: sandbox slots are never shared across projects."""
     python_timeout: float | None = None
     """Seconds per python-grader call (a job may set less than the default 120)."""
     extras: dict[str, Any] = field(default_factory=dict)

@@ -99,7 +99,7 @@ async def _grade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> Gr
         sample.as_dict(),
         item,
         timeout=ctx.python_timeout or DEFAULT_TIMEOUT,
-        owner=str(ctx.extras.get("project", "")),
+        owner=ctx.project,
     )
     if verdict.score is not None:
         return GradeResult(verdict.score)
