@@ -1,0 +1,15 @@
+"""The RL fine-tuning engine: `runner.run_job(spec, ...)` runs one RFT job (GRPO) in-process.
+
+    spec.py         JobSpec: OpenAI's create body with rows instead of file ids
+    hparams.py      resolve_hyperparameters(): every "auto" resolved once (J2)
+    setup.py        splits, model (full or LoRA, fresh or resumed), optimizer
+    step.py         rollouts and grading for a step; the validation pass
+    rewards.py      the grader as the reward; J6's error-rate rule
+    grpo.py         advantages and the loss
+    metrics.py      OpenAI's metrics event `data` (J5)
+    checkpoints.py  atomic checkpoints with manifests, retention (J3)
+    events.py       EventSink, Control, the idempotent event journal
+    naming.py       model ids (J4)
+
+Imports torch: import the submodule you need.
+"""

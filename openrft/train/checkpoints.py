@@ -1,0 +1,143 @@
+"""Checkpoints that survive `kill -9` (spec sandbox-and-reliability C4, Part D 30–32).
+
+A checkpoint is written into `step-N.tmp/`, every file fsynced, then `manifest.json` (sizes
+and sha256 of every file) last, then renamed to `step-N/` and the parent dir fsynced. A dir
+counts only if its manifest verifies, so a crash mid-save, a truncated or bit-flipped file, or
+a zero-byte one all fall back to the previous checkpoint. `*.tmp` and unverifiable dirs are
+removed when the store opens. Retention (J3): the `keep_best` highest `valid_reward_mean`
+plus the newest (the one a resume continues from, and at the end the final model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openrft.errors import InvalidRequestError
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+STATE = "state.json"
+
+
+class CorruptCheckpoint(InvalidRequestError):
+    """A checkpoint whose files do not match its manifest."""
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    path: Path
+    state: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.state.get("metrics") or {})
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def verify(path: Path) -> dict[str, Any]:
+    """The manifest of a complete, intact checkpoint; CorruptCheckpoint otherwise."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        for name, expected in manifest["files"].items():
+            file = path / name
+            if file.stat().st_size != expected["size"] or _sha256(file) != expected["sha256"]:
+                raise CorruptCheckpoint(f"{path}: {name} does not match the manifest")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptCheckpoint(f"{path}: unreadable checkpoint ({exc})") from exc
+    return dict(manifest)
+
+
+class CheckpointStore:
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._clean()
+
+    def _clean(self) -> None:
+        for path in self.root.iterdir():
+            if path.name.endswith(".tmp"):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def save(self, step: int, state: dict[str, Any], write: Callable[[Path], None]) -> Checkpoint:
+        """`write(dir)` puts the weights in; state.json and the manifest are added here."""
+        final, tmp = self.root / f"step-{step}", self.root / f"step-{step}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write(tmp)
+        (tmp / STATE).write_text(json.dumps(state, sort_keys=True))
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        for file in files:
+            _fsync(file)
+        manifest = {
+            "step": step,
+            "files": {
+                str(f.relative_to(tmp)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+                for f in files
+            },
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        _fsync(tmp / MANIFEST)
+        for folder in {f.parent for f in files} | {tmp}:
+            _fsync(folder)
+        if final.exists():  # a re-save of the same step after a crash: replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync(self.root)
+        return Checkpoint(step, final, state)
+
+    def verified(self) -> list[Checkpoint]:
+        """Every intact checkpoint, oldest first; broken ones are removed (with a warning)."""
+        found = []
+        for path in self.root.glob("step-*"):
+            if path.name.endswith(".tmp") or not path.name[5:].isdigit():
+                continue
+            try:
+                verify(path)
+                state = json.loads((path / STATE).read_text())
+            except (CorruptCheckpoint, OSError, ValueError) as exc:
+                log.warning("dropping checkpoint %s: %s", path.name, exc)
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            found.append(Checkpoint(int(path.name[5:]), path, state))
+        return sorted(found, key=lambda c: c.step)
+
+    def latest(self) -> Checkpoint | None:
+        found = self.verified()
+        return found[-1] if found else None
+
+    def retain(self, keep_best: int) -> list[Checkpoint]:
+        """Delete all but the best `keep_best` by validation reward and the newest."""
+        found = self.verified()
+        if not found:
+            return []
+        scored = [c for c in found if c.metrics.get("valid_reward_mean") is not None]
+        best = sorted(scored, key=lambda c: (-c.metrics["valid_reward_mean"], -c.step))
+        keep = {c.step for c in best[:keep_best]} | {found[-1].step}
+        for checkpoint in found:
+            if checkpoint.step not in keep:
+                shutil.rmtree(checkpoint.path, ignore_errors=True)
+        return [c for c in found if c.step in keep]

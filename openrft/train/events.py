@@ -1,0 +1,90 @@
+"""The runner's outside world: where events go (`EventSink`) and who can stop it (`Control`).
+
+Events are idempotent across resume: `Journal` appends every emitted event to `events.jsonl`
+in the job's workdir (the job's own exactly-once record; `openrft train` reads it) and drops
+an event whose key it has seen. A job killed
+after step N's metrics went out re-runs step N from its last checkpoint and does not repeat
+the event. The key is (type, step, message) for messages and (type, step) for metrics. An
+event is emitted before it is journaled, so a kill in between can repeat one event; sinks
+that must be exact dedupe on the same key (the job store does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+EventType = Literal["message", "metrics"]
+Level = Literal["info", "warn", "error"]
+Command = Literal["cancel", "pause"]
+
+
+class EventSink(Protocol):
+    def emit(
+        self,
+        type: EventType,
+        level: Level,
+        message: str,
+        data: dict[str, Any] | None = None,
+        step: int | None = None,
+    ) -> None: ...
+
+
+class Control(Protocol):
+    def check(self) -> Command | None:
+        """Polled once per step: "cancel", "pause", or None to go on."""
+        ...
+
+
+def event_key(type: str, step: int | None, message: str) -> str:
+    return f"{type}:{step}" if type == "metrics" else f"{type}:{step}:{message}"
+
+
+class Journal:
+    def __init__(self, path: Path, sink: EventSink):
+        self.path, self.sink = path, sink
+        self.seen: set[str] = set()
+        for event in read_events(path):
+            self.seen.add(event["key"])
+
+    def emit(
+        self,
+        type: EventType,
+        level: Level,
+        message: str,
+        data: dict[str, Any] | None = None,
+        step: int | None = None,
+    ) -> None:
+        key = event_key(type, step, message)
+        if key in self.seen:
+            return
+        self.sink.emit(type, level, message, data, step)
+        self.seen.add(key)
+        record = {"key": key, "type": type, "level": level, "message": message, "data": data}
+        record |= {"step": step, "created_at": int(time.time())}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The journal's events, oldest first. A line torn by a kill mid-write is cut off here."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with path.open("r+b") as handle:
+            handle.truncate(len(data))
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+class NullSink:
+    """A sink that drops everything (the journal alone records the events)."""
+
+    def emit(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -1,0 +1,183 @@
+"""One `metrics` event per step, in OpenAI's `data` shape (J5, spec §5.5), new and legacy keys.
+
+`SplitStats` summarises one split's grades for one step; `metrics_data` lays the train and
+(on validation steps) valid summaries out as OpenAI does. On a step without validation the
+valid fields are null: there is no fresh number to report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from openrft.graders import AnyGrader, GradeResult, display_name
+from openrft.graders.result import sum_usage
+from openrft.graders.schema import MultiGrader
+
+_FLAGS = (
+    "other_error",
+    "sample_parse_error",
+    "invalid_variable_error",
+    "python_grader_server_error",
+    "python_grader_runtime_error",
+    "model_grader_server_error",
+)
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+@dataclass
+class SplitStats:
+    """One split's grades in one step: `results` row-aligned with `completion_tokens`."""
+
+    results: list[GradeResult]
+    completion_tokens: list[int]
+    prompts: int
+    parse_errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reward_mean(self) -> float | None:
+        return _mean([r.reward for r in self.results])
+
+
+def _grader_entries(grader: AnyGrader) -> list[tuple[str, str, str | None]]:
+    """(name, type, multi key) for the grader and each sub-grader of a multi."""
+    entries = [(display_name(grader), grader.type, None)]
+    if isinstance(grader, MultiGrader):
+        entries += [(sub.name or key, sub.type, key) for key, sub in grader.graders.items()]
+    return entries
+
+
+def _score(stats: SplitStats | None, key: str | None) -> float | None:
+    if stats is None:
+        return None
+    if key is None:
+        return stats.reward_mean
+    return _mean([(r.sub_rewards or {}).get(key, 0.0) for r in stats.results])
+
+
+def _errors(prefix: str, stats: SplitStats | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for flag in _FLAGS:
+        count = (
+            None if stats is None else sum(1 for r in stats.results if (r.errors or {}).get(flag))
+        )
+        out[f"{prefix}_{flag}_count"] = count
+        out[f"{prefix}_{flag}_mean"] = None if stats is None else count / max(1, len(stats.results))  # type: ignore[operator]
+    return out
+
+
+def _usage(prefix: str, stats: SplitStats | None) -> dict[str, Any]:
+    usage = sum_usage(r.token_usage for r in stats.results if r.token_usage) if stats else None
+    prompts = max(1, stats.prompts) if stats else 1
+    out: dict[str, Any] = {}
+    for kind in ("prompt", "completion"):
+        count = None if usage is None else usage[f"{kind}_tokens"]
+        out[f"{prefix}_{kind}_tokens_count"] = count
+        out[f"{prefix}_{kind}_tokens_mean"] = None if count is None else count / prompts
+    return out
+
+
+def _models(train: SplitStats, valid: SplitStats | None) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for prefix, stats in (("train", train), ("eval", valid)):
+        for result in stats.results if stats else []:
+            for model, usage in (result.usage_per_model or {}).items():
+                row = table.setdefault(
+                    model,
+                    {
+                        f"{p}_{k}_tokens": 0
+                        for p in ("train", "eval")
+                        for k in ("prompt", "completion", "cached")
+                    },
+                )
+                for kind in ("prompt", "completion", "cached"):
+                    row[f"{prefix}_{kind}_tokens"] += int(usage.get(f"{kind}_tokens") or 0)
+    return table
+
+
+def metrics_data(
+    grader: AnyGrader,
+    *,
+    step: int,
+    total_steps: int,
+    train: SplitStats,
+    valid: SplitStats | None,
+    timing: dict[str, float],
+) -> dict[str, Any]:
+    entries = _grader_entries(grader)
+    tokens = train.completion_tokens
+    valid_tokens = valid.completion_tokens if valid else []
+    latency = {
+        split: _mean([r.execution_time for r in stats.results]) if stats else None
+        for split, stats in (("train", train), ("valid", valid))
+    }
+    valid_mean = valid.reward_mean if valid else None
+    parse_error = valid.parse_errors / max(1, len(valid.results)) if valid else None
+    return {
+        "step": step,
+        "total_steps": total_steps,
+        "usage": {
+            "graders": [
+                {
+                    "name": n,
+                    "type": t,
+                    "model": None,
+                    **_usage("train", train),
+                    **_usage("valid", valid),
+                }
+                for n, t, _ in entries[:1]
+            ],
+            "samples": {
+                "train_reasoning_tokens_mean": 0.0,
+                "valid_reasoning_tokens_mean": 0.0 if valid else None,
+                "train_reasoning_tokens_count": 0,
+                "valid_reasoning_tokens_count": 0 if valid else None,
+            },
+        },
+        "errors": {
+            "graders": [
+                {"name": n, "type": t, **_errors("train", train), **_errors("valid", valid)}
+                for n, t, _ in entries[:1]
+            ]
+        },
+        "scores": {
+            "graders": [
+                {
+                    "name": n,
+                    "type": t,
+                    "train_reward_mean": _score(train, k),
+                    "valid_reward_mean": _score(valid, k),
+                }
+                for n, t, k in entries
+            ],
+            "train_reward_mean": train.reward_mean,
+            "valid_reward_mean": valid_mean,
+        },
+        "timing": {
+            "step": timing,
+            "graders": [
+                {
+                    "name": entries[0][0],
+                    "type": entries[0][1],
+                    "train_execution_latency_mean": latency["train"],
+                    "valid_execution_latency_mean": latency["valid"],
+                }
+            ],
+        },
+        # Legacy flat keys (third-party pollers read these):
+        "train_mean_reward": train.reward_mean,
+        "full_valid_mean_reward": valid_mean,
+        "full_valid_mean_parse_error": parse_error,
+        "reasoning_tokens_mean": 0.0,
+        "completion_tokens_mean": _mean([float(t) for t in tokens]),
+        "valid_reasoning_tokens_mean": 0.0 if valid else None,
+        "valid_completion_tokens_mean": _mean([float(t) for t in valid_tokens]),
+        "mean_unresponsive_rewards": None,
+        "model_graders_token_usage": _models(train, valid),
+        **train.extra,
+    }

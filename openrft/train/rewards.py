@@ -1,0 +1,79 @@
+"""The grader as the reward: one call per step for the whole batch of samples.
+
+Local graders run column-wise (`grade_columns`), remote ones (python, model graders, cosine)
+concurrently on one event loop that lives as long as the job, so a sandbox pool or judge
+client is made once and reused. A failed grade is data: it comes back flagged, the step
+leaves it out of the advantage, and `check_error_rate` decides whether the job goes on (J6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from openrft.errors import OpenRFTError
+from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, is_sync
+from openrft.graders.columns import grade_columns
+
+
+class GraderErrorRate(OpenRFTError):
+    """Too many grader errors in one step: the job fails with `grader_error_rate` (J6)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="grader_error_rate")
+
+
+@dataclass
+class Grades:
+    results: list[GradeResult]
+    elapsed: float
+
+    @property
+    def rewards(self) -> list[float]:
+        return [r.reward for r in self.results]
+
+    @property
+    def errored(self) -> list[bool]:
+        return [not r.ok for r in self.results]
+
+
+class Rewarder:
+    def __init__(self, grader: AnyGrader, *, concurrency: int, python_timeout: float | None = None):
+        self.grader = grader
+        self.concurrency = concurrency
+        self._local = is_sync(grader)
+        self._loop: asyncio.Runner | None = None if self._local else asyncio.Runner()
+        self._context = GraderContext(python_timeout=python_timeout)
+
+    def __call__(self, samples: list[Sample], items: list[Any]) -> list[GradeResult]:
+        if self._loop is None:
+            return grade_columns(self.grader, samples, items)
+        rows = list(zip(samples, items, strict=True))
+        report = self._loop.run(
+            agrade_many(self.grader, rows, context=self._context, concurrency=self.concurrency)
+        )
+        return report.results
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.run(self._context.aclose())
+            self._loop.close()
+
+
+def check_error_rate(results: list[GradeResult]) -> None:
+    """J6: more than max(50, 20%) errored samples, or a python runtime error on every one."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    limit = max(50, 0.2 * len(results))
+    runtime = [r for r in results if (r.errors or {}).get("python_grader_runtime_error")]
+    if len(failed) > limit or len(runtime) == len(results):
+        example = failed[0]
+        details = (example.errors or {}).get(
+            "python_grader_runtime_error_details"
+        ) or example.detail
+        raise GraderErrorRate(
+            f"{len(failed)} of {len(results)} samples failed grading in one step "
+            f"(limit {int(limit)}); first failure: {details or example.errors}"
+        )

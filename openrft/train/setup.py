@@ -1,0 +1,74 @@
+"""Before the first step: rows split (D4), the grader validated, hyperparameters resolved,
+the model loaded (fresh or from the last checkpoint) and its optimizer built."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openrft.data.split import split_rows
+from openrft.models.registry import LoadedModel, load_model
+from openrft.train.checkpoints import Checkpoint
+from openrft.train.spec import JobSpec
+
+log = logging.getLogger(__name__)
+OPTIMIZER = "optimizer.pt"
+
+
+@dataclass
+class Splits:
+    train: list[dict[str, Any]]
+    valid: list[dict[str, Any]]
+    held_out: bool
+    """True when the validation rows were split off the training rows (D4)."""
+
+
+def splits(spec: JobSpec) -> Splits:
+    if spec.validation_rows:
+        return Splits(spec.training_rows, spec.validation_rows, False)
+    train, valid = split_rows(spec.training_rows, seed=spec.seed)
+    return Splits(train, valid, True)
+
+
+def load_policy(spec: JobSpec, home: Path, resume: Checkpoint | None) -> LoadedModel:
+    """The trainable model: the base (LoRA-wrapped if asked) or the checkpoint's weights."""
+    device = spec.settings.device
+    rank = spec.settings.lora_rank
+    if resume is not None and not rank:
+        loaded = load_model(str(resume.path), home=home, device=device, training=True)
+        loaded.name = spec.model
+        return loaded
+    loaded = load_model(spec.model, home=home, device=device, training=True)
+    if rank:
+        loaded.model = _lora(loaded.model, rank, resume)
+    return loaded
+
+
+def _lora(model: Any, rank: int, resume: Checkpoint | None) -> Any:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if resume is not None:
+        return PeftModel.from_pretrained(model, resume.path / "model", is_trainable=True)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", lora_dropout=0.0)
+    return get_peft_model(model, config)
+
+
+def optimizer_for(model: Any, lr: float, resume: Checkpoint | None) -> torch.optim.Optimizer:
+    # AdamW with the Hugging Face Trainer's defaults (betas 0.9/0.999, eps 1e-8, no decay).
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    if resume is not None:
+        state = torch.load(resume.path / OPTIMIZER, weights_only=True)
+        optimizer.load_state_dict(state)
+    return optimizer
+
+
+def write_weights(loaded: LoadedModel, optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    """A checkpoint's files: the servable model (or LoRA adapter) and the optimizer state."""
+    loaded.model.save_pretrained(folder / "model")
+    loaded.tokenizer.save_pretrained(folder / "model")
+    torch.save(optimizer.state_dict(), folder / OPTIMIZER)

@@ -1,0 +1,82 @@
+"""What a job is: OpenAI's create body for `method.reinforcement`, with rows instead of file ids.
+
+`JobSpec` is what the worker (and `openrft train`) hands to `run_job`. The hyperparameters are
+OpenAI's seven, each `"auto"` or a number; `TrainSettings` holds the few engine knobs OpenAI
+has no word for (LoRA or full fine-tuning, device, completion budget).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Auto = Literal["auto"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hyperparameters(_Strict):
+    batch_size: int | Auto = Field("auto", ge=1, le=256)
+    """Prompts per step."""
+    learning_rate_multiplier: float | Auto = Field("auto", gt=0)
+    """Times the model's base learning rate (1e-4 full fine-tuning, 1e-3 LoRA)."""
+    n_epochs: int | Auto = Field("auto", ge=1, le=50)
+    """Passes over the training rows."""
+    eval_interval: int | Auto = Field("auto", ge=1)
+    """Training steps between validation runs (the last step always validates)."""
+    eval_samples: int | Auto = Field("auto", ge=1)
+    """Samples per validation prompt; the validation reward averages over them."""
+    compute_multiplier: float | Auto = Field("auto", gt=0.00001, le=10)
+    """× 8, rounded and clamped to 2..64: samples per training prompt (the GRPO group)."""
+    reasoning_effort: Literal["default", "low", "medium", "high"] = "default"
+    """low/medium/high: 0.5×/1×/2× the completion-token budget."""
+
+
+class Reinforcement(_Strict):
+    grader: dict[str, Any]
+    """Grader JSON, validated by the grader engine at job start."""
+    response_format: dict[str, Any] | None = None
+    """A `json_schema` response format: rollouts are constrained to it."""
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+class Method(_Strict):
+    type: Literal["reinforcement"]
+    reinforcement: Reinforcement
+
+
+class TrainSettings(_Strict):
+    lora_rank: int = Field(0, ge=0)
+    """0: full fine-tuning; otherwise LoRA of this rank on every linear layer."""
+    max_completion_tokens: int | None = Field(None, ge=1)
+    """The completion budget at medium effort (default 16 for openrft-tiny, else 256)."""
+    temperature: float = Field(1.0, gt=0)
+    """Rollout temperature."""
+    device: str | None = None
+    """`cpu`, `cuda`, ... (default: CUDA when present)."""
+    keep_best: int = Field(3, ge=1)
+    """Checkpoints kept by validation reward (J3), besides the final one."""
+    grader_concurrency: int = Field(16, ge=1)
+    """Remote grader calls in flight at once."""
+
+
+class JobSpec(_Strict):
+    id: str
+    model: str
+    """`openrft-tiny`, a Hugging Face model dir or id, or a checkpoint dir."""
+    training_rows: list[dict[str, Any]]
+    validation_rows: list[dict[str, Any]] | None = None
+    """None: a deterministic 10% of the training rows (D4)."""
+    method: Method
+    seed: int = 0
+    suffix: str | None = None
+    org: str = "openrft"
+    project: str | None = None
+    settings: TrainSettings = Field(default_factory=TrainSettings)
+
+    @property
+    def reinforcement(self) -> Reinforcement:
+        return self.method.reinforcement
