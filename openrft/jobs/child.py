@@ -75,6 +75,15 @@ def runner_module() -> Any:
     return importlib.import_module(os.environ.get("OPENRFT_JOB_RUNNER") or "openrft.train.runner")
 
 
+def _spec_class(runner: Any) -> Any:
+    """The runner's `JobSpec` (the trainer keeps it in `openrft.train.spec`)."""
+    if hasattr(runner, "JobSpec"):
+        return runner.JobSpec
+    from openrft.train.spec import JobSpec
+
+    return JobSpec
+
+
 def run(job_id: str, attempt: int, home: Path) -> None:
     db = Database(home)
     jobs, events = JobStore(db), EventStore(db)
@@ -83,7 +92,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         return  # superseded before it started
     workdir = home / "jobs" / job_id
     runner = runner_module()
-    spec = runner.JobSpec(
+    spec = _spec_class(runner)(
         id=job_id,
         model=ModelCatalog(db).resolve(job["project"], job["model"]),
         training_rows=read_rows(workdir / "train.jsonl"),
@@ -92,6 +101,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         seed=job["seed"],
         suffix=job["suffix"],
         org=org_for(job["project"]),
+        project=job["project"],
     )
     sink = DbEvents(events, job_id)
     try:

@@ -26,6 +26,7 @@ class JobSpec:
     seed: int
     suffix: str | None = None
     org: str | None = None
+    project: str | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from openrft.errors import InvalidRequestError, NotFoundError
+from openrft.errors import GraderValidationError, InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
 from openrft.jobs.models import ModelCatalog
@@ -38,9 +38,7 @@ def _events(request: Request) -> EventStore:
 @router.post("")
 def create_job(body: JobCreateRequest, request: Request, project: Project) -> dict[str, Any]:
     reinforcement = _reinforcement(body)
-    grader = validate_grader(
-        reinforcement.grader, for_training=True, param="method.reinforcement.grader"
-    )
+    grader = _training_grader(reinforcement.grader)
     _check_file(request, project, body.training_file, "training_file")
     if body.validation_file is not None:
         _check_file(request, project, body.validation_file, "validation_file")
@@ -76,6 +74,18 @@ def _reinforcement(body: JobCreateRequest) -> Reinforcement:
             "Missing required parameter: 'method.reinforcement'.", param="method.reinforcement"
         )
     return body.method.reinforcement
+
+
+def _training_grader(data: dict[str, Any]) -> Any:
+    """The grader, or a 400 whose `param` is its path in the create body."""
+    try:
+        return validate_grader(data, for_training=True)
+    except GraderValidationError as exc:
+        # validate_grader names paths from `grader`; here the grader sits deeper.
+        where = "method.reinforcement."
+        exc.param = where + exc.param if exc.param else where + "grader"
+        exc.message = exc.message.replace("'grader", "'" + where + "grader")
+        raise
 
 
 def _check_file(request: Request, project: str, file_id: str, param: str) -> None:

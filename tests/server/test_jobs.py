@@ -1,0 +1,213 @@
+"""Fine-tuning jobs end to end through the SDK, with the scripted runner in the job child:
+create → validating_files → queued → running → succeeded; events, checkpoints, models,
+pause/resume/cancel while running, file checks (D2–D4), a crashed child resumed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.server.conftest import Live
+
+GRADER = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
+          "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
+ROWS = b"".join(
+    b'{"messages": [{"role": "user", "content": "w%d"}], "answer": "%d"}\n' % (i, i)
+    for i in range(12)
+)
+FIRST_LINES = b"".join(ROWS.splitlines(keepends=True)[:3])
+
+
+def client(live: Live, key: str = "key-a", strict: bool = True) -> OpenAI:
+    return OpenAI(base_url=live.base_url, api_key=key, max_retries=0,
+                  _strict_response_validation=strict)  # fmt: skip
+
+
+def method(grader: dict[str, Any] | None = None) -> Any:
+    return {"type": "reinforcement", "reinforcement": {"grader": grader or GRADER,
+            "hyperparameters": {"n_epochs": 1, "batch_size": 2}}}  # fmt: skip
+
+
+def upload(sdk: OpenAI, content: bytes = ROWS) -> str:
+    return sdk.files.create(file=("rows.jsonl", content), purpose="fine-tune").id
+
+
+def wait_for(sdk: OpenAI, job_id: str, *statuses: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = sdk.fine_tuning.jobs.retrieve(job_id)
+        if job.status in statuses:
+            return job
+        assert time.monotonic() < deadline, f"job stuck in {job.status}"
+        time.sleep(0.05)
+
+
+def test_job_runs_to_success_with_events_checkpoints_and_models(live: Live) -> None:
+    with client(live) as sdk:
+        train, valid = upload(sdk), upload(sdk, FIRST_LINES)
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+            validation_file=valid, method=method(), suffix="demo", seed=7, metadata={"run": "a"})  # fmt: skip
+        assert job.status == "validating_files" and job.object == "fine_tuning.job"
+        assert (job.seed, job.training_file, job.validation_file) == (7, train, valid)
+        assert job.method and job.method.reinforcement
+        assert job.method.reinforcement.hyperparameters.n_epochs == 1
+        assert job.method.reinforcement.hyperparameters.eval_interval == "auto"
+        done = wait_for(sdk, job.id, "succeeded", "failed")
+        assert done.status == "succeeded", done.error
+        assert done.fine_tuned_model and done.fine_tuned_model.startswith(
+            "ft:openrft-tiny:alpha:demo:"
+        )
+        assert done.finished_at and done.trained_tokens == 123 and done.error is None
+        assert done.hyperparameters.batch_size == 2
+        events = list(sdk.fine_tuning.jobs.list_events(job.id, limit=3))
+        messages = [event.message for event in events]
+        assert (
+            messages[0] == "The job has successfully completed"
+            and messages[-1] == "Created fine-tuning job"
+        )
+        metrics = [event for event in events if event.type == "metrics"]
+        assert [event.data["step"] for event in metrics] == [4, 3, 2, 1]  # type: ignore[index]
+        page = sdk.fine_tuning.jobs.checkpoints.list(job.id, limit=2)
+        assert [c.step_number for c in page.data] == [4, 3] and page.has_more
+        ckpts = list(sdk.fine_tuning.jobs.checkpoints.list(job.id, limit=1))
+        assert [c.step_number for c in ckpts] == [4, 3, 2]
+        assert ckpts[0].fine_tuned_model_checkpoint == f"{done.fine_tuned_model}:ckpt-step-4"
+        assert ckpts[0].metrics.step == 4 and ckpts[0].fine_tuning_job_id == job.id
+        ids = [model.id for model in sdk.models.list()]
+        assert done.fine_tuned_model in ids and ckpts[2].fine_tuned_model_checkpoint in ids
+        assert sdk.models.retrieve(done.fine_tuned_model).owned_by == "alpha"
+        reply = sdk.chat.completions.create(model=done.fine_tuned_model,
+                                            messages=[{"role": "user", "content": "abc"}])  # fmt: skip
+        assert reply.choices[0].message.content == "cba"
+        sdk.chat.completions.create(model=ckpts[2].fine_tuned_model_checkpoint,
+                                    messages=[{"role": "user", "content": "x"}])  # fmt: skip
+        served = {model for model, _ in live.backend.calls}
+        assert str(live.home / "jobs" / job.id / "step-4") in served
+        assert str(live.home / "jobs" / job.id / "step-2") in served
+        with client(live, "key-b") as other:
+            for call in (other.fine_tuning.jobs.retrieve, other.fine_tuning.jobs.cancel,
+                         other.fine_tuning.jobs.list_events, other.fine_tuning.jobs.checkpoints.list,
+                         other.models.retrieve):  # fmt: skip
+                with pytest.raises(openai.NotFoundError):
+                    call(done.fine_tuned_model if call == other.models.retrieve else job.id)
+        deleted = sdk.models.delete(done.fine_tuned_model)
+        assert deleted.deleted is True and deleted.id == done.fine_tuned_model
+        with pytest.raises(openai.NotFoundError):
+            sdk.models.retrieve(done.fine_tuned_model)
+        with pytest.raises(openai.BadRequestError):
+            sdk.models.delete("openrft-tiny")
+
+
+def test_list_filters_by_metadata_and_pages(live: Live) -> None:
+    with client(live, "key-b") as sdk:
+        train = upload(sdk)
+        made = [sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+                method=method(), metadata={"batch": "x", "i": str(i)}).id for i in range(3)]  # fmt: skip
+        page = sdk.fine_tuning.jobs.list(limit=2, metadata={"batch": "x"})
+        assert [job.id for job in page.data] == made[::-1][:2] and page.has_more
+        assert [
+            job.id for job in sdk.fine_tuning.jobs.list(limit=1, metadata={"batch": "x"})
+        ] == made[::-1]
+        only = sdk.fine_tuning.jobs.list(metadata={"i": "1"})
+        assert [job.id for job in only.data] == [made[1]] and not only.has_more
+        for job_id in made:
+            wait_for(sdk, job_id, "succeeded")
+
+
+def test_create_rejects_bad_requests(live: Live) -> None:
+    with client(live) as sdk:
+        train = upload(sdk)
+        cases: list[tuple[dict[str, Any], str | None]] = [
+            ({"training_file": "file-nope"}, "training_file"),
+            ({"method": {"type": "supervised"}}, "method.type"),
+            (
+                {"method": method({**GRADER, "operation": "nope"})},
+                "method.reinforcement.grader.operation",
+            ),
+            ({"model": "no-such-model"}, "model"),
+            ({"seed": -1}, "seed"),
+            ({"bogus": 1}, "bogus"),
+        ]
+        for change, param in cases:
+            body = {"model": "openrft-tiny", "training_file": train, "method": method(), **change}
+            with pytest.raises(openai.BadRequestError) as caught:
+                sdk.post("/fine_tuning/jobs", body=body, cast_to=object)
+            assert caught.value.param == param, (change, caught.value.body)
+
+
+def test_file_checks_fail_the_job(live: Live) -> None:
+    with client(live) as sdk:
+        bad = upload(sdk, ROWS.splitlines(keepends=True)[0] + b'{"messages": []}\n')
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=bad, method=method())
+        failed = wait_for(sdk, job.id, "failed", "succeeded")
+        assert failed.status == "failed" and failed.error and failed.error.param == "training_file"
+        assert f"{bad}:2" in failed.error.message
+        missing = {**GRADER, "reference": "{{item.nothing}}"}
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+                                          method=method(missing))  # fmt: skip
+        failed = wait_for(sdk, job.id, "failed", "succeeded")
+        assert failed.status == "failed" and failed.error and "item.nothing" in failed.error.message
+
+
+def test_split_when_no_validation_file(live: Live) -> None:
+    with client(live) as sdk:
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=upload(sdk), method=method()
+        )
+        wait_for(sdk, job.id, "succeeded")
+        messages = [event.message for event in sdk.fine_tuning.jobs.list_events(job.id, limit=100)]
+        assert any(
+            message.startswith("No validation_file: 1 of 12 training rows") for message in messages
+        )
+        assert (live.home / "jobs" / job.id / "valid.jsonl").read_text().count("\n") == 1
+
+
+def test_pause_resume_cancel_while_running(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_STEPS", "30")
+    monkeypatch.setenv("FAKE_STEP_SECONDS", "0.1")
+    with client(live) as sdk, client(live, strict=False) as loose:
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=upload(sdk), method=method()
+        )
+        wait_for(sdk, job.id, "running")
+        time.sleep(0.5)
+        assert loose.fine_tuning.jobs.pause(job.id).status == "paused"
+        deadline = time.monotonic() + 20
+        while not sdk.fine_tuning.jobs.checkpoints.list(job.id).data:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert loose.fine_tuning.jobs.retrieve(job.id).status == "paused"
+        with pytest.raises(openai.BadRequestError) as caught:
+            loose.fine_tuning.jobs.pause(job.id)
+        assert caught.value.code == "invalid_job_state"
+        assert loose.fine_tuning.jobs.resume(job.id).status == "queued"
+        wait_for(sdk, job.id, "running")
+        time.sleep(0.3)
+        assert sdk.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+        time.sleep(0.5)
+        final = sdk.fine_tuning.jobs.retrieve(job.id)
+        assert final.status == "cancelled" and final.fine_tuned_model is None
+        steps = [e.data["step"] for e in sdk.fine_tuning.jobs.list_events(job.id, limit=100)
+                 if e.type == "metrics"]  # type: ignore[index]  # fmt: skip
+        assert steps == sorted(set(steps), reverse=True) and len(steps) < 30
+        with pytest.raises(openai.BadRequestError):
+            sdk.fine_tuning.jobs.resume(job.id)
+
+
+def test_crashed_child_is_requeued_and_resumes(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CRASH_AT", "3")
+    with client(live) as sdk:
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=upload(sdk), method=method()
+        )
+        done = wait_for(sdk, job.id, "succeeded", "failed")
+        assert done.status == "succeeded"
+        events = list(sdk.fine_tuning.jobs.list_events(job.id, limit=100))
+        assert any("requeued" in event.message for event in events)
+        steps = [e.data["step"] for e in events if e.type == "metrics"]  # type: ignore[index]
+        assert steps == [4, 3, 2, 1]
