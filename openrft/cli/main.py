@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from openrft.cli import data, demo, evals, grade, serve
+from openrft.cli import data, demo, evals, grade, serve, train
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.command("grade")(grade.grade_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(data.app, name="data")
+app.command("train")(train.train_command)
 app.command("eval")(evals.eval_command)
 app.command("gate")(evals.gate_command)
 app.command("readiness")(evals.readiness_command)

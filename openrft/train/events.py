@@ -63,7 +63,13 @@ class Journal:
             return
         self.sink.emit(type, level, message, data, step)
         self.seen.add(key)
-        record = {"key": key, "type": type, "level": level, "message": message, "data": data}
+        record: dict[str, Any] = {
+            "key": key,
+            "type": type,
+            "level": level,
+            "message": message,
+            "data": data,
+        }
         record |= {"step": step, "created_at": int(time.time())}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -46,7 +46,7 @@ class SplitStats:
 
 def _grader_entries(grader: AnyGrader) -> list[tuple[str, str, str | None]]:
     """(name, type, multi key) for the grader and each sub-grader of a multi."""
-    entries = [(display_name(grader), grader.type, None)]
+    entries: list[tuple[str, str, str | None]] = [(display_name(grader), grader.type, None)]
     if isinstance(grader, MultiGrader):
         entries += [(sub.name or key, sub.type, key) for key, sub in grader.graders.items()]
     return entries

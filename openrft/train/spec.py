@@ -19,17 +19,17 @@ class _Strict(BaseModel):
 
 
 class Hyperparameters(_Strict):
-    batch_size: int | Auto = Field("auto", ge=1, le=256)
+    batch_size: int | Auto = Field(default="auto", ge=1, le=256)
     """Prompts per step."""
-    learning_rate_multiplier: float | Auto = Field("auto", gt=0)
+    learning_rate_multiplier: float | Auto = Field(default="auto", gt=0)
     """Times the model's base learning rate (1e-4 full fine-tuning, 1e-3 LoRA)."""
-    n_epochs: int | Auto = Field("auto", ge=1, le=50)
+    n_epochs: int | Auto = Field(default="auto", ge=1, le=50)
     """Passes over the training rows."""
-    eval_interval: int | Auto = Field("auto", ge=1)
+    eval_interval: int | Auto = Field(default="auto", ge=1)
     """Training steps between validation runs (the last step always validates)."""
-    eval_samples: int | Auto = Field("auto", ge=1)
+    eval_samples: int | Auto = Field(default="auto", ge=1)
     """Samples per validation prompt; the validation reward averages over them."""
-    compute_multiplier: float | Auto = Field("auto", gt=0.00001, le=10)
+    compute_multiplier: float | Auto = Field(default="auto", gt=0.00001, le=10)
     """× 8, rounded and clamped to 2..64: samples per training prompt (the GRPO group)."""
     reasoning_effort: Literal["default", "low", "medium", "high"] = "default"
     """low/medium/high: 0.5×/1×/2× the completion-token budget."""
@@ -40,7 +40,7 @@ class Reinforcement(_Strict):
     """Grader JSON, validated by the grader engine at job start."""
     response_format: dict[str, Any] | None = None
     """A `json_schema` response format: rollouts are constrained to it."""
-    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    hyperparameters: Hyperparameters = Field(default_factory=lambda: Hyperparameters())
 
 
 class Method(_Strict):
@@ -49,17 +49,17 @@ class Method(_Strict):
 
 
 class TrainSettings(_Strict):
-    lora_rank: int = Field(0, ge=0)
+    lora_rank: int = Field(default=0, ge=0)
     """0: full fine-tuning; otherwise LoRA of this rank on every linear layer."""
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     """The completion budget at medium effort (default 16 for openrft-tiny, else 256)."""
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(default=1.0, gt=0)
     """Rollout temperature."""
     device: str | None = None
     """`cpu`, `cuda`, ... (default: CUDA when present)."""
-    keep_best: int = Field(3, ge=1)
+    keep_best: int = Field(default=3, ge=1)
     """Checkpoints kept by validation reward (J3), besides the final one."""
-    grader_concurrency: int = Field(16, ge=1)
+    grader_concurrency: int = Field(default=16, ge=1)
     """Remote grader calls in flight at once."""
 
 
@@ -75,7 +75,7 @@ class JobSpec(_Strict):
     suffix: str | None = None
     org: str = "openrft"
     project: str | None = None
-    settings: TrainSettings = Field(default_factory=TrainSettings)
+    settings: TrainSettings = Field(default_factory=lambda: TrainSettings())
 
     @property
     def reinforcement(self) -> Reinforcement:
