@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from openrft.graders import text_similarity
 from openrft.graders.engine import as_failure
@@ -126,20 +126,30 @@ def _error(text: Cell, reference: Cell) -> float | Exception:
 
 
 def _similarity(metric: str, texts: list[Cell], references: list[Cell]) -> list[float | Exception]:
-    rows = [
-        row
-        for row, (text, reference) in enumerate(zip(texts, references, strict=True))
-        if type(text) is str and type(reference) is str
-    ]
-    scores: list[float | Exception] = [_error(t, r) for t, r in zip(texts, references, strict=True)]
-    pairs = ([str(texts[row]) for row in rows], [str(references[row]) for row in rows])
+    pairs = list(zip(texts, references, strict=True))
+    clean = all(type(t) is str and type(r) is str for t, r in pairs)
+    rows = range(len(pairs)) if clean else [i for i, (t, r) in enumerate(pairs) if _both_text(t, r)]
+    if clean:
+        chosen = (cast(list[str], texts), cast(list[str], references))
+    else:
+        chosen = (
+            [cast(str, pairs[row][0]) for row in rows],
+            [cast(str, pairs[row][1]) for row in rows],
+        )
     try:
-        computed = _scores(metric, *pairs)
-    except Exception as exc:
-        computed = [exc] * len(rows)  # type: ignore[list-item]
+        computed: list[float | Exception] = list(_scores(metric, *chosen))
+    except Exception as exc:  # e.g. a metric whose data is missing: every row says so
+        computed = [exc] * len(rows)
+    if clean:
+        return computed
+    scores = [_error(t, r) for t, r in pairs]
     for row, score in zip(rows, computed, strict=True):
         scores[row] = score
     return scores
+
+
+def _both_text(text: Cell, reference: Cell) -> bool:
+    return type(text) is str and type(reference) is str
 
 
 def _scores(metric: str, texts: list[str], references: list[str]) -> list[float]:
