@@ -103,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=0.02, help="judge latency in seconds")
-    parser.add_argument("--repeat", type=int, default=3, help="concurrent runs (median kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="concurrent runs (median kept)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
