@@ -21,6 +21,7 @@ from typing import Any
 from openrft.graders import judge_http
 from openrft.graders.judge_budget import JudgeBudget
 from openrft.graders.judge_cache import LRUCache, cache_key
+from openrft.graders.judge_disk_cache import DiskCache
 from openrft.graders.judge_loop import Loops, open_client
 from openrft.graders.judge_settings import JudgeSettings
 from openrft.graders.judge_wire import JudgeReply, fallback_body, to_reply
@@ -43,6 +44,7 @@ class JudgeClient:
     def __init__(self, settings: JudgeSettings | None = None):
         self.settings = settings or JudgeSettings()
         self.cache: LRUCache[JudgeReply] = LRUCache(self.settings.cache_entries)
+        self.disk = _disk_cache(self.settings)
         self.structured: dict[str, bool] = {}
         """Per judge model: True once a structured call worked, False once it was refused."""
         self.requests = 0
@@ -61,7 +63,7 @@ class JudgeClient:
         """The judge's answer to a structured request body (`model`, `messages`, params,
         `response_format`), from the cache when the same request was answered before."""
         key = cache_key(body) if self.caches(body) else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
+        if key is not None and (hit := self._cached(key)) is not None:
             return dataclasses.replace(hit, usage=None, cached=True)
         if budget is not None:
             budget.check()
@@ -72,8 +74,20 @@ class JudgeClient:
 
     def remember(self, reply: JudgeReply) -> None:
         """Cache an answer that graded cleanly (refusals and garbled answers are asked again)."""
-        if reply.cache_key is not None and not reply.cached:
-            self.cache.put(reply.cache_key, reply)
+        if reply.cache_key is None or reply.cached:
+            return
+        self.cache.put(reply.cache_key, reply)
+        if self.disk is not None:
+            self.disk.put(reply.cache_key, reply.stored())
+
+    def _cached(self, key: str) -> JudgeReply | None:
+        hit = self.cache.get(key)
+        if hit is None and self.disk is not None:
+            stored = self.disk.get(key)
+            hit = JudgeReply.from_stored(stored, key) if stored is not None else None
+            if hit is not None:
+                self.cache.put(key, hit)
+        return hit
 
     async def _structured_or_fallback(self, body: dict[str, Any]) -> JudgeReply:
         model = body["model"]
@@ -122,6 +136,12 @@ class JudgeClient:
         state = self._loops.get(asyncio.get_running_loop())
         if state is not None:
             await state.aclose()
+
+
+def _disk_cache(settings: JudgeSettings) -> DiskCache | None:
+    if not settings.cache_file or settings.cache == "off":
+        return None
+    return DiskCache(settings.cache_file, namespace=settings.base_url.rstrip("/") + " ")
 
 
 def judge_of(ctx: Any) -> JudgeClient:

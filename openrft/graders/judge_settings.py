@@ -8,6 +8,7 @@ Read from the environment by `JudgeSettings.from_env()`; every field can be set 
     OPENRFT_JUDGE_TIMEOUT       seconds per request (60)
     OPENRFT_JUDGE_MAX_RETRIES   retries after the first try (4)
     OPENRFT_JUDGE_CACHE         auto (cache seeded requests) | on | off
+    OPENRFT_JUDGE_CACHE_FILE    a SQLite file that keeps cached answers across runs (unset: memory)
     OPENRFT_JUDGE_MAX_TOKENS    judge-token budget per grading run (unset: uncapped)
 """
 
@@ -38,6 +39,8 @@ class JudgeSettings:
     cache: CacheMode = "auto"
     """`auto` caches only requests that carry a seed (a seeded judge is repeatable)."""
     cache_entries: int = 4096
+    cache_file: str | None = None
+    """A SQLite file that keeps cached answers across processes (None: memory only)."""
     max_tokens: int | None = None
     """Judge-token budget for each grading run that has none of its own (None: uncapped)."""
 
@@ -56,6 +59,7 @@ class JudgeSettings:
             max_retries=_env_number("OPENRFT_JUDGE_MAX_RETRIES", int, 4),
             cache="on" if cache == "on" else "off" if cache == "off" else "auto",
             max_tokens=budget,
+            cache_file=env("OPENRFT_JUDGE_CACHE_FILE") or None,
         )
 
 

@@ -39,6 +39,22 @@ class JudgeReply:
     def usage_per_model(self) -> dict[str, Usage]:
         return {self.model: dict(self.usage) if self.usage else empty_usage()}
 
+    def stored(self) -> dict[str, Any]:
+        """The answer as the disk cache keeps it."""
+        keep = ("content", "refusal", "finish_reason", "model")
+        return {name: getattr(self, name) for name in keep}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any], key: str) -> JudgeReply:
+        return cls(
+            content=_string(stored.get("content")),
+            refusal=_string(stored.get("refusal")),
+            finish_reason=_string(stored.get("finish_reason")),
+            model=str(stored.get("model")),
+            usage=None,
+            cache_key=key,
+        )
+
 
 def response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}

@@ -545,3 +545,30 @@ async def test_a_body_that_is_not_a_completion(judge: ScriptedJudge, ctx: Any) -
     result = await agrade(score_grader(), SAMPLE, ITEM, ctx)
     assert result.errors == {"model_grader_parse_error": True}
     assert result.sampled_model_name == "judge-mini"  # the model we asked for, as none was named
+
+
+async def test_disk_cache_survives_the_client(
+    judge: ScriptedJudge, server: Any, tmp_path: Any
+) -> None:
+    judge.handler = lambda body: Reply(result=0.7)
+    path = tmp_path / "home" / "judge-cache.sqlite"
+    spec = score_grader(sampling_params={"seed": 5})
+    other_name = server[1].replace("127.0.0.1", "localhost")  # same judge, another endpoint name
+    results = []
+    for url in (server[1], server[1], other_name):  # a new client each time, as a new process would
+        client = JudgeClient(settings(server, base_url=url, cache_file=str(path)))
+        results.append(await agrade(spec, SAMPLE, ITEM, GraderContext(judge=client)))
+        await client.aclose()
+        assert client.disk is not None
+        client.disk.close()
+    assert [r.reward for r in results] == [0.7, 0.7, 0.7] and all(r.ok for r in results)
+    assert len(judge.requests) == 2  # the second client answered from the file
+    assert results[1].usage_per_model == {
+        JUDGE_MODEL: {
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "cached_tokens": 0,
+        }
+    }
+    assert JudgeClient(settings(server, cache_file=str(path), cache="off")).disk is None
