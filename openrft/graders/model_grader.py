@@ -9,6 +9,7 @@ not resolve is an `invalid_variable_error`, as for every other grader.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -50,14 +51,15 @@ async def agrade_with_judge(
         return _noted(failure("invalid_variable_error"), str(exc))
     except SampleParseError as exc:
         return _noted(failure("sample_parse_error"), str(exc))
-    judge = judge_of(ctx)
     try:
+        judge = judge_of(ctx)
         reply = await judge.complete(body, _run_budget(ctx, judge))
     except JudgeServerError as exc:
         log.warning("judge %s failed: %s", spec.model, exc.details)
-        return failure(
-            "model_grader_server_error", "model_grader_server_error_details", exc.details
-        )
+        return server_error(exc.details)
+    except (ValueError, OSError, sqlite3.Error) as exc:  # settings or cache file unusable
+        log.error("judge client could not be set up: %s", exc)
+        return server_error(f"judge client could not be set up: {exc}")
     result = grade_reply(reply, interpret)
     if result.ok:
         judge.remember(reply)
@@ -80,6 +82,10 @@ def grade_reply(reply: JudgeReply, interpret: Interpret) -> GradeResult:
     result.usage_per_model = reply.usage_per_model()
     result.sampled_model_name = reply.model
     return result
+
+
+def server_error(details: str) -> GradeResult:
+    return failure("model_grader_server_error", "model_grader_server_error_details", details)
 
 
 def parse_error(detail: str) -> GradeResult:

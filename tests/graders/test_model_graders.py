@@ -572,3 +572,17 @@ async def test_disk_cache_survives_the_client(
         }
     }
     assert JudgeClient(settings(server, cache_file=str(path), cache="off")).disk is None
+
+
+async def test_misconfigured_judge_is_a_server_error(
+    judge: ScriptedJudge, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("OPENRFT_JUDGE_TIMEOUT", "soon")
+    ctx = GraderContext()
+    result = await agrade(score_grader(), SAMPLE, ITEM, ctx)
+    assert result.errors is not None and result.errors["model_grader_server_error"] is True
+    assert (
+        "OPENRFT_JUDGE_TIMEOUT must be a number"
+        in result.errors["model_grader_server_error_details"]
+    )
+    assert judge.requests == []
