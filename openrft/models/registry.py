@@ -57,7 +57,7 @@ def load_model(
     """Load for serving (bf16 on CUDA) or for training (fp32 weights: the optimizer needs them)."""
     device = device or default_device()
     source = resolve_path(name, home)
-    dtype = torch.bfloat16 if device.startswith("cuda") and not training else torch.float32
+    dtype = weights_dtype(device, training=training)
     adapter = Path(source) / "adapter_config.json" if isinstance(source, Path) else None
     if adapter is not None and adapter.exists():
         model, tokenizer = _load_adapter(Path(source), home, dtype)
@@ -71,6 +71,12 @@ def load_model(
     model.eval()
     path = source if isinstance(source, Path) else None
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=device, path=path)
+
+
+def weights_dtype(device: str, *, training: bool) -> torch.dtype:
+    """bf16 for serving on CUDA; fp32 to train (and on CPU). Rollouts never run under
+    autocast, so the static cache always takes the weights' own dtype."""
+    return torch.bfloat16 if device.startswith("cuda") and not training else torch.float32
 
 
 def _load_adapter(path: Path, home: Path, dtype: torch.dtype) -> tuple[Any, Any]:

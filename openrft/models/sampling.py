@@ -52,6 +52,7 @@ def sample(
     enc = {k: v.to(loaded.device) for k, v in enc.items()}
     if seed is not None:
         torch.manual_seed(seed)
+    greedy = temperature <= 0  # n greedy samples are one sample n times
     options = _sampling_options(temperature, top_p) | cache_options(loaded.device)
     if schema is not None:
         options["logits_processor"] = LogitsProcessorList(
@@ -61,11 +62,13 @@ def sample(
         out = loaded.model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
-            num_return_sequences=n,
+            num_return_sequences=1 if greedy else n,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             **options,
         )
+    if greedy:
+        out = out.repeat_interleave(n, dim=0)
     width = enc["input_ids"].shape[1]
     completion = out[:, width:]
     mask, finished = _upto_eos(completion, tokenizer.eos_token_id)

@@ -1,0 +1,99 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from openrft.models import registry, sampling
+from openrft.models.chat import parse_tool_calls, render_prompt
+from openrft.models.generate import ChatRequest, chat_completions
+from openrft.models.registry import load_model
+from openrft.models.tiny import NAME
+
+USER = [{"role": "user", "content": "sort 93172:"}]
+TOOL = {"type": "function", "function": {"name": "lookup_digits", "parameters": {"type": "object"}}}
+
+
+def test_tiny_is_a_small_byte_level_llama(home: Path) -> None:
+    loaded = load_model(NAME, home=home)
+    assert loaded.name == NAME and loaded.device == "cpu"
+    assert len(loaded.tokenizer) == 262
+    params = sum(p.numel() for p in loaded.model.parameters())
+    assert 400_000 < params < 700_000
+    assert loaded.tokenizer("é", add_special_tokens=False)["input_ids"].__len__() == 2  # two bytes
+
+
+def test_warm_start_is_cached_and_knows_the_task(home: Path) -> None:
+    loaded = load_model(NAME, home=home)
+    [completions] = chat_completions(loaded, [ChatRequest(USER, n=16, max_tokens=8, seed=0)])
+    answers = {c.text for c in completions}
+    assert answers <= {"12379", "97321"} | answers  # shape only; the real check is below
+    good = sum(c.text in ("12379", "97321") for c in completions)
+    assert good >= 8  # it sorts, half the time the wrong way (noisy demonstrations)
+    assert all(c.prompt_tokens > 0 and 0 < c.completion_tokens <= 8 for c in completions)
+
+
+def test_requests_keep_their_order_n_stop_and_lengths(home: Path) -> None:
+    loaded = load_model(NAME, home=home)
+    requests = [
+        ChatRequest(USER, n=2, max_tokens=8, temperature=0),
+        ChatRequest(USER, n=1, max_tokens=2, seed=5),
+        ChatRequest(USER, n=1, max_tokens=8, temperature=0, stop=["3"]),
+    ]
+    greedy, short, stopped = chat_completions(loaded, requests)
+    assert len(greedy) == 2 and greedy[0].text == greedy[1].text
+    assert short[0].finish_reason == "length" and short[0].completion_tokens == 2
+    assert "3" not in stopped[0].text and stopped[0].finish_reason == "stop"
+
+
+def test_tools_reach_the_template_and_tool_calls_are_parsed(home: Path) -> None:
+    loaded = load_model(NAME, home=home)
+    prompt = render_prompt(loaded.tokenizer, USER, [TOOL])
+    assert "lookup_digits" in prompt and prompt.endswith("<|assistant|>")
+    text = 'ok <tool_call>{"name": "lookup_digits", "arguments": {"n": 3}}</tool_call>'
+    rest, calls = parse_tool_calls(text)
+    assert rest == "ok"
+    assert calls[0]["type"] == "function" and calls[0]["function"]["name"] == "lookup_digits"
+    assert json.loads(calls[0]["function"]["arguments"]) == {"n": 3}
+    assert parse_tool_calls("<tool_call>not json</tool_call>") == (
+        "<tool_call>not json</tool_call>",
+        [],
+    )
+
+
+def test_cuda_rollouts_use_a_static_cache_and_cpu_does_not(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sampling.cache_options("cuda") == {"cache_implementation": "static"}
+    assert sampling.cache_options("cuda:1") == {"cache_implementation": "static"}
+    assert sampling.cache_options("cpu") == {}
+    loaded = load_model(NAME, home=home)
+    seen: dict[str, Any] = {}
+    real = loaded.model.generate
+
+    def spy(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(loaded.model, "generate", spy)
+    sampling.sample(loaded, ["<|user|>sort 1:<|end|><|assistant|>"], n=1, max_new_tokens=2)
+    assert "cache_implementation" not in seen
+    monkeypatch.setattr(
+        sampling, "cache_options", lambda device: {"cache_implementation": "static"}
+    )
+    sampling.sample(loaded, ["<|user|>sort 1:<|end|><|assistant|>"], n=1, max_new_tokens=2)
+    assert seen["cache_implementation"] == "static"
+
+
+def test_cuda_serving_loads_bf16_so_the_static_cache_matches_the_weights() -> None:
+    assert registry.weights_dtype("cuda", training=False) == torch.bfloat16
+    assert registry.weights_dtype("cuda", training=True) == torch.float32
+    assert registry.weights_dtype("cpu", training=False) == torch.float32
+
+
+def test_unknown_local_paths_are_a_clear_error(home: Path) -> None:
+    from openrft.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError):
+        load_model(str(home / "no-such-model"), home=home)

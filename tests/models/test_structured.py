@@ -1,0 +1,106 @@
+import json
+import random
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from openrft.models.generate import ChatRequest, chat_completions
+from openrft.models.registry import load_model
+from openrft.models.sampling import sample
+from openrft.models.structured import JsonAutomaton, schema_of
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string"},
+        "score": {"type": "number"},
+        "count": {"type": "integer"},
+        "ok": {"type": "boolean"},
+        "kind": {"enum": ["a", "b", 3]},
+        "digits": {"type": "array", "items": {"type": "integer"}},
+        "inner": {
+            "type": "object",
+            "properties": {"x": {"type": "string"}},
+            "required": ["x"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["answer", "score", "count", "ok", "kind", "digits", "inner"],
+    "additionalProperties": False,
+}
+FORMAT = {"type": "json_schema", "json_schema": {"name": "out", "strict": True, "schema": SCHEMA}}
+
+
+def accepts(text: str) -> bool:
+    automaton = JsonAutomaton(SCHEMA)
+    return automaton.accepts(automaton.feed(automaton.start, text.encode()))
+
+
+GOOD = '{"answer":"hé","score":-1.5,"count":0,"ok":true,"kind":3,"digits":[1,22],"inner":{"x":""}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,
+        '{"answer":"","score":0,"count":-7,"ok":false,"kind":"a","digits":[],"inner":{"x":"y"}}',
+    ],
+)
+def test_the_automaton_accepts_valid_compact_json(text: str) -> None:
+    assert accepts(text)
+    jsonschema.validate(json.loads(text), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD[:-1],  # unclosed
+        GOOD.replace('"count":0', '"count":01'),  # leading zero
+        GOOD.replace('"count":0', '"count":1.5'),  # integer with a fraction
+        GOOD.replace('"kind":3', '"kind":"c"'),  # not in the enum
+        GOOD.replace('"ok":true', '"ok":1'),
+        GOOD.replace('{"answer"', '{"extra":1,"answer"'),  # additionalProperties false
+        GOOD + " ",
+    ],
+)
+def test_the_automaton_rejects_everything_else(text: str) -> None:
+    assert not accepts(text)
+
+
+def test_distance_is_the_shortest_way_to_close() -> None:
+    automaton = JsonAutomaton({"type": "object", "properties": {"a": {"type": "string"}}})
+    assert automaton.distance(automaton.start) == len('{"a":""}')
+    assert automaton.distance(automaton.feed(automaton.start, b'{"a":"xyz')) == 2
+    assert automaton.distance(automaton.feed(automaton.start, b"[")) == float("inf")
+
+
+def test_both_response_format_shapes_are_accepted() -> None:
+    assert schema_of(FORMAT) == SCHEMA
+    assert schema_of({"type": "json_schema", "name": "out", "schema": SCHEMA}) == SCHEMA
+    assert schema_of({"type": "text"}) is None
+
+
+@pytest.mark.parametrize("budget", [84, 100, 160])
+def test_constrained_output_always_parses_and_validates(home: Path, budget: int) -> None:
+    """The tiny model knows nothing of JSON: every sample is shaped by the constraint alone,
+    including the close-before-the-budget rule on the shortest budget."""
+    loaded = load_model("openrft-tiny", home=home)
+    prompts = [f"sort {random.Random(i).randint(100, 99999)}:" for i in range(4)]
+    rollouts = sample(loaded, prompts, n=4, max_new_tokens=budget, schema=SCHEMA, seed=budget)
+    for text in rollouts.texts:
+        jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def test_chat_completions_with_response_format_parse(home: Path) -> None:
+    loaded = load_model("openrft-tiny", home=home)
+    request = ChatRequest(
+        [{"role": "user", "content": "sort 321:"}],
+        n=3,
+        max_tokens=120,
+        response_format=FORMAT,
+        seed=1,
+    )
+    for completion in chat_completions(loaded, [request])[0]:
+        jsonschema.validate(json.loads(completion.text), SCHEMA)
+        assert completion.finish_reason == "stop"
