@@ -1,12 +1,12 @@
 """Model-grader throughput: sequential vs. the engine's default concurrency, in the same run.
 
-    .venv/bin/python bench/model_grader.py [--rows 1000] [--delay 0.02]
+    .venv/bin/python bench/model_grader.py [--rows 1000] [--delay 0.02] [--repeat 5]
 
-A loopback judge (uvicorn in a child process, so it does not share our GIL) answers every
-Chat Completions request after `delay` seconds. The same `score_model` grader grades the same
-rows twice through `openrft.graders.grade_many`: once with `concurrency=1`, once with the
-defaults (engine and judge client both 16 in flight), the median of `--repeat` runs.
-Target (issue 4): >= 15x, no errors.
+A loopback judge (a minimal HTTP server in a child process, so it shares neither our GIL nor
+much CPU) answers every Chat Completions request after `delay` seconds. The same `score_model`
+grader grades the same rows through `openrft.graders.grade_many`: once with `concurrency=1`,
+then `--repeat` times with the defaults (engine and judge client both 16 in flight), of which
+the median is kept. Target (issue 4): >= 15x, no errors.
 """
 
 from __future__ import annotations
@@ -50,23 +50,35 @@ def completion() -> bytes:
 
 
 def serve_judge(port: int, delay: float) -> None:
-    """The judge process: a bare ASGI app (no framework), `delay` seconds per answer."""
-    import uvicorn
+    """The judge process: a minimal HTTP/1.1 keep-alive server, `delay` seconds per answer.
 
+    Hand-rolled rather than uvicorn so that the judge's own CPU (it shares the host with the
+    client) stays negligible: the bench measures the grader side."""
     payload = completion()
-    headers = [(b"content-type", b"application/json")]
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}"
+    response = head.encode() + b"\r\n\r\n" + payload
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        more = True
-        while more:
-            more = (await receive()).get("more_body", False)
-        await asyncio.sleep(delay)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                for line in request.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        await reader.readexactly(int(line.split(b":", 1)[1]))
+                await asyncio.sleep(delay)
+                writer.write(response)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    async def main() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 def free_port() -> int:
