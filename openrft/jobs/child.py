@@ -111,6 +111,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     except Exception as exc:  # boundary: a training crash fails the job, with a reason
         log.exception("job %s failed", job_id)
         outcome = _failed(f"{type(exc).__name__}: {exc}")
+        sink.emit("message", "error", f"Job failed: {outcome.error['message']}")
     record_outcome(jobs, events, job_id, outcome)
 
 

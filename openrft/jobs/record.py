@@ -72,10 +72,5 @@ def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any
             events.add(job_id, f"New fine-tuned model created: {ft_name}")
             events.add(job_id, "The job has successfully completed")
     elif status == "failed":
-        error = _error(outcome)
-        if jobs.move(job_id, {"running"}, "failed", error=error, finished_at=now):
-            events.add(job_id, f"Job failed: {error['message']}", level="error")
-    elif status == "paused":
-        events.add(job_id, "Job paused; it resumes from its last checkpoint")
-    elif status == "cancelled":
-        events.add(job_id, "Job cancelled")
+        # The trainer emitted its own "Job failed" event (and "Job paused"/"Job cancelled").
+        jobs.move(job_id, {"running"}, "failed", error=_error(outcome), finished_at=now)

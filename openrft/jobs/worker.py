@@ -129,7 +129,7 @@ class Worker:
             lease_expires_at=time.time() + self.lease,
         )
         if won:
-            self.events.add(job["id"], f"Fine-tuning job started (attempt {attempt})")
+            self.events.add(job["id"], f"Training process started (attempt {attempt})")
             self.children[job["id"]] = (self._spawn(job["id"], attempt), 0.0)
 
     def _spawn(self, job_id: str, attempt: int) -> subprocess.Popen[bytes]:

@@ -1,0 +1,89 @@
+"""The whole five-step loop on `openrft-tiny`, real trainer and real model, through the SDK:
+grader → data → job → events to `succeeded` → checkpoints → chat with the `ft:` model and a
+checkpoint, and embeddings from the fine-tuned weights."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from openrft.demo import task
+from openrft.server import Settings
+from tests.server.conftest import Live, live_server
+
+GRADER = json.loads((Path(task.__file__).parent / "grader.json").read_text())
+
+
+@pytest.fixture
+def real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    monkeypatch.delenv("OPENRFT_JOB_RUNNER")
+    with live_server(Settings(home=tmp_path / "home"), backend=None) as server:
+        yield server
+
+
+def jsonl(rows: list[dict[str, object]]) -> io.BytesIO:
+    return io.BytesIO(b"".join(json.dumps(row).encode() + b"\n" for row in rows))
+
+
+def test_five_step_loop(real: Live) -> None:
+    with OpenAI(base_url=real.base_url, api_key="unused", max_retries=0,
+                _strict_response_validation=True) as sdk:  # fmt: skip
+        # 1. the grader
+        assert sdk.fine_tuning.alpha.graders.validate(grader=GRADER).grader  # type: ignore[arg-type]
+        row = task.make_rows(1, seed=1)[0]
+        ran = sdk.fine_tuning.alpha.graders.run(
+            grader=GRADER, model_sample=row["reference"], item=row
+        )  # type: ignore[arg-type]
+        assert ran.reward == 1.0
+        # 2. the data
+        train = sdk.files.create(
+            file=("train.jsonl", jsonl(task.make_rows(8, seed=2))), purpose="fine-tune"
+        )
+        valid = sdk.files.create(
+            file=("valid.jsonl", jsonl(task.make_rows(4, seed=3))), purpose="fine-tune"
+        )
+        # 3. the job: 2 steps of 4 prompts × 2 samples, validating each step
+        hyper = {"n_epochs": 1, "batch_size": 4, "compute_multiplier": 0.25, "eval_interval": 1}
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=train.id, validation_file=valid.id, suffix="loop",
+            method={"type": "reinforcement", "reinforcement": {"grader": GRADER, "hyperparameters": hyper}},  # type: ignore[typeddict-item]
+        )  # fmt: skip
+        # 4. follow the events to the end
+        seen: set[str] = set()
+        deadline = time.monotonic() + 240
+        while (status := sdk.fine_tuning.jobs.retrieve(job.id).status) not in (
+            "succeeded",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, f"job still {status}"
+            seen |= {event.id for event in sdk.fine_tuning.jobs.list_events(job.id, limit=100)}
+            time.sleep(0.5)
+        done = sdk.fine_tuning.jobs.retrieve(job.id)
+        assert done.status == "succeeded", done.error
+        events = list(sdk.fine_tuning.jobs.list_events(job.id, limit=100))
+        metrics = [event for event in events if event.type == "metrics"]
+        assert [event.data["step"] for event in metrics] == [2, 1]  # type: ignore[index]
+        assert done.method and done.method.reinforcement
+        assert not done.method.reinforcement.hyperparameters.model_extra  # only the 7 keys
+        assert done.method.reinforcement.hyperparameters.eval_samples == 1  # resolved from "auto"
+        # 5. checkpoints and the models they make
+        ckpts = sdk.fine_tuning.jobs.checkpoints.list(job.id).data
+        assert ckpts and ckpts[0].step_number == 2
+        assert done.fine_tuned_model and done.fine_tuned_model.startswith(
+            "ft:openrft-tiny:openrft:loop:"
+        )
+        for model in (done.fine_tuned_model, ckpts[-1].fine_tuned_model_checkpoint):
+            reply = sdk.chat.completions.create(model=model, max_completion_tokens=8, seed=0,
+                                                messages=row["messages"])  # fmt: skip
+            assert reply.choices[0].message.content is not None and reply.usage
+            assert reply.usage.completion_tokens <= 8
+        vectors = sdk.embeddings.create(
+            model=done.fine_tuned_model, input="sort 123:", encoding_format="float"
+        )
+        assert abs(sum(value * value for value in vectors.data[0].embedding) - 1.0) < 1e-4
