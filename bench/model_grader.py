@@ -99,7 +99,9 @@ def wait_for(port: int, deadline: float = 20.0) -> None:
 
 
 def run(rows: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    cpu = time.process_time()
     report = grade_many(validate_grader(GRADER), rows, concurrency=concurrency)
+    cpu = time.process_time() - cpu
     summary = report.summary()
     return {
         "concurrency": concurrency,
@@ -108,6 +110,7 @@ def run(rows: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
         "p50_ms": summary["latency_p50_s"] * 1000,
         "errored_rows": summary["errored_rows"],
         "mean_reward": summary["mean_reward"]["judge"],
+        "cpu_ms": cpu * 1000 / len(rows),
     }
 
 
@@ -141,12 +144,14 @@ def main() -> None:
         judge.wait()
     speedup = sequential["elapsed_s"] / concurrent["elapsed_s"]
     print(f"{args.rows} score_model grades, judge latency {args.delay * 1000:g} ms")
-    print("| mode | concurrency | elapsed s | grades/s | p50 ms | errored rows | mean reward |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    columns = "mode | concurrency | elapsed s | grades/s | p50 ms | client CPU ms/grade | errors"
+    print(f"| {columns} | mean reward |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, row in (("sequential", sequential), ("default", concurrent)):
         print(
             f"| {name} | {row['concurrency']} | {row['elapsed_s']:.2f} | "
-            f"{row['grades_per_s']:.0f} | {row['p50_ms']:.1f} | {row['errored_rows']} | "
+            f"{row['grades_per_s']:.0f} | {row['p50_ms']:.1f} | {row['cpu_ms']:.2f} | "
+            f"{row['errored_rows']} | "
             f"{row['mean_reward']:.2f} |"
         )
     runs = ", ".join(f"{row['elapsed_s']:.2f}" for row in repeats)
