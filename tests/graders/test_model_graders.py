@@ -586,3 +586,12 @@ async def test_misconfigured_judge_is_a_server_error(
         in result.errors["model_grader_server_error_details"]
     )
     assert judge.requests == []
+
+
+def test_model_graders_import_no_sdk_until_a_judge_is_asked() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, openrft.graders.score_model, openrft.graders.label_model; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
