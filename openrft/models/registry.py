@@ -9,6 +9,9 @@ with HF_HUB_OFFLINE=1 and local paths.
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,4 +87,17 @@ def _load_adapter(path: Path, home: Path, dtype: torch.dtype) -> tuple[Any, Any]
 
     base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
     model = AutoModelForCausalLM.from_pretrained(resolve_path(base, home), dtype=dtype)
-    return PeftModel.from_pretrained(model, path), AutoTokenizer.from_pretrained(path)
+    with quiet_peft():
+        model = PeftModel.from_pretrained(model, path)
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` (a FutureWarning
+    that our own code never triggers); silence exactly that one."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning
+        )
+        yield

@@ -158,6 +158,12 @@ class _Job:
             rollouts.prompt_mask.sum() + rollouts.completion_mask.sum()
         )
         self.state["step"] = step
+        self.state["metrics"] = {
+            "step": step,
+            "train_reward_mean": train.reward_mean,
+            "valid_reward_mean": valid.reward_mean if valid else None,
+            "full_valid_mean_reward": valid.reward_mean if valid else None,
+        }
         self.events.emit("metrics", "info", f"Step {step}/{hp.total_steps}", data, step)
         if valid is not None:
             self._report(step, train, valid)
@@ -188,12 +194,6 @@ class _Job:
             f"full validation mean parse error={parse:.2f}"
         )
         self.events.emit("message", "info", text, None, step)
-        self.state["metrics"] = {
-            "step": step,
-            "train_reward_mean": train.reward_mean,
-            "valid_reward_mean": valid.reward_mean,
-            "full_valid_mean_reward": valid.reward_mean,
-        }
         self._checkpoint_now()
 
     def _checkpoint_now(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from openrft.data.split import split_rows
-from openrft.models.registry import LoadedModel, load_model
+from openrft.models.registry import LoadedModel, load_model, quiet_peft
 from openrft.train.checkpoints import Checkpoint
 from openrft.train.spec import JobSpec
 
@@ -51,10 +51,13 @@ def load_policy(spec: JobSpec, home: Path, resume: Checkpoint | None) -> LoadedM
 def _lora(model: Any, rank: int, resume: Checkpoint | None) -> Any:
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    if resume is not None:
-        return PeftModel.from_pretrained(model, resume.path / "model", is_trainable=True)
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", lora_dropout=0.0)
-    return get_peft_model(model, config)
+    with quiet_peft():
+        if resume is not None:
+            return PeftModel.from_pretrained(model, resume.path / "model", is_trainable=True)
+        config = LoraConfig(
+            r=rank, lora_alpha=2 * rank, target_modules="all-linear", lora_dropout=0.0
+        )
+        return get_peft_model(model, config)
 
 
 def optimizer_for(model: Any, lr: float, resume: Checkpoint | None) -> torch.optim.Optimizer:
