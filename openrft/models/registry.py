@@ -88,8 +88,8 @@ def _load_adapter(path: Path, home: Path, dtype: torch.dtype) -> tuple[Any, Any]
     base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
     model = AutoModelForCausalLM.from_pretrained(resolve_path(base, home), dtype=dtype)
     with quiet_peft():
-        model = PeftModel.from_pretrained(model, path)
-    return model, AutoTokenizer.from_pretrained(path)
+        adapted = PeftModel.from_pretrained(model, path)
+    return adapted, AutoTokenizer.from_pretrained(path)
 
 
 @contextmanager

@@ -191,6 +191,7 @@ def test_validation_reward_rises_by_thirty_points(home: Path, tmp_path: Path) ->
     """The learning test (spec/cpu-feasibility.md 2b): assert the gain, never the time."""
     spec = demo_spec(50, batch=8, valid=200, eval_interval=25)
     outcome, sink = run(spec, tmp_path, home)
+    assert outcome.status == "succeeded"
     baseline = next(
         e["data"]["valid_reward_mean"] for e in sink.events if e["message"].startswith("Baseline")
     )
