@@ -61,8 +61,8 @@ def _summary(result: DemoResult) -> Table:
     table.add_row("fine-tuned model", str(result.job["fine_tuned_model"]))
     table.add_row("steps", str(result.curve[-1]["step"] if result.curve else "?"))
     table.add_row("checkpoints kept", str(len(result.checkpoints)))
-    table.add_row("validation reward, baseline (prompt only)", f"{before:.3f}")
-    table.add_row("validation reward, fine-tuned", f"{after:.3f}")
+    table.add_row("valid reward, base model (prompt only)", f"{before:.3f}")
+    table.add_row("valid reward, fine-tuned", f"{after:.3f}")
     table.add_row("gain", f"{after - before:+.3f}")
     table.add_row(
         "gate (gain ≥ 0.1, no slice drops > 0.05)", "PASS" if result.verdict.passed else "FAIL"
