@@ -164,11 +164,12 @@ async def _compare(
         n=settings.eval_samples, temperature=1.0, seed=settings.seed, max_tokens=16
     )
     sampler = EndpointSampler(base_url, api_key="demo")
+    tuned = str(result.job["fine_tuned_model"])
     try:
+        for model in (BASE_MODEL, tuned):  # load both first, so latency is per request, not load
+            await sampler.sample(model, valid[0]["messages"], None, params)
         result.baseline = await evaluate(BASE_MODEL, valid, grader, sampler, params)
-        result.tuned = await evaluate(
-            str(result.job["fine_tuned_model"]), valid, grader, sampler, params
-        )
+        result.tuned = await evaluate(tuned, valid, grader, sampler, params)
     finally:
         await sampler.aclose()
     result.verdict = gate(
