@@ -1,0 +1,34 @@
+"""`openrft demo` end to end: a real server, the real trainer, the official SDK (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    command = [sys.executable, "-m", "openrft.cli", "demo", "--home", str(tmp_path / "home"),
+               "--report", str(report), "--n-epochs", "1"]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "120"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = json.loads(report.with_suffix(".json").read_text())
+    assert data["job"]["status"] == "succeeded"
+    assert data["job"]["fine_tuned_model"].startswith("ft:openrft-tiny:")
+    baseline, tuned = (m["overall"]["mean_reward"] for m in data["models"])
+    assert tuned - baseline >= 0.3, (baseline, tuned)
+    assert data["gate"]["verdict"] == "pass"
+    assert data["grader_try"] == {"right": 1.0, "wrong": 0.0}
+    assert len(data["checkpoints"]) >= 1
+    steps = [point["step"] for point in data["curve"]]
+    assert steps == sorted(set(steps)) and steps[-1] == data["curve"][-1]["total"]
+    assert "valid reward, fine-tuned" in done.stdout and "report:" in done.stdout
+    page = report.with_suffix(".html").read_text()
+    assert "<polyline" in page and "<script" not in page
