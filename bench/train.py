@@ -1,0 +1,171 @@
+"""Seconds per GRPO step: openrft's job vs a bare TRL `GRPOTrainer` script, in the same run.
+
+    .venv/bin/python bench/train.py [--steps 20] [--python-steps 4] [--rounds 2]
+
+Same model (openrft-tiny), batch (8 prompts × 8 samples), completion budget (8 tokens), learning
+rate, seed and reward. Half 1 rewards with the demo's string_check (openrft grades it
+column-wise; TRL calls a plain function). Half 2 rewards with a python grader: openrft's
+sandbox pool (slots reused, graded concurrently) vs a fresh sandbox per sample, called
+sequentially from TRL's reward function. Step time is the median gap between consecutive step
+ends, leaving out the first two steps (warm-up) and openrft's last (it validates). Target:
+openrft / TRL <= 1.05 on the string_check half. CPU is shared: compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import itertools
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+warnings.filterwarnings("ignore")  # TRL/transformers deprecation chatter: not what is measured
+
+from openrft.demo.task import make_rows  # noqa: E402
+from openrft.models.tiny import NAME, ensure_tiny  # noqa: E402
+from openrft.train.runner import run_job  # noqa: E402
+from openrft.train.spec import JobSpec  # noqa: E402
+
+PROMPTS, SAMPLES, TOKENS, LR = 8, 8, 8, 1e-4
+PYTHON = """
+def grade(sample, item):
+    return 1.0 if sample["output_text"] == item["reference"] else 0.0
+"""
+STRING_CHECK = {
+    "type": "string_check",
+    "name": "sorted_exactly",
+    "input": "{{ sample.output_text }}",
+    "reference": "{{ item.reference }}",
+    "operation": "eq",
+}
+
+
+def step_time(ends: list[float], drop_last: bool) -> float:
+    gaps = [b - a for a, b in itertools.pairwise(ends)][1:]
+    return statistics.median(gaps[:-1] if drop_last else gaps)
+
+
+class Stamps:
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+
+    def emit(self, type: str, *args: Any, **kwargs: Any) -> None:
+        if type == "metrics":
+            self.ends.append(time.perf_counter())
+
+
+def openrft_step(home: Path, steps: int, grader: dict[str, Any]) -> float:
+    hp = {"batch_size": PROMPTS, "n_epochs": 1, "eval_interval": 10_000, "eval_samples": 1}
+    spec = JobSpec(
+        id="ftjob-bench",
+        model=NAME,
+        training_rows=make_rows(PROMPTS * steps, 1),
+        validation_rows=make_rows(8, 2),
+        method={
+            "type": "reinforcement",
+            "reinforcement": {"grader": grader, "hyperparameters": hp},
+        },
+        settings={"max_completion_tokens": TOKENS},
+    )
+    stamps = Stamps()
+    with tempfile.TemporaryDirectory() as workdir:
+        outcome = run_job(spec, workdir=Path(workdir), home=home, events=stamps)
+    assert outcome.status == "succeeded", outcome.error
+    return step_time(stamps.ends, drop_last=True)
+
+
+def trl_step(home: Path, steps: int, reward: Any) -> float:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    ends: list[float] = []
+
+    class Stamp(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+            ends.append(time.perf_counter())
+
+    path = ensure_tiny(home)
+    rows = make_rows(PROMPTS * steps, 1)
+    data = Dataset.from_list([{"prompt": r["messages"], "reference": r["reference"]} for r in rows])
+    with tempfile.TemporaryDirectory() as out:
+        config = GRPOConfig(
+            output_dir=out, max_steps=steps, learning_rate=LR, lr_scheduler_type="constant",
+            per_device_train_batch_size=PROMPTS * SAMPLES, num_generations=SAMPLES,
+            max_completion_length=TOKENS, temperature=1.0, top_k=0, beta=0.0, use_cpu=True,
+            bf16=False, gradient_checkpointing=False, save_strategy="no", report_to="none",
+            disable_tqdm=True, logging_steps=10_000, seed=0,
+        )  # fmt: skip
+        trainer = GRPOTrainer(
+            model=AutoModelForCausalLM.from_pretrained(path),
+            reward_funcs=reward,
+            args=config,
+            train_dataset=data,
+            processing_class=AutoTokenizer.from_pretrained(path),
+            callbacks=[Stamp()],
+        )
+        with contextlib.redirect_stdout(io.StringIO()):  # TRL prints its final log dict
+            trainer.train()
+    return step_time(ends, drop_last=False)
+
+
+def exact_match(completions: list[Any], reference: list[str], **_: Any) -> list[float]:
+    return [float(c[0]["content"] == r) for c, r in zip(completions, reference, strict=True)]
+
+
+def fresh_sandbox_reward() -> Any:
+    """TRL's reward: each sample graded in a new sandbox, one after another."""
+    from openrft.sandbox import SandboxPool
+
+    loop = asyncio.new_event_loop()
+    pool = SandboxPool(1, reuse=False)
+
+    def reward(completions: list[Any], reference: list[str], **_: Any) -> list[float]:
+        scores = []
+        for completion, ref in zip(completions, reference, strict=True):
+            sample = {"output_text": completion[0]["content"], "output_json": None}
+            verdict = loop.run_until_complete(pool.grade(PYTHON, sample, {"reference": ref}))
+            scores.append(float(verdict.score or 0.0))
+        return scores
+
+    return reward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--python-steps", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    home = Path(os.environ.get("OPENRFT_HOME", ".openrft"))
+    ensure_tiny(home)
+    rows: list[tuple[str, float, float]] = []
+    for _ in range(args.rounds):  # alternate, so both sides see the same background load
+        ours = openrft_step(home, args.steps + 1, STRING_CHECK)
+        theirs = trl_step(home, args.steps, exact_match)
+        rows.append(("string_check", ours, theirs))
+    python = {"type": "python", "name": "exact", "source": PYTHON}
+    ours = openrft_step(home, args.python_steps + 1, python)
+    theirs = trl_step(home, args.python_steps, fresh_sandbox_reward())
+    rows.append(("python (pool vs fresh sandbox per sample)", ours, theirs))
+    setup = f"{PROMPTS} prompts x {SAMPLES} samples, {TOKENS} tokens"
+    print(f"cpus: {len(os.sched_getaffinity(0))}; {setup}")
+    print("| reward | openrft s/step | TRL GRPOTrainer s/step | ratio |")
+    print("|---|---|---|---|")
+    for name, ours, theirs in rows:
+        print(f"| {name} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
