@@ -1,7 +1,8 @@
-"""Request batching: one queue per model; a loop takes the first waiting request, gathers
-whatever else arrives within `window` seconds (up to `max_batch`), and makes one model call
-for all of them on the generation thread. Requests that arrive while a batch generates wait
-in the queue and form the next batch, so under load batches fill without any window at all.
+"""Request batching: one queue per model; a loop takes the first waiting request and all
+that are queued behind it (up to `max_batch`), and makes one model call for all of them on
+the generation thread. Requests that arrive while a batch generates wait in the queue and
+form the next batch. When the previous batch had more than one request (clients are
+concurrent), the loop also waits up to `window` seconds for more before calling the model.
 
 A failed call fails every request of its batch with the same exception; it does not stop
 the loop.
@@ -46,19 +47,18 @@ class Batcher:
 
     async def _gather(self) -> list[Pending]:
         batch = [await self.queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.window
-        while len(batch) < self.max_batch:
-            if not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except TimeoutError:
-                break
+        while len(batch) < self.max_batch and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        # Wait for stragglers only under concurrency (the last batch had company): a lone
+        # client never pays the window, and busy periods fill batches while one generates.
+        if len(batch) < self.max_batch and self.batch_sizes and self.batch_sizes[-1] > 1:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.window
+            while len(batch) < self.max_batch and (remaining := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+                except TimeoutError:
+                    break
         return batch
 
     async def _loop(self) -> None:

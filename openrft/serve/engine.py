@@ -77,6 +77,17 @@ class Engine:
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per served model: model calls so far, requests they carried, the largest batch."""
+        return {
+            target: {
+                "batches": len(batcher.batch_sizes),
+                "requests": sum(batcher.batch_sizes),
+                "largest": max(batcher.batch_sizes, default=0),
+            }
+            for target, batcher in self.batchers.items()
+        }
+
     async def aclose(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()

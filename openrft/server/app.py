@@ -87,6 +87,7 @@ async def _health(request: Request) -> dict[str, Any]:
         "auth": bool(state.settings.api_keys),
         "sandbox": state.sandbox_tier,
         "worker": "running" if worker is not None and worker.alive() else "stopped",
+        "batching": state.engine.stats() if hasattr(state, "engine") else {},
     }
 
 

@@ -46,10 +46,20 @@ def m003_checkpoints(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX checkpoints_by_model ON checkpoints (model_name)")
 
 
+def m004_message_events_once(db: sqlite3.Connection) -> None:
+    # The trainer's event key is (type, step, message): a resumed attempt that re-emits a
+    # step's message (killed between emitting and journaling it) must not show it twice.
+    db.execute(
+        "CREATE UNIQUE INDEX messages_once ON events (job_id, step, message) "
+        "WHERE type = 'message' AND step IS NOT NULL"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_jobs,
     m002_events,
     m003_checkpoints,
+    m004_message_events_once,
 ]
 
 
