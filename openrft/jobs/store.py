@@ -32,16 +32,37 @@ class JobStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, project: str, fields: dict[str, Any]) -> sqlite3.Row:
+    def create(
+        self, project: str, fields: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[sqlite3.Row, bool]:
+        """(the job, whether it is new). A key seen before in this project returns the job
+        it created, so a client retrying a create never makes two jobs."""
+        if idempotency_key is not None:
+            known = self._by_key(project, idempotency_key)
+            if known is not None:
+                return known, False
         job_id = new_id("ftjob-")
         columns = {"id": job_id, "project": project, "created_ns": time.time_ns()}
-        columns["status"] = "validating_files"
+        columns.update(status="validating_files", idempotency_key=idempotency_key)
         columns.update({key: _encode(key, value) for key, value in fields.items()})
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
-        with self.db.tx() as conn:
-            conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values()))
-        return self.row(job_id)
+        try:
+            with self.db.tx() as conn:
+                conn.execute(
+                    f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values())
+                )
+        except sqlite3.IntegrityError:
+            known = self._by_key(project, idempotency_key) if idempotency_key else None
+            if known is None:
+                raise
+            return known, False  # a concurrent retry with the same key won
+        return self.row(job_id), True
+
+    def _by_key(self, project: str, key: str) -> sqlite3.Row | None:
+        return self.db.one(
+            "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?", (project, key)
+        )
 
     def row(self, job_id: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM jobs WHERE id = ?", (job_id,))

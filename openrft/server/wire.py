@@ -7,11 +7,13 @@ Graders arrive as raw dicts and go through `validate_grader`, which owns their e
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Auto = Literal["auto"]
+MetadataKey = Annotated[str, StringConstraints(max_length=64)]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
 
 class Inbound(BaseModel):
@@ -62,7 +64,7 @@ class JobCreateRequest(Inbound):
     suffix: str | None = Field(None, min_length=1, max_length=64)
     seed: int | None = Field(None, ge=0, le=2147483647)
     integrations: list[dict[str, Any]] | None = Field(None, max_length=5)
-    metadata: dict[str, str] | None = Field(None, max_length=16)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
 
 
 class StreamOptions(Inbound):

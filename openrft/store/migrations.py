@@ -55,11 +55,20 @@ def m004_message_events_once(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_job_idempotency(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE jobs ADD COLUMN idempotency_key TEXT")
+    db.execute(
+        "CREATE UNIQUE INDEX jobs_idempotent ON jobs (project, idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_jobs,
     m002_events,
     m003_checkpoints,
     m004_message_events_once,
+    m005_job_idempotency,
 ]
 
 

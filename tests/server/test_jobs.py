@@ -211,3 +211,18 @@ def test_crashed_child_is_requeued_and_resumes(live: Live, monkeypatch: pytest.M
         assert any("requeued" in event.message for event in events)
         steps = [e.data["step"] for e in events if e.type == "metrics"]  # type: ignore[index]
         assert steps == [4, 3, 2, 1]
+
+
+def test_idempotency_key_and_metadata_limits(live: Live) -> None:
+    with client(live) as sdk:
+        train = upload(sdk)
+        headers = {"Idempotency-Key": "create-once"}
+        first = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+                                            method=method(), extra_headers=headers)  # fmt: skip
+        again = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+                                            method=method(), extra_headers=headers)  # fmt: skip
+        assert again.id == first.id
+        with pytest.raises(openai.BadRequestError):
+            sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train, method=method(),
+                                        metadata={"k" * 65: "v"})  # fmt: skip
+        wait_for(sdk, first.id, "succeeded")

@@ -58,8 +58,10 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     fields = body.model_dump(include={"model", "training_file", "validation_file", "suffix"})
     fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
-    row = _jobs(request).create(project, fields)
-    _events(request).add(row["id"], "Created fine-tuning job")
+    key = request.headers.get("idempotency-key")
+    row, new = _jobs(request).create(project, fields, idempotency_key=key)
+    if new:
+        _events(request).add(row["id"], "Created fine-tuning job")
     return job_object(row)
 
 
