@@ -54,7 +54,12 @@ class JsonConstraint:
             self._advance(input_ids[:, -1].tolist())
         remaining = self.max_new - (length - self._start_len)
         bias = torch.stack([self._bias(row, remaining) for row in range(len(self._states))])
-        return scores + bias.to(scores.device, scores.dtype)  # type: ignore[return-value]
+        bias = bias.to(scores.device, scores.dtype)
+        masked = scores + bias
+        # A top-p/top-k filter that ran first may have removed every allowed token: sample
+        # uniformly among the allowed ones rather than from an all -inf row.
+        empty = torch.isinf(masked).all(dim=-1, keepdim=True)
+        return torch.where(empty, bias, masked)  # type: ignore[return-value]
 
     def _advance(self, last: list[int]) -> None:
         for row, token in enumerate(last):

@@ -104,3 +104,12 @@ def test_chat_completions_with_response_format_parse(home: Path) -> None:
     for completion in chat_completions(loaded, [request])[0]:
         jsonschema.validate(json.loads(completion.text), SCHEMA)
         assert completion.finish_reason == "stop"
+
+
+def test_constrained_sampling_survives_a_narrow_top_p(home: Path) -> None:
+    loaded = load_model("openrft-tiny", home=home)
+    rollouts = sample(
+        loaded, ["sort 12:"], n=4, max_new_tokens=100, top_p=0.05, schema=SCHEMA, seed=3
+    )
+    for text in rollouts.texts:
+        jsonschema.validate(json.loads(text), SCHEMA)
