@@ -14,8 +14,6 @@ from openrft.errors import InvalidRequestError
 Status = Literal[
     "validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"
 ]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-ACTIVE: frozenset[str] = frozenset({"validating_files", "queued", "running"})
 
 # Who moves a job where: the API (cancel, pause, resume) or the worker (everything else).
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -36,8 +34,11 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
-def allowed(current: str, target: str) -> bool:
-    return target in TRANSITIONS.get(current, frozenset())
+def check_move(sources: set[str] | frozenset[str], target: str) -> None:
+    """A programming error, not a request error: a move the table does not allow."""
+    bad = sorted(source for source in sources if target not in TRANSITIONS[source])
+    if bad:
+        raise ValueError(f"no transition from {', '.join(bad)} to {target}")
 
 
 def check_action(action: str, job_id: str, current: str) -> str:

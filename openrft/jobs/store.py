@@ -98,6 +98,7 @@ class JobStore:
         self, job_id: str, sources: set[str] | frozenset[str], target: str, **fields: Any
     ) -> bool:
         """Compare-and-set: `status := target` only if the status is one of `sources`."""
+        states.check_move(sources, target)
         sets = ", ".join(["status = ?", *(f"{key} = ?" for key in fields)])
         values = [target, *(_encode(key, value) for key, value in fields.items())]
         marks = ", ".join("?" for _ in sources)

@@ -93,11 +93,14 @@ class Worker:
         )
         if job is None:
             return
-        grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
         self.events.add(job["id"], "Validating training file: " + job["training_file"])
         try:
+            grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
             prepared = prepare(job, grader, self.files, self.workdir(job["id"]))
-        except JobDataError as exc:
+        except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
+            if not isinstance(exc, JobDataError):
+                log.exception("preparing job %s failed", job["id"])
+                exc = JobDataError(f"could not read the job's files: {exc}", "training_file")
             self.jobs.move(
                 job["id"],
                 {"validating_files"},

@@ -4,12 +4,15 @@ pause/resume/cancel while running, file checks (D2–D4), a crashed child resume
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 from typing import Any
 
 import openai
 import pytest
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from tests.server.conftest import Live
 
@@ -226,3 +229,23 @@ def test_idempotency_key_and_metadata_limits(live: Live) -> None:
             sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train, method=method(),
                                         metadata={"k" * 65: "v"})  # fmt: skip
         wait_for(sdk, first.id, "succeeded")
+
+
+async def test_async_client_jobs(live: Live) -> None:
+    async with AsyncOpenAI(base_url=live.base_url, api_key="key-a", max_retries=0,
+                           _strict_response_validation=True) as sdk:  # fmt: skip
+        train = await sdk.files.create(file=("rows.jsonl", ROWS), purpose="fine-tune")
+        job = await sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train.id,
+                                                method=method())  # fmt: skip
+        while (await sdk.fine_tuning.jobs.retrieve(job.id)).status != "succeeded":
+            await asyncio.sleep(0.05)
+        events = [event async for event in await sdk.fine_tuning.jobs.list_events(job.id, limit=2)]
+        assert events[-1].message == "Created fine-tuning job"
+        ckpts = await sdk.fine_tuning.jobs.checkpoints.list(job.id)
+        assert [c.step_number for c in ckpts.data] == [4, 3, 2]
+        assert job.id in [j.id async for j in await sdk.fine_tuning.jobs.list(limit=100)]
+
+
+def test_server_import_needs_no_torch() -> None:
+    code = "import sys, openrft.server, openrft.cli.main; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
