@@ -115,6 +115,13 @@ def test_pause_checkpoints_and_resume_continues_the_step_count(home: Path, tmp_p
     assert "Resumed from step 3" in [e["message"] for e in second.events]
     # The pause checkpoint has no validation reward: the next checkpoint retires it (J3).
     assert [c["step"] for c in done.checkpoints] == [4, 6]
+    straight, _ = run(spec, tmp_path / "straight", home)  # the same job, never paused
+    resumed_weights = load_file(Path(done.fine_tuned_model_path) / "model" / "model.safetensors")
+    straight_weights = load_file(
+        Path(straight.fine_tuned_model_path) / "model" / "model.safetensors"
+    )
+    assert all(resumed_weights[k].equal(straight_weights[k]) for k in straight_weights)
+    assert done.trained_tokens == straight.trained_tokens
 
 
 def test_grader_errors_past_the_limit_fail_the_job(home: Path, tmp_path: Path) -> None:
