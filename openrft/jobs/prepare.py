@@ -10,8 +10,10 @@ even if the uploads are deleted later. A failure is a `JobDataError` for the job
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +22,15 @@ from openrft.data.refs import check_refs
 from openrft.data.split import split_rows
 from openrft.data.validate import iter_valid_rows
 from openrft.errors import DataFileError, NotFoundError
+from openrft.graders import validate_grader
+from openrft.jobs.events import EventStore
+from openrft.jobs.store import JobStore
+from openrft.store.db import Database, loads
 from openrft.store.files import FileStore
 
-__all__ = ["JobDataError", "Prepared", "prepare", "read_rows"]
+__all__ = ["JobDataError", "Prepared", "prepare", "prepare_next", "read_rows"]
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
@@ -85,6 +93,32 @@ def prepare(job: Any, grader: Any, files: FileStore, workdir: Path) -> Prepared:
     _write_rows(workdir / "train.jsonl", prepared.train)
     _write_rows(workdir / "valid.jsonl", prepared.valid)
     return prepared
+
+
+def prepare_next(
+    db: Database, jobs: JobStore, events: EventStore, files: FileStore, home: Path
+) -> None:
+    """Take the oldest `validating_files` job to `queued`, or to `failed` with its reason."""
+    job = db.one("SELECT * FROM jobs WHERE status = 'validating_files' ORDER BY created_ns LIMIT 1")
+    if job is None:
+        return
+    events.add(job["id"], "Validating training file: " + job["training_file"])
+    try:
+        grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
+        prepared = prepare(job, grader, files, home / "jobs" / job["id"])
+    except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
+        if not isinstance(exc, JobDataError):
+            log.exception("preparing job %s failed", job["id"])
+            exc = JobDataError(f"could not read the job's files: {exc}", "training_file")
+        jobs.move(
+            job["id"], {"validating_files"}, "failed", error=exc.error, finished_at=int(time.time())
+        )
+        events.add(job["id"], exc.error["message"], level="error")
+        return
+    if prepared.note:
+        events.add(job["id"], prepared.note)
+    if jobs.move(job["id"], {"validating_files"}, "queued"):
+        events.add(job["id"], "Files validated; the job is queued")
 
 
 def _write_rows(path: Path, rows: list[Row]) -> None:

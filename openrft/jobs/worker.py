@@ -28,12 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore
-from openrft.jobs.prepare import JobDataError, prepare
+from openrft.jobs.prepare import prepare_next
 from openrft.jobs.store import JobStore
-from openrft.server.config import Settings
-from openrft.store.db import Database, loads
+from openrft.store.db import Database
 from openrft.store.files import FileStore
 
 __all__ = ["MAX_ATTEMPTS", "Worker"]
@@ -45,11 +43,10 @@ _TICK = 0.1
 
 
 class Worker:
-    def __init__(self, settings: Settings, db: Database, *, max_running: int = 1):
-        self.home = settings.home
-        self.lease = settings.lease_seconds
+    def __init__(self, home: Path, db: Database, *, lease: float = 30.0, max_running: int = 1):
+        self.home, self.lease = home, lease
         self.db, self.jobs, self.events = db, JobStore(db), EventStore(db)
-        self.files = FileStore(settings.home)
+        self.files = FileStore(home)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.max_running = max_running
         self.children: dict[str, tuple[subprocess.Popen[bytes], float]] = {}
@@ -79,41 +76,13 @@ class Worker:
         self.db.close()
 
     def tick(self) -> None:
-        self._validate_next()
+        prepare_next(self.db, self.jobs, self.events, self.files, self.home)
         self._reap()
         if time.monotonic() - self._beat > self.lease / 3:
             self._heartbeat()
             self.requeue_expired()
         if len(self.children) < self.max_running:
             self._claim()
-
-    def _validate_next(self) -> None:
-        job = self.db.one(
-            "SELECT * FROM jobs WHERE status = 'validating_files' ORDER BY created_ns LIMIT 1"
-        )
-        if job is None:
-            return
-        self.events.add(job["id"], "Validating training file: " + job["training_file"])
-        try:
-            grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
-            prepared = prepare(job, grader, self.files, self.workdir(job["id"]))
-        except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
-            if not isinstance(exc, JobDataError):
-                log.exception("preparing job %s failed", job["id"])
-                exc = JobDataError(f"could not read the job's files: {exc}", "training_file")
-            self.jobs.move(
-                job["id"],
-                {"validating_files"},
-                "failed",
-                error=exc.error,
-                finished_at=int(time.time()),
-            )
-            self.events.add(job["id"], exc.error["message"], level="error")
-            return
-        if prepared.note:
-            self.events.add(job["id"], prepared.note)
-        if self.jobs.move(job["id"], {"validating_files"}, "queued"):
-            self.events.add(job["id"], "Files validated; the job is queued")
 
     def workdir(self, job_id: str) -> Path:
         return self.home / "jobs" / job_id

@@ -64,7 +64,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     state = app.state
     state.engine = Engine(state.settings, state.db, backend=state.backend)
-    state.worker = Worker(state.settings, state.db) if state.settings.start_worker else None
+    settings = state.settings
+    state.worker = None
+    if settings.start_worker:
+        state.worker = Worker(settings.home, state.db, lease=settings.lease_seconds)
     if state.worker is not None:
         state.worker.start()
     try:
