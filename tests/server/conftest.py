@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import uvicorn
 
 from openrft.server import Settings, create_app
 from tests.server.fakes import FakeBackend
+from tests.support.loopback import free_port
 
 
 @dataclass
@@ -30,17 +30,11 @@ class Live:
         return self.url + "/v1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def live_server(settings: Settings, backend: Any) -> Iterator[Live]:
     """uvicorn in a thread with the lifespan on (the job worker and engine start with it)."""
     app = create_app(settings, backend=backend)
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
