@@ -7,6 +7,7 @@ import asyncio
 import base64
 import struct
 
+import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
@@ -157,3 +158,20 @@ async def test_concurrent_requests_are_batched(live: Live) -> None:
         assert sum(sizes) == 16 and max(sizes) >= 8 and len(sizes) <= 4
     finally:
         live.backend.delay = 0.0
+
+
+def test_python_grader_runs_in_the_sandbox(live: Live) -> None:
+    tier = httpx.get(live.url + "/health").json()["sandbox"]
+    if tier.startswith("unavailable"):
+        pytest.skip(f"no python-grader sandbox here: {tier}")
+    source = (
+        "def grade(sample, item):\n    return 1.0 if sample['output_text'] == item['a'] else 0.25\n"
+    )
+    grader = {"type": "python", "name": "py", "source": source}
+    with client(live) as sdk:
+        graders = sdk.fine_tuning.alpha.graders
+        assert graders.run(grader=grader, model_sample="x", item={"a": "x"}).reward == 1.0  # type: ignore[arg-type]
+        assert graders.run(grader=grader, model_sample="y", item={"a": "x"}).reward == 0.25  # type: ignore[arg-type]
+        broken = graders.run(grader={**grader, "source": "def grade(sample, item):\n    1/0\n"},  # type: ignore[arg-type]
+                             model_sample="x")  # fmt: skip
+        assert broken.reward == 0.0 and broken.metadata.errors.python_grader_runtime_error
