@@ -59,7 +59,9 @@ class DbControl:
         row = self.db.one("SELECT status, attempt FROM jobs WHERE id = ?", (self.job_id,))
         if row is None or row["attempt"] != self.attempt or row["status"] == "cancelled":
             return "cancel"
-        if row["status"] == "paused":
+        # Paused, or already resumed (queued) before this attempt stopped: checkpoint and
+        # stop; the next attempt continues from that checkpoint.
+        if row["status"] != "running":
             return "pause"
         return None
 
