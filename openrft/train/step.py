@@ -6,6 +6,7 @@ step re-run after a resume draws the same samples as the first time.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from openrft.graders import GradeResult, Sample
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import Rollouts, sample
+from openrft.train.hparams import Resolved
 from openrft.train.metrics import SplitStats
 from openrft.train.rewards import Rewarder
 
@@ -93,3 +95,20 @@ def evaluate(
         tokens += stats.completion_tokens
         parse_errors += stats.parse_errors
     return SplitStats(results, tokens, len(rows), parse_errors)
+
+
+def batch_rows(
+    rows: list[dict[str, Any]], hp: Resolved, seed: int, step: int
+) -> list[dict[str, Any]]:
+    """Step `step`'s prompts: a fresh seeded shuffle each epoch, so any step can be recomputed
+    from its number alone (a resumed job needs no data-loader state)."""
+    epoch, index = divmod(step - 1, hp.steps_per_epoch)
+    order = list(range(len(rows)))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    start = index * hp.batch_size
+    return [rows[order[(start + i) % len(order)]] for i in range(hp.batch_size)]
+
+
+def validates(step: int, hp: Resolved) -> bool:
+    """Every `eval_interval` steps, and always the last step (its checkpoint is the model)."""
+    return step % hp.eval_interval == 0 or step == hp.total_steps
