@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,8 @@ class _Job:
             model=spec.model,
         )
         resume = self.store.latest()
+        if resume is not None and "resolved" in resume.state:
+            self.hp = Resolved(**resume.state["resolved"])  # resolved once, at the first start
         torch.manual_seed(spec.seed)
         self.loaded = load_policy(spec, self.home, resume)
         self.optimizer = optimizer_for(self.loaded.model, self.hp.learning_rate, resume)
@@ -104,6 +107,8 @@ class _Job:
 
     def _started(self, held_out: bool, valid_rows: int) -> None:
         self.events.emit("message", "info", "Fine-tuning job started")
+        self.state["resolved"] = asdict(self.hp)
+        self.events.emit("message", "info", "Hyperparameters resolved", asdict(self.hp))
         if held_out:
             text = f"No validation file: {valid_rows} training rows held out for validation"
             self.events.emit("message", "info", text)
