@@ -48,6 +48,8 @@ class FakeBackend:
 
     def _one(self, loaded: str, request: dict[str, Any], index: int) -> Completion:
         prompt = _last_user(request["messages"])
+        if prompt == "__crash__":
+            raise RuntimeError("secret internal detail")
         text, calls, reason = prompt[::-1], None, "stop"
         if request.get("response_format"):
             text = json.dumps({"answer": prompt[::-1]})

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from openrft.cli.serve import is_loopback
+from openrft.errors import InvalidRequestError
+from openrft.server.config import parse_keys
 from tests.server.conftest import Live
 
 ROW = b'{"messages": [{"role": "user", "content": "hi"}], "answer": "ih"}\n'
@@ -118,3 +126,29 @@ async def test_async_client(live: Live) -> None:
         page = await sdk.files.list(limit=1)
         assert len(page.data) == 1
         assert (await sdk.files.delete(created.id)).deleted is True
+
+
+def test_unexpected_error_is_a_bare_500(live: Live) -> None:
+    with client(live) as sdk, pytest.raises(openai.InternalServerError) as caught:
+        sdk.chat.completions.create(
+            model="openrft-tiny", messages=[{"role": "user", "content": "__crash__"}]
+        )
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "server_error"
+    assert body["message"].endswith(f"Request id: {caught.value.request_id}")
+    assert "secret" not in caught.value.response.text
+
+
+def test_keys_and_loopback_rules(tmp_path: Path) -> None:
+    assert parse_keys(["k1:alpha", "", "# comment", "a:b:c:team-2"]) == {
+        "k1": "alpha",
+        "a:b:c": "team-2",
+    }
+    with pytest.raises(InvalidRequestError):
+        parse_keys(["no-project"])
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENRFT_API_KEYS")}
+    refused = subprocess.run([sys.executable, "-m", "openrft.cli", "serve", "--host", "0.0.0.0",
+                              "--home", str(tmp_path)], env=env, capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "without API keys" in refused.stderr
