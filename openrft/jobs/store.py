@@ -67,14 +67,14 @@ class JobStore:
     def row(self, job_id: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
-            raise NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
+            raise _missing(job_id)
         return row
 
     def get(self, project: str, job_id: str) -> sqlite3.Row:
-        """The job, or 404 when unknown or another project's."""
-        row = self.row(job_id) if isinstance(job_id, str) else None
-        if row is None or row["project"] != project:
-            raise NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
+        """The job, or 404 when unknown or another project's (the same answer for both)."""
+        row = self.row(job_id)
+        if row["project"] != project:
+            raise _missing(job_id)
         return row
 
     def page(
@@ -86,12 +86,17 @@ class JobStore:
             anchor = self.get(project, after)
             sql += " AND (created_ns < ? OR (created_ns = ? AND id < ?))"
             params += [anchor["created_ns"], anchor["created_ns"], anchor["id"]]
-        rows = self.db.all(sql + " ORDER BY created_ns DESC, id DESC", tuple(params))
-        if metadata:
+        sql += " ORDER BY created_ns DESC, id DESC"
+        if not metadata:
+            rows = self.db.all(sql + " LIMIT ?", (*params, limit + 1))
+        else:
             # Filtered here, not in SQL: user-chosen keys never become part of a JSON path.
             wanted = metadata.items()
-            rows = [row for row in rows if wanted <= (loads(row["metadata"]) or {}).items()]
-        rows = rows[: limit + 1]
+            rows = [
+                row
+                for row in self.db.all(sql, tuple(params))
+                if wanted <= (loads(row["metadata"]) or {}).items()
+            ][: limit + 1]
         return rows[:limit], len(rows) > limit
 
     def move(
@@ -123,6 +128,10 @@ class JobStore:
         if not self.move(job_id, {row["status"]}, target, **extra):
             return self.act(project, job_id, action)  # lost a race: judge the new state
         return self.row(job_id)
+
+
+def _missing(job_id: str) -> NotFoundError:
+    return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
 
 
 _JSON_COLUMNS = {"method", "metadata", "integrations", "error", "resolved"}

@@ -62,13 +62,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from openrft.jobs.worker import Worker
     from openrft.serve.engine import Engine
 
-    state = app.state
-    state.engine = Engine(state.settings, state.db, backend=state.backend)
-    settings = state.settings
+    state, settings = app.state, app.state.settings
+    state.engine = Engine(settings, state.db, backend=state.backend)
     state.worker = None
     if settings.start_worker:
         state.worker = Worker(settings.home, state.db, lease=settings.lease_seconds)
-    if state.worker is not None:
         state.worker.start()
     try:
         yield
