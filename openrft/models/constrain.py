@@ -9,7 +9,10 @@ string's many bytes share one mask.
 
 from __future__ import annotations
 
+import json
 import math
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -33,13 +36,19 @@ class JsonConstraint:
     """`transformers` LogitsProcessor protocol: `(input_ids, scores) -> scores`."""
 
     def __init__(
-        self, automaton: JsonAutomaton, table: list[bytes | None], eos_id: int, max_new: int
+        self,
+        automaton: JsonAutomaton,
+        table: list[bytes | None],
+        eos_id: int,
+        max_new: int,
+        masks: dict[State | None, torch.Tensor] | None = None,
     ):
         self.automaton = automaton
         self.table = table
         self.eos_id = eos_id
         self.max_new = max_new
-        self._masks: dict[State | None, torch.Tensor] = {}
+        self._masks = masks if masks is not None else {}
+        """Shared between calls with the same tokenizer and schema (see `constraint_for`)."""
         self._states: list[State | None] = []
         self._done: list[bool] = []
         self._start_len = -1
@@ -102,3 +111,34 @@ def min_tokens(automaton: JsonAutomaton) -> int:
     """The shortest valid output, in bytes: a budget below it cannot produce valid JSON."""
     distance = automaton.distance(automaton.start)
     return int(distance) if math.isfinite(distance) else 0
+
+
+class _Vocabulary:
+    """Per tokenizer: its token bytes, and per schema an automaton and its memoised masks."""
+
+    def __init__(self, tokenizer: Any):
+        self.table = token_bytes(tokenizer)
+        self.schemas: OrderedDict[str, tuple[JsonAutomaton, dict[State | None, torch.Tensor]]]
+        self.schemas = OrderedDict()
+
+    def compiled(self, schema: dict[str, Any]) -> tuple[JsonAutomaton, dict[State | None, Any]]:
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self.schemas:
+            self.schemas[key] = (JsonAutomaton(schema), {})
+            while len(self.schemas) > _SCHEMAS_PER_TOKENIZER:
+                self.schemas.popitem(last=False)
+        self.schemas.move_to_end(key)
+        return self.schemas[key]
+
+
+_VOCABULARIES: weakref.WeakKeyDictionary[Any, _Vocabulary] = weakref.WeakKeyDictionary()
+_SCHEMAS_PER_TOKENIZER = 32
+
+
+def constraint_for(tokenizer: Any, schema: dict[str, Any], max_new: int) -> JsonConstraint:
+    """A fresh processor (it holds per-row state) over cached tables, automata and masks."""
+    vocabulary = _VOCABULARIES.get(tokenizer)
+    if vocabulary is None:
+        vocabulary = _VOCABULARIES[tokenizer] = _Vocabulary(tokenizer)
+    automaton, masks = vocabulary.compiled(schema)
+    return JsonConstraint(automaton, vocabulary.table, tokenizer.eos_token_id, max_new, masks)

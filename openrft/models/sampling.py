@@ -14,9 +14,8 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList
 
-from openrft.models.constrain import JsonConstraint, token_bytes
+from openrft.models.constrain import constraint_for
 from openrft.models.registry import LoadedModel
-from openrft.models.structured import JsonAutomaton
 
 
 @dataclass
@@ -55,9 +54,8 @@ def sample(
     greedy = temperature <= 0  # n greedy samples are one sample n times
     options = _sampling_options(temperature, top_p) | cache_options(loaded.device)
     if schema is not None:
-        options["logits_processor"] = LogitsProcessorList(
-            [_constraint(loaded, schema, max_new_tokens)]
-        )
+        constraint = constraint_for(tokenizer, schema, max_new_tokens)
+        options["logits_processor"] = LogitsProcessorList([constraint])
     with torch.no_grad():
         out = loaded.model.generate(
             **enc,
@@ -98,18 +96,3 @@ def _upto_eos(completion: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torc
     first = torch.where(finished, is_eos.int().argmax(dim=1), completion.shape[1] - 1)
     positions = torch.arange(completion.shape[1], device=completion.device)
     return (positions[None, :] <= first[:, None]).long(), finished
-
-
-_TABLES: dict[int, list[bytes | None]] = {}
-_AUTOMATA: dict[str, JsonAutomaton] = {}
-
-
-def _constraint(loaded: LoadedModel, schema: dict[str, Any], max_new: int) -> JsonConstraint:
-    """A fresh per-call processor over cached token tables and automata."""
-    import json
-
-    key = json.dumps(schema, sort_keys=True)
-    if key not in _AUTOMATA:
-        _AUTOMATA[key] = JsonAutomaton(schema)
-    table = _TABLES.setdefault(id(loaded.tokenizer), token_bytes(loaded.tokenizer))
-    return JsonConstraint(_AUTOMATA[key], table, loaded.tokenizer.eos_token_id, max_new)
