@@ -126,7 +126,7 @@ def metrics_data(
                 {
                     "name": n,
                     "type": t,
-                    "model": None,
+                    "model": getattr(grader, "model", None),  # model graders name a judge
                     **_usage("train", train),
                     **_usage("valid", valid),
                 }

@@ -204,3 +204,24 @@ def test_validation_reward_rises_by_thirty_points(home: Path, tmp_path: Path) ->
     )
     final = sink.metrics()[-1]["data"]["full_valid_mean_reward"]
     assert final - baseline >= 0.30, (baseline, final)
+
+
+def test_a_python_grader_rewards_through_the_sandbox_pool(home: Path, tmp_path: Path) -> None:
+    from openrft.errors import SandboxUnavailableError
+    from openrft.sandbox import tiers
+
+    try:
+        tiers.detect()
+    except SandboxUnavailableError as exc:
+        pytest.skip(f"no python-grader sandbox here: {exc}")
+    spec = demo_spec(2, batch=4, valid=4)
+    source = (
+        "def grade(sample, item):\n    return float(sample['output_text'] == item['reference'])\n"
+    )
+    spec.method.reinforcement.grader = {"type": "python", "name": "exact", "source": source}
+    outcome, sink = run(spec, tmp_path, home)
+    assert outcome.status == "succeeded", outcome.error
+    data = sink.metrics()[-1]["data"]
+    assert data["scores"]["graders"][0]["type"] == "python"
+    assert data["errors"]["graders"][0]["train_python_grader_server_error_count"] == 0
+    assert data["timing"]["graders"][0]["train_execution_latency_mean"] > 0
