@@ -1,6 +1,6 @@
 """Chat-completions serving: batching gain and per-request server overhead, in the same run.
 
-    .venv/bin/python bench/serve.py [--requests 96] [--clients 16] [--max-tokens 16]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/serve.py [--requests 96] [--clients 16] [--rounds 5]
 
 On `openrft-tiny` (built once under a temp OPENRFT_HOME), greedy decoding so every setup does
 the same work; the server is `openrft serve` in its own process, the real model backend:
@@ -9,6 +9,8 @@ the same work; the server is `openrft serve` in its own process, the real model 
   of (server latency - in-process latency); pairing cancels drift from other load on the host;
 - `clients` concurrent async SDK clients working through all the requests (server batching);
 - in-process, all `clients` requests in one `chat_completions` call (the model's own ceiling).
+The sequential and concurrent phases alternate for `rounds` rounds and the gain is the median
+of the rounds' gains, so a burst of other load on a shared host skews one round, not the result.
 Target (issue 7): N-client throughput >= 3x the 1-client throughput.
 """
 
@@ -75,41 +77,58 @@ def server(home: Path) -> Iterator[str]:
 
 
 def batching(url: str) -> dict[str, Any]:
-    stats: dict[str, Any] = httpx.get(url + "/health").json()["batching"]["openrft-tiny"]
-    return stats
+    """Model calls so far for openrft-tiny, and the largest batch."""
+    stats = httpx.get(url + "/health").json()["batching"]
+    found: dict[str, Any] = stats.get("openrft-tiny", {"batches": 0, "largest": 0})
+    return found
+
+
+def body(messages: Messages, tokens: int) -> dict[str, Any]:
+    return {"model": "openrft-tiny", "messages": messages, "max_tokens": tokens, "temperature": 0}
 
 
 def paired(
-    url: str, loaded: Any, prompts: list[Messages], tokens: int
+    url: str, loaded: Any, prompts: list[Messages], tokens: int, sdk: bool
 ) -> tuple[list[float], list[float]]:
     """Per-request seconds (in-process, server) for the same requests, alternating."""
     local, remote = [], []
-    with OpenAI(base_url=url, api_key="bench", max_retries=0) as sdk:
+    with OpenAI(base_url=url, api_key="bench", max_retries=0) as client, httpx.Client() as http:
         for messages in [prompts[0], *prompts]:  # the first pair warms both paths up
             start = time.perf_counter()
             chat_completions(loaded, [ChatRequest(messages, max_tokens=tokens, temperature=0)])
             middle = time.perf_counter()
-            sdk.chat.completions.create(model="openrft-tiny", messages=messages,  # type: ignore[arg-type]
-                                        max_tokens=tokens, temperature=0)  # fmt: skip
+            if sdk:
+                client.chat.completions.create(**body(messages, tokens))
+            else:
+                http.post(url + "/chat/completions", json=body(messages, tokens)).raise_for_status()
             local.append(middle - start)
             remote.append(time.perf_counter() - middle)
     return local[1:], remote[1:]
 
 
-async def concurrent(url: str, prompts: list[Messages], tokens: int, clients: int) -> float:
+async def concurrent(
+    url: str, prompts: list[Messages], tokens: int, clients: int, sdk: bool
+) -> float:
     """Seconds for `clients` concurrent clients to get through all the requests."""
     queue: asyncio.Queue[Messages] = asyncio.Queue()
     for messages in prompts:
         queue.put_nowait(messages)
+    limits = httpx.Limits(max_connections=clients)
+    async with (
+        AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) as client,
+        httpx.AsyncClient(limits=limits) as http,
+    ):
 
-    async def client(sdk: AsyncOpenAI) -> None:
-        while not queue.empty():
-            await sdk.chat.completions.create(model="openrft-tiny", messages=queue.get_nowait(),  # type: ignore[arg-type]
-                                              max_tokens=tokens, temperature=0)  # fmt: skip
+        async def one_client() -> None:
+            while not queue.empty():
+                request = body(queue.get_nowait(), tokens)
+                if sdk:
+                    await client.chat.completions.create(**request)
+                else:
+                    (await http.post(url + "/chat/completions", json=request)).raise_for_status()
 
-    async with AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) as sdk:
         start = time.perf_counter()
-        await asyncio.gather(*[client(sdk) for _ in range(clients)])
+        await asyncio.gather(*[one_client() for _ in range(clients)])
         return time.perf_counter() - start
 
 
@@ -119,42 +138,59 @@ def one_call(loaded: Any, prompts: list[Messages], tokens: int) -> float:
     return time.perf_counter() - start
 
 
+def run_rounds(url: str, loaded: Any, prompts: list[Messages], args: Any) -> dict[str, Any]:
+    """Alternate a paired sequential phase and a concurrent phase, `args.rounds` times."""
+    out: dict[str, Any] = {"local": [], "remote": [], "gains": [], "elapsed": [], "calls": 0}
+    for _ in range(args.rounds):
+        ours, theirs = paired(url + "/v1", loaded, prompts[:32], args.max_tokens, args.sdk)
+        before = batching(url)["batches"]
+        phase = concurrent(url + "/v1", prompts, args.max_tokens, args.clients, args.sdk)
+        elapsed = asyncio.run(phase)
+        out["calls"] += batching(url)["batches"] - before
+        out["gains"].append(len(prompts) / elapsed * statistics.mean(theirs))
+        out["local"] += ours
+        out["remote"] += theirs
+        out["elapsed"].append(elapsed)
+    out["largest"] = batching(url)["largest"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=96)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sdk", action="store_true", help="clients are the openai SDK, not httpx")
     args = parser.parse_args()
     prompts = [row["messages"] for row in task.make_rows(args.requests, seed=11)]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         loaded = load_model("openrft-tiny", home=home)
         with server(home) as url:
-            local, remote = paired(url + "/v1", loaded, prompts, args.max_tokens)
-            before = batching(url)
-            elapsed = asyncio.run(concurrent(url + "/v1", prompts, args.max_tokens, args.clients))
-            after = batching(url)
+            r = run_rounds(url, loaded, prompts, args)
         ceiling = one_call(loaded, prompts[: args.clients], args.max_tokens)
-    single, serial = statistics.mean(local), statistics.mean(remote)
-    overhead = statistics.median(b - a for a, b in zip(local, remote, strict=True))
+    single, serial = statistics.mean(r["local"]), statistics.mean(r["remote"])
+    elapsed = statistics.median(r["elapsed"])
     rows = [
-        ("in-process, 1 request per call", 1 / single, single * 1000),
-        ("server, 1 client (sequential)", 1 / serial, serial * 1000),
-        (f"server, {args.clients} concurrent clients", args.requests / elapsed, None),
-        (
-            f"in-process, {args.clients} requests in one call",
-            args.clients / ceiling,
-            ceiling * 1000,
-        ),
-    ]
+        ("in-process, 1 request per call", 1 / single, f"{single * 1000:.1f}"),
+        ("server, 1 client (sequential)", 1 / serial, f"{serial * 1000:.1f}"),
+        (f"server, {args.clients} concurrent clients", args.requests / elapsed, ""),
+        (f"in-process, {args.clients} requests in one call", args.clients / ceiling,
+         f"{ceiling * 1000:.1f}"),
+    ]  # fmt: skip
     print(f"{'setup':44} {'req/s':>8} {'ms/call':>8}")
     for name, rate, ms in rows:
-        print(f"{name:44} {rate:8.1f} {'' if ms is None else f'{ms:8.1f}':>8}")
-    print(f"batching gain, {args.clients} clients vs 1: {args.requests / elapsed * serial:.2f}x")
+        print(f"{name:44} {rate:8.1f} {ms:>8}")
+    rounds = ", ".join(f"{gain:.2f}" for gain in r["gains"])
+    gain = statistics.median(r["gains"])
+    print(f"batching gain, {args.clients} clients vs 1: {gain:.2f}x (median; rounds {rounds})")
+    pairs = zip(r["local"], r["remote"], strict=True)
+    overhead = statistics.median(theirs - ours for ours, theirs in pairs)
     print(f"server overhead per request (median of pairs): {overhead * 1000:.2f} ms")
-    calls = after["batches"] - before["batches"]
-    print(f"concurrent phase: {args.requests} requests in {calls} model calls "
-          f"(mean batch {args.requests / calls:.1f}, largest {after['largest']})")  # fmt: skip
+    total = args.requests * args.rounds
+    print(f"concurrent phases: {total} requests in {r['calls']} model calls "
+          f"(mean batch {total / r['calls']:.1f}, largest {r['largest']})")  # fmt: skip
 
 
 if __name__ == "__main__":

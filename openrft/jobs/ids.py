@@ -9,4 +9,11 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`prefix` + `length` base-62 characters from one read of the OS's CSPRNG (a chat
+    completion makes one per request, so this is on the serving hot path)."""
+    number = int.from_bytes(secrets.token_bytes(length * 6 // 8 + 1))
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return prefix + "".join(chars)

@@ -2,7 +2,8 @@
 that are queued behind it (up to `max_batch`), and makes one model call for all of them on
 the generation thread. Requests that arrive while a batch generates wait in the queue and
 form the next batch. When the previous batch had more than one request (clients are
-concurrent), the loop also waits up to `window` seconds for more before calling the model.
+concurrent), the loop also waits up to `window` seconds for the batch to reach the previous
+batch's size before calling the model.
 
 A failed call fails every request of its batch with the same exception; it does not stop
 the loop.
@@ -49,12 +50,15 @@ class Batcher:
         batch = [await self.queue.get()]
         while len(batch) < self.max_batch and not self.queue.empty():
             batch.append(self.queue.get_nowait())
-        # Wait for stragglers only under concurrency (the last batch had company): a lone
-        # client never pays the window, and busy periods fill batches while one generates.
-        if len(batch) < self.max_batch and self.batch_sizes and self.batch_sizes[-1] > 1:
+        # Wait for stragglers only under concurrency (the last batch had company), and only
+        # until the batch is as large as the last one: a lone client never pays the window,
+        # and steady concurrent clients are answered as soon as they have all asked.
+        previous = self.batch_sizes[-1] if self.batch_sizes else 1
+        want = min(self.max_batch, previous)
+        if len(batch) < want:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.window
-            while len(batch) < self.max_batch and (remaining := deadline - loop.time()) > 0:
+            while len(batch) < want and (remaining := deadline - loop.time()) > 0:
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), remaining))
                 except TimeoutError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from openrft.server.auth import project
 from openrft.server.chat_wire import chat_object, sse_chunks
@@ -38,7 +38,7 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, project: Project
-) -> dict[str, Any] | StreamingResponse:
+) -> JSONResponse | StreamingResponse:
     engine = request.app.state.engine
     target = engine.resolve(project, body.model)
     completions = await engine.complete(target, _params(body))
@@ -46,4 +46,5 @@ async def chat_completions(
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = sse_chunks(body.model, completions, include_usage)
         return StreamingResponse(chunks, media_type="text/event-stream")
-    return chat_object(body.model, completions)
+    # A plain-JSON dict already: skip FastAPI's jsonable_encoder walk (the serving hot path).
+    return JSONResponse(chat_object(body.model, completions))
