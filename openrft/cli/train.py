@@ -61,8 +61,8 @@ class ProgressSink:
 
     def emit(self, type: str, level: str, message: str, data: Any = None, step: Any = None) -> None:
         if type != "metrics" or not data:
-            if level != "info" or "Baseline" in message:
-                err_console.print(f"[dim]{message}[/dim]")
+            style = "dim" if level == "info" else "bold red"
+            self.progress.console.print(f"[{style}]{message}[/{style}]", highlight=False)
             return
         update: dict[str, Any] = {"completed": data["step"], "total": data["total_steps"]}
         update["reward"] = f"{data['train_mean_reward']:.3f}"
