@@ -48,6 +48,9 @@ async def _openrft_error(request: Request, exc: OpenRFTError) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        message = "We could not parse the JSON body of your request: it is not valid JSON."
+        return JSONResponse(error_body(message, "invalid_request_error"), status_code=400)
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = ".".join(loc) or None
     where = f" for '{param}'" if param else ""
