@@ -94,7 +94,8 @@ def test_error_bodies_never_detail(live: Live) -> None:
     )
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "grader" and bad.headers["x-request-id"]
-    not_json = httpx.post(live.base_url + "/fine_tuning/jobs", headers=headers, content=b"{")
+    json_headers = {**headers, "content-type": "application/json"}
+    not_json = httpx.post(live.base_url + "/fine_tuning/jobs", headers=json_headers, content=b"{")
     assert not_json.status_code == 400 and not_json.json()["error"]["param"] is None
     assert "not valid JSON" in not_json.json()["error"]["message"]
     limit = httpx.get(live.base_url + "/files", params={"limit": 0}, headers=headers)
