@@ -65,7 +65,7 @@ def grade_command(
     grader: Annotated[Path, typer.Option("--grader", "-g", help="Grader JSON file.")],
     data: Annotated[Path, typer.Option("--data", "-d", help='JSONL of {"sample", "item"} rows.')],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write per-row results.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Rows graded at once (remote graders).")] = 16,
+    concurrency: Annotated[int, typer.Option(help="Rows graded at once (remote graders).")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Grade every row of a JSONL file and print a summary."""

@@ -24,7 +24,7 @@ from openrft.graders.schema import AnyGrader, MultiGrader, display_name, validat
 
 Row = tuple[Sample, Any]
 Progress = Callable[[int], None]
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 _LOCAL_CHUNK = 8192
 
 

@@ -4,7 +4,7 @@ Read from the environment by `JudgeSettings.from_env()`; every field can be set 
 
     OPENRFT_JUDGE_BASE_URL      default http://127.0.0.1:8000/v1 (the openrft server itself)
     OPENRFT_JUDGE_API_KEY       sent as the bearer token
-    OPENRFT_JUDGE_CONCURRENCY   requests in flight (16)
+    OPENRFT_JUDGE_CONCURRENCY   requests in flight (32)
     OPENRFT_JUDGE_TIMEOUT       seconds per request (60)
     OPENRFT_JUDGE_MAX_RETRIES   retries after the first try (4)
     OPENRFT_JUDGE_CACHE         auto (cache seeded requests) | on | off
@@ -29,7 +29,7 @@ Number = TypeVar("Number", int, float)
 class JudgeSettings:
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = None
-    concurrency: int = 16
+    concurrency: int = 32
     """Requests in flight at once, per event loop."""
     timeout: float = 60.0
     """Seconds per request (each retry gets its own)."""
@@ -54,7 +54,7 @@ class JudgeSettings:
         return cls(
             base_url=env("OPENRFT_JUDGE_BASE_URL") or DEFAULT_BASE_URL,
             api_key=env("OPENRFT_JUDGE_API_KEY"),
-            concurrency=_env_number("OPENRFT_JUDGE_CONCURRENCY", int, 16),
+            concurrency=_env_number("OPENRFT_JUDGE_CONCURRENCY", int, 32),
             timeout=_env_number("OPENRFT_JUDGE_TIMEOUT", float, 60.0),
             max_retries=_env_number("OPENRFT_JUDGE_MAX_RETRIES", int, 4),
             cache="on" if cache == "on" else "off" if cache == "off" else "auto",
