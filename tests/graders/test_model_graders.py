@@ -495,7 +495,7 @@ def test_defaults_point_at_the_openrft_server(monkeypatch: Any) -> None:
     got = JudgeSettings.from_env()
     assert (got.base_url, got.concurrency, got.timeout, got.cache, got.max_tokens) == (
         "http://127.0.0.1:8000/v1",
-        16,
+        32,
         60.0,
         "auto",
         None,
