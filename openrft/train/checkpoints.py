@@ -86,6 +86,20 @@ class CheckpointStore:
         """`write(dir)` puts the weights in; state.json and the manifest are added here."""
         final, tmp = self.root / f"step-{step}", self.root / f"step-{step}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            return self._save(step, state, write, tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: leave no half checkpoint
+            raise
+
+    def _save(
+        self,
+        step: int,
+        state: dict[str, Any],
+        write: Callable[[Path], None],
+        tmp: Path,
+        final: Path,
+    ) -> Checkpoint:
         tmp.mkdir()
         write(tmp)
         (tmp / STATE).write_text(json.dumps(state, sort_keys=True))

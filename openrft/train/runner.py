@@ -11,6 +11,7 @@ what the killed one would have done, and its events dedupe by step (see `events`
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import asdict
@@ -56,9 +57,11 @@ def run_job(
     try:
         return job.run()
     except OpenRFTError as exc:
-        journal.emit("message", "error", f"Job failed: {exc.message}", None, job.state["step"])
-        error = {"code": exc.code or "invalid_request", "message": exc.message, "param": exc.param}
-        return job.outcome("failed", error)
+        return job.fail(exc.code or "invalid_request", exc.message, exc.param)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        return job.fail("disk_full", f"no space left while writing: {exc.filename or exc}")
     finally:
         job.close()
 
@@ -216,6 +219,10 @@ class _Job:
         self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
         self.store.retain(self.spec.settings.keep_best)
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
+
+    def fail(self, code: str, message: str, param: str | None = None) -> JobOutcome:
+        self.events.emit("message", "error", f"Job failed: {message}", None, self.state["step"])
+        return self.outcome("failed", {"code": code, "message": message, "param": param})
 
     def model_name(self) -> str:
         return model_id(self.spec.model, self.spec.org, self.spec.suffix, self.spec.id)

@@ -225,3 +225,26 @@ def test_a_python_grader_rewards_through_the_sandbox_pool(home: Path, tmp_path: 
     assert data["scores"]["graders"][0]["type"] == "python"
     assert data["errors"]["graders"][0]["train_python_grader_server_error_count"] == 0
     assert data["timing"]["graders"][0]["train_execution_latency_mean"] > 0
+
+
+def test_a_full_disk_fails_the_job_clearly_and_keeps_the_last_checkpoint(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from openrft.train import runner
+
+    real = runner.write_weights
+    calls = []
+
+    def full_on_second(loaded: Any, optimizer: Any, folder: Path) -> None:
+        calls.append(folder)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder))
+        real(loaded, optimizer, folder)
+
+    monkeypatch.setattr(runner, "write_weights", full_on_second)
+    outcome, _ = run(demo_spec(4, eval_interval=2), tmp_path, home)
+    assert outcome.status == "failed" and outcome.error["code"] == "disk_full"
+    assert [c["step"] for c in outcome.checkpoints] == [2]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]
