@@ -61,16 +61,19 @@ def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any
     status, now = _get(outcome, "status"), int(time.time())
     if status == "succeeded":
         path = str(_get(outcome, "fine_tuned_model_path"))
-        if jobs.move(
-            job_id,
-            {"running"},
-            "succeeded",
-            fine_tuned_model=ft_name,
-            fine_tuned_model_path=path,
-            finished_at=now,
-        ):
-            events.add(job_id, f"New fine-tuned model created: {ft_name}")
-            events.add(job_id, "The job has successfully completed")
+        # One transaction: whoever sees `succeeded` also sees the model and both events.
+        with jobs.db.tx():
+            won = jobs.move(
+                job_id,
+                {"running"},
+                "succeeded",
+                fine_tuned_model=ft_name,
+                fine_tuned_model_path=path,
+                finished_at=now,
+            )
+            if won:
+                events.add(job_id, f"New fine-tuned model created: {ft_name}")
+                events.add(job_id, "The job has successfully completed")
     elif status == "failed":
         # The trainer emitted its own "Job failed" event (and "Job paused"/"Job cancelled").
         jobs.move(job_id, {"running"}, "failed", error=_error(outcome), finished_at=now)

@@ -59,9 +59,10 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
     key = request.headers.get("idempotency-key")
-    row, new = _jobs(request).create(project, fields, idempotency_key=key)
-    if new:
-        _events(request).add(row["id"], "Created fine-tuning job")
+    with request.app.state.db.tx():  # the job and its first event appear together
+        row, new = _jobs(request).create(project, fields, idempotency_key=key)
+        if new:
+            _events(request).add(row["id"], "Created fine-tuning job")
     return job_object(row)
 
 
@@ -138,9 +139,10 @@ def retrieve_job(request: Request, project: Project, job_id: str) -> dict[str, A
 def act(request: Request, project: Project, job_id: str, action: str) -> dict[str, Any]:
     if action not in ("cancel", "pause", "resume"):
         raise NotFoundError(f"Invalid URL (POST {request.url.path})")
-    row = _jobs(request).act(project, job_id, action)
     message = {"cancel": "Job cancelled", "pause": "Job paused", "resume": "Job resumed"}[action]
-    _events(request).add(job_id, message + " by request")
+    with request.app.state.db.tx():  # the state change and its event appear together
+        row = _jobs(request).act(project, job_id, action)
+        _events(request).add(job_id, message + " by request")
     return job_object(row)
 
 
