@@ -25,7 +25,10 @@ def test_pragmas_and_migrations_once(tmp_path: Path) -> None:
 
 def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path) -> None:
     db = Database(tmp_path)
-    insert = "INSERT INTO events (id, job_id, created_at, level, message, type) VALUES (?, 'j', 0, 'info', ?, 'message')"
+    insert = (
+        "INSERT INTO events (id, job_id, created_at, level, message, type) "
+        "VALUES (?, 'j', 0, 'info', ?, 'message')"
+    )
     with db.tx() as outer:
         outer.execute(insert, ("e1", "one"))
         with db.tx() as inner:
