@@ -38,7 +38,9 @@ def _record_checkpoints(events: EventStore, job_id: str, ft_name: str, outcome: 
     steps = set()
     for ckpt in _get(outcome, "checkpoints") or []:
         step = int(_get(ckpt, "step"))
-        name = _get(ckpt, "model_name") or f"{ft_name}:ckpt-step-{step}"
+        # Named from the job's own model id, so `{fine_tuned_model}:ckpt-step-{N}` (J3) holds
+        # even when the trainer saw a resolved path as its base model.
+        name = f"{ft_name}:ckpt-step-{step}"
         metrics = dict(_get(ckpt, "metrics") or {})
         events.record_checkpoint(job_id, step, str(_get(ckpt, "path")), name, metrics)
         steps.add(step)
