@@ -18,15 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,51 +28,16 @@ import httpx
 from openai import AsyncOpenAI, OpenAI
 
 from openrft.demo import task
+from openrft.demo.server import local_server
 from openrft.models.generate import ChatRequest, chat_completions
 from openrft.models.registry import load_model
 
 Messages = list[dict[str, Any]]
 
 
-@contextmanager
-def server(home: Path) -> Iterator[str]:
-    """`openrft serve` on a free loopback port; yields its /v1 base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "openrft.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--home",
-        str(home),
-    ]
-    env = {key: value for key, value in os.environ.items() if key != "OPENRFT_API_KEYS"}
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health").raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("openrft serve did not start") from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def batching(url: str) -> dict[str, Any]:
     """Model calls so far for openrft-tiny, and the largest batch."""
-    stats = httpx.get(url + "/health").json()["batching"]
+    stats = httpx.get(url.removesuffix("/v1") + "/health").json()["batching"]
     found: dict[str, Any] = stats.get("openrft-tiny", {"batches": 0, "largest": 0})
     return found
 
@@ -142,9 +101,9 @@ def run_rounds(url: str, loaded: Any, prompts: list[Messages], args: Any) -> dic
     """Alternate a paired sequential phase and a concurrent phase, `args.rounds` times."""
     out: dict[str, Any] = {"local": [], "remote": [], "gains": [], "elapsed": [], "calls": 0}
     for _ in range(args.rounds):
-        ours, theirs = paired(url + "/v1", loaded, prompts[:32], args.max_tokens, args.sdk)
+        ours, theirs = paired(url, loaded, prompts[:32], args.max_tokens, args.sdk)
         before = batching(url)["batches"]
-        phase = concurrent(url + "/v1", prompts, args.max_tokens, args.clients, args.sdk)
+        phase = concurrent(url, prompts, args.max_tokens, args.clients, args.sdk)
         elapsed = asyncio.run(phase)
         out["calls"] += batching(url)["batches"] - before
         out["gains"].append(len(prompts) / elapsed * statistics.mean(theirs))
@@ -167,7 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         loaded = load_model("openrft-tiny", home=home)
-        with server(home) as url:
+        with local_server(home) as url:
             r = run_rounds(url, loaded, prompts, args)
         ceiling = one_call(loaded, prompts[: args.clients], args.max_tokens)
     single, serial = statistics.mean(r["local"]), statistics.mean(r["remote"])

@@ -49,16 +49,23 @@ class EventStore:
             )
 
     def page(self, job_id: str, after: str | None, limit: int) -> tuple[list[sqlite3.Row], bool]:
-        sql, params = "SELECT * FROM events WHERE job_id = ?", [job_id]
+        """Newest first."""
+        return self._page("events", "seq", "event", job_id, after, limit)
+
+    def _page(
+        self, table: str, key: str, what: str, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[sqlite3.Row], bool]:
+        """A cursor page of a job's rows, descending by `key`; `after` is the last id seen."""
+        sql, params = f"SELECT * FROM {table} WHERE job_id = ?", [job_id]
         if after is not None:
             anchor = self.db.one(
-                "SELECT seq FROM events WHERE id = ? AND job_id = ?", (after, job_id)
+                f"SELECT {key} FROM {table} WHERE id = ? AND job_id = ?", (after, job_id)
             )
             if anchor is None:
-                raise InvalidRequestError(f"No such event: {after}", param="after")
-            sql += " AND seq < ?"
-            params.append(anchor["seq"])
-        rows = self.db.all(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit + 1))
+                raise InvalidRequestError(f"No such {what}: {after}", param="after")
+            sql += f" AND {key} < ?"
+            params.append(anchor[key])
+        rows = self.db.all(sql + f" ORDER BY {key} DESC LIMIT ?", (*params, limit + 1))
         return rows[:limit], len(rows) > limit
 
     def record_checkpoint(
@@ -95,17 +102,7 @@ class EventStore:
         self, job_id: str, after: str | None, limit: int
     ) -> tuple[list[sqlite3.Row], bool]:
         """Newest (highest step) first."""
-        sql, params = "SELECT * FROM checkpoints WHERE job_id = ?", [job_id]
-        if after is not None:
-            anchor = self.db.one(
-                "SELECT step FROM checkpoints WHERE id = ? AND job_id = ?", (after, job_id)
-            )
-            if anchor is None:
-                raise InvalidRequestError(f"No such checkpoint: {after}", param="after")
-            sql += " AND step < ?"
-            params.append(anchor["step"])
-        rows = self.db.all(sql + " ORDER BY step DESC LIMIT ?", (*params, limit + 1))
-        return rows[:limit], len(rows) > limit
+        return self._page("checkpoints", "step", "checkpoint", job_id, after, limit)
 
 
 def event_object(row: sqlite3.Row) -> dict[str, Any]:
