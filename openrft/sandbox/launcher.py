@@ -91,10 +91,12 @@ def bwrap_args(tier: Tier, runtime: Runtime, limits: SandboxLimits, seccomp_fd: 
     args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if tier is Tier.BWRAP_USERNS:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    # The private /tmp comes before the tree binds: a checkout (and its venv) under /tmp must
+    # stay visible, bound read-only over the fresh tmpfs rather than hidden by it.
+    args += ["--size", str(limits.tmp_mb * MIB), "--perms", "1777", "--tmpfs", "/tmp"]
     args += [*system_binds(), *tree_binds(runtime.trees)]
     args += ["--perms", "0755", "--dir", "/sbx", "--ro-bind", HARNESS, "/sbx/harness.py"]
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--size", str(limits.tmp_mb * MIB), "--perms", "1777", "--tmpfs", "/tmp"]
     args.append("--clearenv")
     for key, value in environment(runtime, "/tmp").items():
         args += ["--setenv", key, value]
