@@ -286,7 +286,7 @@ def _to_grader_error(exc: ValidationError, param: str) -> GraderValidationError:
     errors = exc.errors(include_url=False)
     # Unions report one error per alternative; the deepest one is the one that explains.
     first = max(errors, key=lambda error: len(error["loc"]))
-    path = _json_path(first["loc"])
+    path = param + _json_path(first["loc"]).removeprefix("grader")  # the envelope's key
     kind = first["type"]
     if kind == "extra_forbidden":
         message = f"Unrecognized field '{path}'"

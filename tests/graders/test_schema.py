@@ -122,3 +122,16 @@ def test_iter_templates_walks_every_templated_string() -> None:
     multi = dict(iter_templates(validate_grader(examples.MULTI_SECURITY)))
     assert multi["grader.graders.compliant.reference"] == "{{ item.compliant }}"
     assert len(multi) == 4
+
+
+def test_param_prefixes_every_path() -> None:
+    where = "method.reinforcement.grader"
+    bad_type = _error({**examples.STRING_CHECK, "operation": "x"}, param=where)
+    assert bad_type.param == f"{where}.operation" and f"'{where}.operation'" in bad_type.message
+    bad_formula = _error({**examples.MULTI_SECURITY, "calculate_output": "x +"}, param=where)
+    assert bad_formula.param == f"{where}.calculate_output"
+    bad_source = _error({"type": "python", "source": "x = 1\n"}, param=where)
+    assert bad_source.param == f"{where}.source"
+    assert (
+        _error(examples.LABEL_MODEL_GUIDE, param=where, for_training=True).param == f"{where}.type"
+    )

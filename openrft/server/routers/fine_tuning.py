@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from openrft.errors import GraderValidationError, InvalidRequestError, NotFoundError
+from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
 from openrft.jobs.models import ModelCatalog
@@ -81,14 +81,7 @@ def _reinforcement(body: JobCreateRequest) -> Reinforcement:
 
 def _training_grader(data: dict[str, Any]) -> Any:
     """The grader, or a 400 whose `param` is its path in the create body."""
-    try:
-        return validate_grader(data, for_training=True)
-    except GraderValidationError as exc:
-        # validate_grader names paths from `grader`; here the grader sits deeper.
-        where = "method.reinforcement."
-        exc.param = where + exc.param if exc.param else where + "grader"
-        exc.message = exc.message.replace("'grader", "'" + where + "grader")
-        raise
+    return validate_grader(data, for_training=True, param="method.reinforcement.grader")
 
 
 def _check_file(request: Request, project: str, file_id: str, param: str) -> None:
