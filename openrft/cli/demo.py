@@ -55,18 +55,16 @@ def demo_command(
 def _summary(result: DemoResult) -> Table:
     assert result.baseline and result.tuned and result.verdict
     before, after = result.baseline.overall.mean_reward, result.tuned.overall.mean_reward
-    table = Table(title="openrft demo")
+    table = Table(title="openrft demo", min_width=60)
     table.add_column("")
     table.add_column("value", justify="right")
     table.add_row("fine-tuned model", str(result.job["fine_tuned_model"]))
     table.add_row("steps", str(result.curve[-1]["step"] if result.curve else "?"))
     table.add_row("checkpoints kept", str(len(result.checkpoints)))
-    table.add_row("valid reward, base model (prompt only)", f"{before:.3f}")
+    table.add_row("valid reward, base model", f"{before:.3f}")
     table.add_row("valid reward, fine-tuned", f"{after:.3f}")
     table.add_row("gain", f"{after - before:+.3f}")
-    table.add_row(
-        "gate (gain ≥ 0.1, no slice drops > 0.05)", "PASS" if result.verdict.passed else "FAIL"
-    )
+    table.add_row("rollout gate", "PASS" if result.verdict.passed else "FAIL")
     table.add_row(f"chat: {result.chat['prompt']}", result.chat["answer"])
     table.add_row("wall time", f"{result.seconds:.0f} s")
     return table

@@ -74,8 +74,13 @@ def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any
                 finished_at=now,
             )
             if won:
-                events.add(job_id, f"New fine-tuned model created: {ft_name}")
-                events.add(job_id, "The job has successfully completed")
+                # Keyed by the final step: the trainer emits the same two messages, and the
+                # events table keeps one of each (m004).
+                last = max(
+                    (int(_get(c, "step")) for c in _get(outcome, "checkpoints") or []), default=0
+                )
+                events.add(job_id, f"New fine-tuned model created: {ft_name}", step=last)
+                events.add(job_id, "The job has successfully completed", step=last)
     elif status == "failed":
         # The trainer emitted its own "Job failed" event (and "Job paused"/"Job cancelled").
         jobs.move(job_id, {"running"}, "failed", error=_error(outcome), finished_at=now)

@@ -131,8 +131,11 @@ class _Job:
                 return self.outcome("paused")
             self._step(step, batch_rows(train_rows, self.hp, self.spec.seed, step))
         self._checkpoint()  # the last step validates, so this is usually already done
-        self.events.emit("message", "info", f"New fine-tuned model created: {self.model_name()}")
-        self.events.emit("message", "info", "The job has successfully completed")
+        last = self.hp.total_steps  # keys the two messages, so a rerun does not repeat them
+        self.events.emit(
+            "message", "info", f"New fine-tuned model created: {self.model_name()}", None, last
+        )
+        self.events.emit("message", "info", "The job has successfully completed", None, last)
         return self.outcome("succeeded")
 
     def _step(self, step: int, rows: list[dict[str, Any]]) -> None:
