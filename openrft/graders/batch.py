@@ -92,8 +92,15 @@ def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any]]:
     """Accept `(sample, item)` pairs or `{"sample": ..., "item": ...}` dicts.
 
     A plain-string sample stays a string (the local fast path reads it directly)."""
-    samples: list[Sample | str] = []
-    items: list[Any] = []
+    rows = rows if isinstance(rows, list) else list(rows)
+    if all(type(row) is dict for row in rows):  # the usual shape, in three comprehensions
+        samples = [row.get("sample", "") for row in rows]
+        items = [{} if (item := row.get("item")) is None else item for row in rows]
+        if not all(type(sample) is str for sample in samples):
+            samples = [s if isinstance(s, str) else Sample.coerce(s) for s in samples]
+        return samples, items
+    samples = []
+    items = []
     for row in rows:
         sample, item = (row.get("sample", ""), row.get("item")) if isinstance(row, dict) else row
         samples.append(sample if isinstance(sample, str) else Sample.coerce(sample))

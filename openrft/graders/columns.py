@@ -86,8 +86,22 @@ def render_column(
     if single is not None and single.namespace == "sample" and single.steps == _OUTPUT_TEXT:
         return [s if isinstance(s, str) else s.output_text for s in samples]
     if single is not None and single.namespace == "item" and single.steps:
+        fast = _item_key_column(single, items)
+        if fast is not None:
+            return fast
         return [_item_cell(single, compiled.render, item) for item in items]
     return [_render_cell(compiled.render, s, item) for s, item in zip(samples, items, strict=True)]
+
+
+def _item_key_column(ref: Ref, items: Sequence[Any]) -> list[Cell] | None:
+    """`{{ item.key }}` when every row has that key as a string: one comprehension, no calls."""
+    if len(ref.steps or ()) != 1 or not isinstance(key := (ref.steps or ("",))[0], str):
+        return None
+    try:
+        column = [item[key] for item in items]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return column if all(type(value) is str for value in column) else None
 
 
 def _item_cell(ref: Ref, render: Any, item: Any) -> Cell:
@@ -126,9 +140,9 @@ def _error(text: Cell, reference: Cell) -> float | Exception:
 
 
 def _similarity(metric: str, texts: list[Cell], references: list[Cell]) -> list[float | Exception]:
-    pairs = list(zip(texts, references, strict=True))
-    clean = all(type(t) is str and type(r) is str for t, r in pairs)
-    rows = range(len(pairs)) if clean else [i for i, (t, r) in enumerate(pairs) if _both_text(t, r)]
+    clean = all(type(t) is str for t in texts) and all(type(r) is str for r in references)
+    pairs = [] if clean else list(zip(texts, references, strict=True))
+    rows = range(len(texts)) if clean else [i for i, (t, r) in enumerate(pairs) if _both_text(t, r)]
     if clean:
         chosen = (cast(list[str], texts), cast(list[str], references))
     else:
@@ -158,7 +172,8 @@ def _scores(metric: str, texts: list[str], references: list[str]) -> list[float]
         # WRatio already scores an empty side 0 and most identical pairs 1; only identical
         # strings that preprocess to nothing ("!!" vs "!!") need G2's rule applied after.
         scores = text_similarity.score_many(metric, texts, references)
-        for row in (row for row, score in enumerate(scores) if score == 0.0):
+        zeros = [row for row, score in enumerate(scores) if not score]
+        for row in zeros:
             if texts[row] == references[row]:
                 scores[row] = 1.0
         return scores
