@@ -87,3 +87,24 @@ def test_five_step_loop(real: Live) -> None:
             model=done.fine_tuned_model, input="sort 123:", encoding_format="float"
         )
         assert abs(sum(value * value for value in vectors.data[0].embedding) - 1.0) < 1e-4
+
+
+def test_the_server_serves_openrft_tiny_as_a_judge(
+    real: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 4: score_model and label_model with the openrft server itself as the judge."""
+    from openrft.graders import ERROR_FLAGS, run_grader
+
+    monkeypatch.setenv("OPENRFT_JUDGE_BASE_URL", real.base_url)
+    prompt = [{"role": "user", "content": "sort {{ item.digits }}: {{ sample.output_text }}"}]
+    score = {"type": "score_model", "name": "judge", "model": "openrft-tiny", "input": prompt,
+             "range": [0, 10], "sampling_params": {"max_completions_tokens": 96, "seed": 1}}  # fmt: skip
+    label = {"type": "label_model", "name": "verdict", "model": "openrft-tiny", "input": prompt,
+             "labels": ["right", "wrong"], "passing_labels": ["right"]}  # fmt: skip
+    for grader in (score, label):
+        response = run_grader(grader, "12379", {"digits": "93172"})
+        metadata = response["metadata"]
+        assert not [flag for flag in ERROR_FLAGS if metadata["errors"][flag]], metadata["errors"]
+        assert metadata["sampled_model_name"] == "openrft-tiny"
+        assert metadata["token_usage"]["total_tokens"] > 0
+        assert 0.0 <= response["reward"] <= (10.0 if grader is score else 1.0)
