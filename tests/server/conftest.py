@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from openrft.server import Settings, create_app
 from tests.server.fakes import FakeBackend
-from tests.support.loopback import free_port
+from tests.support.loopback import serve
 
 
 @dataclass
@@ -34,21 +31,8 @@ class Live:
 def live_server(settings: Settings, backend: Any) -> Iterator[Live]:
     """uvicorn in a thread with the lifespan on (the job worker and engine start with it)."""
     app = create_app(settings, backend=backend)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", settings.home, backend, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    with serve(app, lifespan="on", stop_timeout=60) as url:
+        yield Live(url, settings.home, backend, app)
 
 
 @pytest.fixture(autouse=True)

@@ -19,20 +19,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve `app` on loopback; yields its base URL (`http://127.0.0.1:PORT`)."""
+def serve(app: Any, *, lifespan: str = "off", stop_timeout: float = 10) -> Iterator[str]:
+    """Serve `app` on loopback; yields its base URL (`http://127.0.0.1:PORT`).
+
+    `lifespan="on"` runs the app's startup and shutdown (the openrft server's job worker)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("loopback server did not start")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=stop_timeout)
