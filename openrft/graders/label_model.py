@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from openrft.graders.context import GraderContext
-from openrft.graders.judge_wire import response_format
-from openrft.graders.model_grader import STEPS_SCHEMA, agrade_with_judge, parse_error
+from openrft.graders.model_grader import agrade_with_judge, judge_format, parse_error
 from openrft.graders.result import GradeResult
 from openrft.graders.sample import Sample
 from openrft.graders.schema import LabelModelGrader
@@ -22,13 +21,7 @@ SCHEMA_NAME = "label_classification"
 
 def output_format(labels: list[str]) -> dict[str, Any]:
     result = {"type": "string", "enum": list(labels), "description": "The chosen label."}
-    schema = {
-        "type": "object",
-        "properties": {"steps": STEPS_SCHEMA, "result": result},
-        "required": ["steps", "result"],
-        "additionalProperties": False,
-    }
-    return response_format(SCHEMA_NAME, schema)
+    return judge_format(SCHEMA_NAME, result)
 
 
 async def agrade(

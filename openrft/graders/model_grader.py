@@ -17,6 +17,7 @@ from openrft.graders.context import GraderContext
 from openrft.graders.judge import JudgeClient, JudgeServerError, judge_of
 from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget, budget_of
 from openrft.graders.judge_wire import JudgeReply, first_json_object
+from openrft.graders.judge_wire import response_format as named_format
 from openrft.graders.result import GradeResult, failure
 from openrft.graders.sample import Sample, SampleParseError
 from openrft.graders.schema import InputImage, InputMessage, InputText, SamplingParams
@@ -34,6 +35,17 @@ STEPS_SCHEMA: dict[str, Any] = {
         "additionalProperties": False,
     },
 }
+
+
+def judge_format(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The strict `{"steps": [...], "result": ...}` response format both model graders use."""
+    schema = {
+        "type": "object",
+        "properties": {"steps": STEPS_SCHEMA, "result": result},
+        "required": ["steps", "result"],
+        "additionalProperties": False,
+    }
+    return named_format(name, schema)
 
 
 async def agrade_with_judge(

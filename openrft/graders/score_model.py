@@ -13,8 +13,7 @@ import math
 from typing import Any
 
 from openrft.graders.context import GraderContext
-from openrft.graders.judge_wire import response_format
-from openrft.graders.model_grader import STEPS_SCHEMA, agrade_with_judge, parse_error
+from openrft.graders.model_grader import agrade_with_judge, judge_format, parse_error
 from openrft.graders.result import GradeResult
 from openrft.graders.sample import Sample
 from openrft.graders.schema import ScoreModelGrader
@@ -27,13 +26,7 @@ def output_format(low: float, high: float) -> dict[str, Any]:
         "type": "number",
         "description": f"The score, a number in the inclusive range [{low:g}, {high:g}].",
     }
-    schema = {
-        "type": "object",
-        "properties": {"steps": STEPS_SCHEMA, "result": result},
-        "required": ["steps", "result"],
-        "additionalProperties": False,
-    }
-    return response_format(SCHEMA_NAME, schema)
+    return judge_format(SCHEMA_NAME, result)
 
 
 async def agrade(
