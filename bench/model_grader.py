@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any
 
+from openrft.demo.server import free_port
 from openrft.graders import grade_many, validate_grader
 from openrft.graders.batch import DEFAULT_CONCURRENCY
 
@@ -79,12 +80,6 @@ def serve_judge(port: int, delay: float) -> None:
             await server.serve_forever()
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(port: int, deadline: float = 20.0) -> None:
