@@ -141,22 +141,21 @@ def _error(text: Cell, reference: Cell) -> float | Exception:
 
 def _similarity(metric: str, texts: list[Cell], references: list[Cell]) -> list[float | Exception]:
     clean = all(type(t) is str for t in texts) and all(type(r) is str for r in references)
-    pairs = [] if clean else list(zip(texts, references, strict=True))
-    rows = range(len(texts)) if clean else [i for i, (t, r) in enumerate(pairs) if _both_text(t, r)]
-    if clean:
-        chosen = (cast(list[str], texts), cast(list[str], references))
-    else:
-        chosen = (
-            [cast(str, pairs[row][0]) for row in rows],
-            [cast(str, pairs[row][1]) for row in rows],
-        )
+    rows = range(len(texts)) if clean else [
+        row for row, pair in enumerate(zip(texts, references, strict=True)) if _both_text(*pair)
+    ]  # fmt: skip
+    chosen = (
+        (cast(list[str], texts), cast(list[str], references))  # no copy on the usual path
+        if clean
+        else ([cast(str, texts[row]) for row in rows], [cast(str, references[row]) for row in rows])
+    )
     try:
         computed: list[float | Exception] = list(_scores(metric, *chosen))
     except Exception as exc:  # e.g. a metric whose data is missing: every row says so
         computed = [exc] * len(rows)
     if clean:
         return computed
-    scores = [_error(t, r) for t, r in pairs]
+    scores = [_error(t, r) for t, r in zip(texts, references, strict=True)]
     for row, score in zip(rows, computed, strict=True):
         scores[row] = score
     return scores
