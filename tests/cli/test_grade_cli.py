@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.graders import examples
+
 OPENRFT = [sys.executable, "-m", "openrft.cli"]
-EXACT = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.reference}}",
-    "operation": "eq",
-}
+EXACT = examples.EXACT
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,14 @@ def grade(sample, item) -> float:
     return fuzz.WRatio(output_text, reference, processor=utils.default_process) / 100.0
 """
 
+EXACT = {
+    "type": "string_check",
+    "name": "exact",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.reference}}",
+    "operation": "eq",
+}
+"""Exact match of the output against `item.reference`: the grader most tests start from."""
 STRING_CHECK = {
     "type": "string_check",
     "name": "compliant",

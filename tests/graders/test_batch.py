@@ -8,14 +8,9 @@ import pytest
 
 from openrft.graders import Sample, grade, grade_many, validate_grader
 from openrft.graders.batch import percentile
+from tests.graders import examples
 
-EXACT = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.reference}}",
-    "operation": "eq",
-}
+EXACT = examples.EXACT
 CLOSE = {
     "type": "text_similarity",
     "name": "close",

@@ -13,13 +13,7 @@ from openrft.graders import text_similarity as ts
 from openrft.graders.schema import MultiGrader
 from tests.graders import examples
 
-EXACT = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.reference}}",
-    "operation": "eq",
-}
+EXACT = examples.EXACT
 FUZZY = {
     "type": "text_similarity",
     "name": "fuzzy",
