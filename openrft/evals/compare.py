@@ -73,7 +73,7 @@ async def evaluate(
         for a in row_answers
     ]
     report = await agrade_many(grader, pairs, context=context)
-    return summarise(model, grader, rows, answers, report.results)
+    return summarise(model, grader, rows, answers, report.results.rows())
 
 
 def summarise(

@@ -12,12 +12,15 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from openrft.graders.columns import grade_columns
+from openrft.graders.columns import grade_columns, paused_gc, releases_gil
 from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, is_sync
+from openrft.graders.graded import GradeColumn
 from openrft.graders.result import ERROR_FLAGS, GradeResult, sum_usage
 from openrft.graders.sample import Sample
 from openrft.graders.schema import AnyGrader, MultiGrader, display_name, validate_grader
@@ -31,7 +34,8 @@ _LOCAL_CHUNK = 8192
 @dataclass
 class BatchReport:
     grader_name: str
-    results: list[GradeResult]
+    results: GradeColumn
+    """Every row's grade, in row order (a sequence of `GradeResult`)."""
     elapsed: float
     """Wall seconds for the whole batch."""
     sub_names: list[str] = field(default_factory=list)
@@ -42,32 +46,29 @@ class BatchReport:
 
     def mean(self, key: str | None = None) -> float:
         """Mean reward of the grader, or of one multi sub-grader by its map key."""
-        if not self.results:
-            return math.nan
-        if key is None:
-            return math.fsum(r.reward for r in self.results) / self.count
-        return math.fsum((r.sub_rewards or {}).get(key, 0.0) for r in self.results) / self.count
+        return self.results.mean(key)
 
     def error_counts(self) -> dict[str, int]:
         """How many rows raised each flag (a row can raise several)."""
         counts: Counter[str] = Counter()
-        for result in self.results:
-            if result.errors:
-                counts.update(flag for flag in ERROR_FLAGS if result.errors.get(flag))
+        for result in self.results.failures.values():
+            counts.update(flag for flag in ERROR_FLAGS if (result.errors or {}).get(flag))
         return dict(counts)
 
     def latency(self, quantile: float) -> float:
-        return percentile([r.execution_time for r in self.results], quantile)
+        times = self.results.execution_time
+        if isinstance(times, float):  # the column path: every row got the same share
+            return times if self.count else math.nan
+        return percentile(times, quantile)
 
     def summary(self) -> dict[str, Any]:
         means = {self.grader_name: self.mean()}
         means.update({key: self.mean(key) for key in self.sub_names})
-        errored = sum(1 for r in self.results if r.errors)
-        usage = [u for r in self.results if (u := r.token_usage) is not None]
+        usage = self.results.usages()
         return {
             "rows": self.count,
             "mean_reward": means,
-            "errored_rows": errored,
+            "errored_rows": len(self.results.failures),
             "errors": self.error_counts(),
             "latency_p50_s": self.latency(0.50),
             "latency_p95_s": self.latency(0.95),
@@ -93,10 +94,12 @@ def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any]]:
 
     A plain-string sample stays a string (the local fast path reads it directly)."""
     rows = rows if isinstance(rows, list) else list(rows)
-    if all(type(row) is dict for row in rows):  # the usual shape, in three comprehensions
-        samples = [row.get("sample", "") for row in rows]
-        items = [{} if (item := row.get("item")) is None else item for row in rows]
-        if not all(type(sample) is str for sample in samples):
+    if set(map(type, rows)) <= {dict}:  # the usual shape: a few passes at C speed
+        samples = _column(rows, "sample", "")
+        items = _column(rows, "item", None)
+        if None in items:
+            items = [{} if item is None else item for item in items]
+        if not set(map(type, samples)) <= {str}:
             samples = [s if isinstance(s, str) else Sample.coerce(s) for s in samples]
         return samples, items
     samples = []
@@ -106,6 +109,13 @@ def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any]]:
         samples.append(sample if isinstance(sample, str) else Sample.coerce(sample))
         items.append(item if item is not None else {})
     return samples, items
+
+
+def _column(rows: list[dict[str, Any]], key: str, default: Any) -> list[Any]:
+    try:
+        return list(map(itemgetter(key), rows))
+    except KeyError:
+        return [row.get(key, default) for row in rows]
 
 
 def grade_many(
@@ -120,6 +130,7 @@ def grade_many(
     spec = validate_grader(grader) if isinstance(grader, dict) else grader
     samples, items = to_columns(rows)
     start = time.perf_counter()
+    results: GradeColumn | list[GradeResult]
     if is_sync(spec):
         results = _grade_local(spec, samples, items, progress)
     else:
@@ -146,15 +157,26 @@ async def agrade_many(
 
 def _grade_local(
     spec: AnyGrader, samples: list[Sample | str], items: list[Any], progress: Progress | None
-) -> list[GradeResult]:
-    """Local graders run column-wise in chunks, so progress moves on long files."""
-    results: list[GradeResult] = []
-    for start in range(0, len(samples), _LOCAL_CHUNK):
-        end = start + _LOCAL_CHUNK
-        results.extend(grade_columns(spec, samples[start:end], items[start:end]))
-        if progress is not None:
-            progress(len(results))
-    return results
+) -> GradeColumn:
+    """Local graders run column-wise in chunks, so progress moves on long files. Where the
+    scoring runs without the GIL (fuzzy_match), two chunks are in flight at once: one chunk's
+    scoring overlaps the next one's rendering. Every row gets the batch's time / rows."""
+    start = time.perf_counter()
+    starts = range(0, len(samples), _LOCAL_CHUNK)
+
+    def chunk(first: int) -> GradeColumn:
+        last = first + _LOCAL_CHUNK
+        return grade_columns(spec, samples[first:last], items[first:last])
+
+    parts: list[GradeColumn] = []
+    with paused_gc(), ThreadPoolExecutor(2, thread_name_prefix="openrft-grade") as pool:
+        overlap = len(starts) > 1 and releases_gil(spec)
+        for part in pool.map(chunk, starts) if overlap else map(chunk, starts):
+            parts.append(part)
+            if progress is not None:
+                progress(min(len(samples), len(parts) * _LOCAL_CHUNK))
+    share = (time.perf_counter() - start) / max(1, len(samples))
+    return GradeColumn.concat(parts, share)
 
 
 async def _grade_remote(
@@ -194,6 +216,9 @@ async def _gather(
     return list(await asyncio.gather(*(one(sample, item) for sample, item in rows)))
 
 
-def _report(spec: AnyGrader, results: list[GradeResult], elapsed: float) -> BatchReport:
+def _report(
+    spec: AnyGrader, results: GradeColumn | list[GradeResult], elapsed: float
+) -> BatchReport:
     subs = list(spec.graders) if isinstance(spec, MultiGrader) else []
-    return BatchReport(display_name(spec), results, elapsed, subs)
+    column = results if isinstance(results, GradeColumn) else GradeColumn.of(results, subs)
+    return BatchReport(display_name(spec), column, elapsed, subs)

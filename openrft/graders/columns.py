@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, cast
 
 from openrft.graders import text_similarity
 from openrft.graders.engine import as_failure
+from openrft.graders.formula import FormulaError, FormulaMathError, compile_formula
+from openrft.graders.graded import GradeColumn
 from openrft.graders.multi import combine
 from openrft.graders.result import GradeResult, failure
 from openrft.graders.sample import Sample
@@ -29,68 +33,137 @@ _OUTPUT_TEXT = ("output_text",)
 
 def grade_columns(
     spec: AnyGrader, samples: Sequence[Sample | str], items: Sequence[Any]
-) -> list[GradeResult]:
+) -> GradeColumn:
     """Grade row i = (samples[i], items[i]) for a local grader; failures are flags."""
     start = time.perf_counter()
-    # Nothing here makes reference cycles; the collector's passes over the batch's many small
-    # objects would cost as much as the grading itself.
+    with paused_gc():
+        plain = set(map(type, samples)) <= {str}
+        column = _grade(spec, samples, items, plain, set() if plain else _unparsed_rows(samples))
+    column.set_time((time.perf_counter() - start) / max(1, len(column)))
+    return column
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Nothing the column path builds has reference cycles; the collector's passes over a
+    batch's many small objects would cost as much as the grading itself."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        results = _grade(spec, samples, items)
+        yield
     finally:
         if collecting:
             gc.enable()
-    share = (time.perf_counter() - start) / max(1, len(results))
-    for result in results:
-        result.execution_time = share
-    return results
+
+
+def releases_gil(spec: AnyGrader) -> bool:
+    """Whether the grader's scoring runs in C with the GIL released (fuzzy_match does, in
+    rapidfuzz), so two batches graded on two threads overlap; string_check is cheap and
+    comes along; the other metrics are Python and would only contend."""
+    if isinstance(spec, MultiGrader):
+        return any(map(releases_gil, spec.graders.values())) and all(
+            isinstance(sub, StringCheckGrader) or releases_gil(sub) for sub in spec.graders.values()
+        )
+    return isinstance(spec, TextSimilarityGrader) and spec.evaluation_metric == "fuzzy_match"
+
+
+def _unparsed_rows(samples: Sequence[Sample | str]) -> set[int]:
+    """Rows whose sample broke its `response_format`: every grader flags them."""
+    return {
+        row
+        for row, s in enumerate(samples)
+        if isinstance(s, Sample) and s.json_expected and s.parse_failed
+    }
 
 
 def _grade(
-    spec: AnyGrader, samples: Sequence[Sample | str], items: Sequence[Any]
-) -> list[GradeResult]:
+    spec: AnyGrader,
+    samples: Sequence[Sample | str],
+    items: Sequence[Any],
+    plain: bool,
+    unparsed: set[int],
+) -> GradeColumn:
+    """`plain`: every sample is a string; `unparsed`: rows whose JSON sample did not parse."""
     if isinstance(spec, MultiGrader):
-        columns = {key: _grade(sub, samples, items) for key, sub in spec.graders.items()}
-        return [
-            combine(spec, {key: column[row] for key, column in columns.items()})
-            for row in range(len(samples))
-        ]
+        subs = {
+            key: _grade(sub, samples, items, plain, unparsed) for key, sub in spec.graders.items()
+        }
+        return _combine(spec, subs)
     if not isinstance(spec, StringCheckGrader | TextSimilarityGrader):
         raise TypeError(f"{spec.type} is not a local grader")
-    texts = render_column(spec.input, samples, items)
-    references = render_column(spec.reference, samples, items)
-    parse_failed = [isinstance(s, Sample) and s.json_expected and s.parse_failed for s in samples]
+    texts, all_text = render_column(spec.input, samples, items, plain=plain)
+    references, all_references = render_column(spec.reference, samples, items, plain=plain)
+    clean = all_text and all_references
     if isinstance(spec, StringCheckGrader):
-        scores = _string_check(spec.operation, texts, references)
+        scores = _string_check(spec.operation, texts, references, clean)
     else:
-        scores = _similarity(spec.evaluation_metric, texts, references)
-    return [
-        failure("sample_parse_error") if bad else _result(score)
-        for score, bad in zip(scores, parse_failed, strict=True)
-    ]
+        scores = _similarity(spec.evaluation_metric, texts, references, clean)
+    if not unparsed and set(map(type, scores)) <= {float}:
+        return GradeColumn(cast(list[float], scores))  # every row graded: no per-row work
+    rewards: list[float] = []
+    failures: dict[int, GradeResult] = {}
+    for row, score in enumerate(scores):
+        if row in unparsed:
+            failures[row] = failure("sample_parse_error")
+        elif isinstance(score, Exception):
+            failures[row] = as_failure(score)
+        else:
+            rewards.append(score)
+            continue
+        rewards.append(0.0)
+    return GradeColumn(rewards, failures=failures)
 
 
-def _result(score: float | Exception) -> GradeResult:
-    return as_failure(score) if isinstance(score, Exception) else GradeResult(score)
+def _combine(spec: MultiGrader, subs: dict[str, GradeColumn]) -> GradeColumn:
+    """The formula over the sub-graders' reward columns; rows with a failure go through
+    `multi.combine`, which merges flags exactly as the per-row engine does."""
+    keys = list(subs)
+    columns = {key: column.rewards for key, column in subs.items()}
+    special = set().union(*(column.failures for column in subs.values()))
+    try:
+        formula = compile_formula(spec.calculate_output, set(keys))
+    except FormulaError:
+        special = set(range(len(next(iter(columns.values()), []))))
+        formula = None
+    rewards: list[float] = []
+    failures: dict[int, GradeResult] = {}
+    for row, values in enumerate(zip(*columns.values(), strict=True)):
+        if formula is not None and row not in special:
+            try:
+                rewards.append(formula(dict(zip(keys, values, strict=True))))
+                continue
+            except FormulaMathError:
+                pass
+        failed = combine(spec, {key: column.result(row) for key, column in subs.items()})
+        rewards.append(failed.reward)
+        if failed.errors:
+            failures[row] = failed
+    return GradeColumn(rewards, failures=failures, subs=columns)
 
 
 def render_column(
-    template: str, samples: Sequence[Sample | str], items: Sequence[Any]
-) -> list[Cell]:
-    """One rendered string per row, or the exception that rendering that row raised."""
+    template: str, samples: Sequence[Sample | str], items: Sequence[Any], *, plain: bool = False
+) -> tuple[Sequence[Cell], bool]:
+    """One rendered string per row, or the exception that rendering that row raised; and
+    whether every row rendered. `plain` says every sample is a string."""
     compiled = compile_template(template)
     single = compiled.single
     if not compiled.refs:
-        return [template] * len(samples)
+        return [template] * len(samples), True
     if single is not None and single.namespace == "sample" and single.steps == _OUTPUT_TEXT:
-        return [s if isinstance(s, str) else s.output_text for s in samples]
+        if plain:
+            return cast(Sequence[Cell], samples), True  # read only, never changed
+        return [s if isinstance(s, str) else s.output_text for s in samples], True
     if single is not None and single.namespace == "item" and single.steps:
         fast = _item_key_column(single, items)
         if fast is not None:
-            return fast
-        return [_item_cell(single, compiled.render, item) for item in items]
-    return [_render_cell(compiled.render, s, item) for s, item in zip(samples, items, strict=True)]
+            return fast, True
+        cells = [_item_cell(single, compiled.render, item) for item in items]
+    else:
+        cells = [
+            _render_cell(compiled.render, s, item) for s, item in zip(samples, items, strict=True)
+        ]
+    return cells, not any(isinstance(cell, Exception) for cell in cells)
 
 
 def _item_key_column(ref: Ref, items: Sequence[Any]) -> list[Cell] | None:
@@ -98,10 +171,10 @@ def _item_key_column(ref: Ref, items: Sequence[Any]) -> list[Cell] | None:
     if len(ref.steps or ()) != 1 or not isinstance(key := (ref.steps or ("",))[0], str):
         return None
     try:
-        column = [item[key] for item in items]
+        column = list(map(itemgetter(key), items))
     except (KeyError, TypeError, IndexError):
         return None
-    return column if all(type(value) is str for value in column) else None
+    return column if set(map(type, column)) <= {str} else None
 
 
 def _item_cell(ref: Ref, render: Any, item: Any) -> Cell:
@@ -123,9 +196,12 @@ def _render_cell(render: Any, sample: Sample | str | None, item: Any) -> Cell:
 
 
 def _string_check(
-    operation: str, texts: list[Cell], references: list[Cell]
+    operation: str, texts: Sequence[Cell], references: Sequence[Cell], clean: bool
 ) -> list[float | Exception]:
     compare = OPERATIONS[operation]
+    if clean:
+        pairs = zip(cast(Sequence[str], texts), cast(Sequence[str], references), strict=True)
+        return [1.0 if compare(t, r) else 0.0 for t, r in pairs]
     return [
         (1.0 if compare(t, r) else 0.0) if type(t) is str and type(r) is str else _error(t, r)
         for t, r in zip(texts, references, strict=True)
@@ -139,13 +215,15 @@ def _error(text: Cell, reference: Cell) -> float | Exception:
     return reference if isinstance(reference, Exception) else 0.0
 
 
-def _similarity(metric: str, texts: list[Cell], references: list[Cell]) -> list[float | Exception]:
-    clean = all(type(t) is str for t in texts) and all(type(r) is str for r in references)
+def _similarity(
+    metric: str, texts: Sequence[Cell], references: Sequence[Cell], clean: bool
+) -> list[float | Exception]:
+    """`clean`: every row of both columns rendered to a string."""
     rows = range(len(texts)) if clean else [
         row for row, pair in enumerate(zip(texts, references, strict=True)) if _both_text(*pair)
     ]  # fmt: skip
     chosen = (
-        (cast(list[str], texts), cast(list[str], references))  # no copy on the usual path
+        (cast(Sequence[str], texts), cast(Sequence[str], references))  # no copy, usually
         if clean
         else ([cast(str, texts[row]) for row in rows], [cast(str, references[row]) for row in rows])
     )
@@ -165,7 +243,7 @@ def _both_text(text: Cell, reference: Cell) -> bool:
     return type(text) is str and type(reference) is str
 
 
-def _scores(metric: str, texts: list[str], references: list[str]) -> list[float]:
+def _scores(metric: str, texts: Sequence[str], references: Sequence[str]) -> list[float]:
     """G2's edge cases, then the metric on the rest in one call."""
     if metric == "fuzzy_match":
         # WRatio already scores an empty side 0 and most identical pairs 1; only identical

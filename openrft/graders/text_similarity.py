@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -93,7 +93,7 @@ def scorer(metric: str) -> Scorer:
     return _rouge(metric)
 
 
-def score_many(metric: str, texts: list[str], references: list[str]) -> list[float]:
+def score_many(metric: str, texts: Sequence[str], references: Sequence[str]) -> list[float]:
     """Scores of many non-trivial pairs; fuzzy_match runs as one multi-threaded C call."""
     if not texts:
         return []

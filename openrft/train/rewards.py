@@ -48,12 +48,12 @@ class Rewarder:
 
     def __call__(self, samples: list[Sample], items: list[Any]) -> list[GradeResult]:
         if self._loop is None:
-            return grade_columns(self.grader, samples, items)
+            return grade_columns(self.grader, samples, items).rows()
         rows = list(zip(samples, items, strict=True))
         report = self._loop.run(
             agrade_many(self.grader, rows, context=self._context, concurrency=self.concurrency)
         )
-        return report.results
+        return report.results.rows()
 
     def close(self) -> None:
         if self._loop is not None:

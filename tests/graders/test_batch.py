@@ -121,3 +121,32 @@ def test_batch_flags_samples_that_break_their_response_format() -> None:
     results = grade_many(EXACT, rows).results
     assert results[0].errors == {"sample_parse_error": True} and results[0].reward == 0.0
     assert results[1].ok and results[1].reward == 1.0
+
+
+@pytest.mark.parametrize("spec", [CLOSE, MULTI])
+def test_chunks_graded_side_by_side_keep_row_order_and_failures(spec: dict[str, object]) -> None:
+    """Past one chunk, fuzzy_match chunks are graded on two threads; rows and flags must
+    land where they came from."""
+    grader = validate_grader(spec)
+    rows = [MIXED_ROWS[row % len(MIXED_ROWS)] for row in range(20_000)]
+    report = grade_many(grader, rows)
+    expected = [grade(grader, Sample.coerce(s), item) for s, item in MIXED_ROWS]
+    assert [r.reward for r in report.results] == [
+        expected[row % len(expected)].reward for row in range(len(rows))
+    ]
+    failed = {row for row, r in enumerate(report.results) if r.errors}
+    assert failed == {row for row in range(len(rows)) if expected[row % len(expected)].errors}
+    assert report.summary()["errored_rows"] == len(failed) > 0
+
+
+def test_results_are_built_once_and_summaries_read_the_columns() -> None:
+    report = grade_many(MULTI, [("12379", {"reference": "12379"}), ("1", {})])
+    results = report.results
+    assert results.rewards[0] == 1.0 and set(results.failures) == {1}
+    assert report.error_counts() == {"invalid_variable_error": 1}
+    assert report.mean("exact") == 0.5
+    first = results[0]
+    assert first is results[0] and first is list(results)[0]
+    assert first.sub_rewards == {"exact": 1.0, "close": 1.0}
+    assert first.execution_time == results[1].execution_time > 0
+    assert results[1].errors == {"invalid_variable_error": True}
