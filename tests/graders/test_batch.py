@@ -146,7 +146,7 @@ def test_results_are_built_once_and_summaries_read_the_columns() -> None:
     assert report.error_counts() == {"invalid_variable_error": 1}
     assert report.mean("exact") == 0.5
     first = results[0]
-    assert first is results[0] and first is list(results)[0]
+    assert first is results[0] and first is next(iter(results))
     assert first.sub_rewards == {"exact": 1.0, "close": 1.0}
     assert first.execution_time == results[1].execution_time > 0
     assert results[1].errors == {"invalid_variable_error": True}
