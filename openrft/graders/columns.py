@@ -115,29 +115,22 @@ def _grade(
 
 
 def _combine(spec: MultiGrader, subs: dict[str, GradeColumn]) -> GradeColumn:
-    """The formula over the sub-graders' reward columns; rows with a failure go through
+    """The formula over the sub-graders' reward columns at once; rows where a sub-grader
+    failed, and every row of a batch where the formula failed on some row, go through
     `multi.combine`, which merges flags exactly as the per-row engine does."""
-    keys = list(subs)
     columns = {key: column.rewards for key, column in subs.items()}
-    special = set().union(*(column.failures for column in subs.values()))
+    rows = len(next(iter(subs.values()), GradeColumn([])))
+    special: set[int] = set().union(*(column.failures for column in subs.values()))
     try:
-        formula = compile_formula(spec.calculate_output, set(keys))
-    except FormulaError:
-        special = set(range(len(next(iter(columns.values()), []))))
-        formula = None
-    rewards: list[float] = []
+        rewards = compile_formula(spec.calculate_output, set(subs)).columns(columns, rows)
+    except (FormulaError, FormulaMathError):
+        rewards, special = [0.0] * rows, set(range(rows))
     failures: dict[int, GradeResult] = {}
-    for row, values in enumerate(zip(*columns.values(), strict=True)):
-        if formula is not None and row not in special:
-            try:
-                rewards.append(formula(dict(zip(keys, values, strict=True))))
-                continue
-            except FormulaMathError:
-                pass
-        failed = combine(spec, {key: column.result(row) for key, column in subs.items()})
-        rewards.append(failed.reward)
-        if failed.errors:
-            failures[row] = failed
+    for row in sorted(special):
+        result = combine(spec, {key: column.result(row) for key, column in subs.items()})
+        rewards[row] = result.reward
+        if result.errors:
+            failures[row] = result
     return GradeColumn(rewards, failures=failures, subs=columns)
 
 

@@ -7,20 +7,32 @@
     atom  := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
 
 Names are the `graders` map keys; functions are min, max (one or more arguments), abs,
-floor, ceil, exp, sqrt and log (natural), each of one argument. A formula compiles to a
-closure once; evaluating it raises `FormulaMathError` for ÷0, sqrt/log out of domain, overflow
-or a non-finite result.
+floor, ceil, exp, sqrt and log (natural), each of one argument. A formula parses once to a
+small tree, compiled twice: for one row (a mapping of rewards) and for a batch (a mapping of
+reward columns, each operator applied by `map` over the columns, in the same order, so every
+value equals the row one's). Evaluating raises `FormulaMathError` for ÷0, sqrt/log out of
+domain, overflow or a non-finite result.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from itertools import repeat
+from typing import Any
 
 Env = Mapping[str, float]
 Node = Callable[[Env], float]
+Columns = Mapping[str, list[float]]
+Values = list[float] | float
+"""A column, or one value for every row (a constant part of the formula)."""
+ColumnNode = Callable[[Columns], Values]
+Tree = tuple[Any, ...]
+"""("num", value) | ("var", name) | ("neg", tree) | ("op", symbol, left, right) |
+("call", name, (tree, ...))"""
 
 _TOKEN = re.compile(
     r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(\S))"
@@ -34,6 +46,13 @@ _UNARY_FUNCTIONS: dict[str, Callable[[float], float]] = {
     "log": math.log,
 }
 _VARIADIC: dict[str, Callable[..., float]] = {"min": min, "max": max}
+_OPERATORS: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "^": math.pow,  # raises ValueError for (-8) ^ 0.5 instead of returning a complex
+}
 FUNCTIONS = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC)
 
 
@@ -85,7 +104,7 @@ class _Parser:
         self.position += 1
         return token
 
-    def parse(self) -> Node:
+    def parse(self) -> Tree:
         if not self.tokens:
             raise FormulaError("the formula is empty")
         node = self.expr()
@@ -93,40 +112,38 @@ class _Parser:
             raise FormulaError(f"unexpected {self.peek()!r} after a complete expression")
         return node
 
-    def expr(self) -> Node:
+    def expr(self) -> Tree:
         node = self.term()
         while self.peek() in ("+", "-"):
-            node = _binary(self.take()[1], node, self.term())
+            node = ("op", self.take()[1], node, self.term())
         return node
 
-    def term(self) -> Node:
+    def term(self) -> Tree:
         node = self.unary()
         while self.peek() in ("*", "/"):
-            node = _binary(self.take()[1], node, self.unary())
+            node = ("op", self.take()[1], node, self.unary())
         return node
 
-    def unary(self) -> Node:
+    def unary(self) -> Tree:
         if self.peek() == "-":
             self.take()
-            operand = self.unary()
-            return lambda env: -operand(env)
+            return ("neg", self.unary())
         if self.peek() == "+":
             self.take()
             return self.unary()
         return self.power()
 
-    def power(self) -> Node:
+    def power(self) -> Tree:
         base = self.atom()
         if self.peek() == "^":
             self.take()
-            return _binary("^", base, self.unary())
+            return ("op", "^", base, self.unary())
         return base
 
-    def atom(self) -> Node:
+    def atom(self) -> Tree:
         kind, text = self.take()
         if kind == "num":
-            value = float(text)
-            return lambda env: value
+            return ("num", float(text))
         if kind == "name":
             return self.call(text) if self.peek() == "(" else self.variable(text)
         if text == "(":
@@ -135,13 +152,13 @@ class _Parser:
             return node
         raise FormulaError(f"unexpected {text!r}")
 
-    def variable(self, name: str) -> Node:
+    def variable(self, name: str) -> Tree:
         if name not in self.names:
             known = ", ".join(sorted(self.names)) or "none"
             raise FormulaError(f"unknown name {name!r} (graders: {known})")
-        return lambda env: env[name]
+        return ("var", name)
 
-    def call(self, name: str) -> Node:
+    def call(self, name: str) -> Tree:
         if name not in FUNCTIONS:
             raise FormulaError(
                 f"unknown function {name!r}; available: {', '.join(sorted(FUNCTIONS))}"
@@ -152,50 +169,94 @@ class _Parser:
             self.take()
             args.append(self.expr())
         self.take(")")
-        if name in _VARIADIC:
-            fold = _VARIADIC[name]
-            return lambda env: fold(arg(env) for arg in args)
-        if len(args) != 1:
+        if name in _UNARY_FUNCTIONS and len(args) != 1:
             raise FormulaError(f"{name}() takes one argument, got {len(args)}")
-        function, (arg,) = _UNARY_FUNCTIONS[name], args
-        return lambda env: function(arg(env))
+        return ("call", name, tuple(args))
 
 
-def _power(a: float, b: float) -> float:
-    return math.pow(a, b)  # raises ValueError for (-8) ^ 0.5 instead of returning a complex
+def _row(tree: Tree) -> Node:
+    """The tree as a closure over one row's rewards."""
+    kind = tree[0]
+    if kind == "num":
+        value = tree[1]
+        return lambda env: value
+    if kind == "var":
+        name = tree[1]
+        return lambda env: env[name]
+    if kind == "neg":
+        operand = _row(tree[1])
+        return lambda env: -operand(env)
+    if kind == "op":
+        apply, left, right = _OPERATORS[tree[1]], _row(tree[2]), _row(tree[3])
+        return lambda env: apply(left(env), right(env))
+    args = [_row(arg) for arg in tree[2]]
+    if tree[1] in _VARIADIC:
+        fold = _VARIADIC[tree[1]]
+        return lambda env: fold(arg(env) for arg in args)
+    function, (arg,) = _UNARY_FUNCTIONS[tree[1]], args
+    return lambda env: function(arg(env))
 
 
-_OPERATORS: dict[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "^": _power,
-}
+def _column(tree: Tree) -> ColumnNode:
+    """The tree as a closure over reward columns: the row closure's operations, by `map`."""
+    kind = tree[0]
+    if kind == "num":
+        value = tree[1]
+        return lambda columns: value
+    if kind == "var":
+        name = tree[1]
+        return lambda columns: columns[name]
+    if kind == "neg":
+        operand = _column(tree[1])
+        return lambda columns: _map(operator.neg, operand(columns))
+    if kind == "op":
+        apply, left, right = _OPERATORS[tree[1]], _column(tree[2]), _column(tree[3])
+        return lambda columns: _map(apply, left(columns), right(columns))
+    args = [_column(arg) for arg in tree[2]]
+    if tree[1] in _VARIADIC:
+        fold = _VARIADIC[tree[1]]
+        return lambda columns: _map(lambda *values: fold(values), *(a(columns) for a in args))
+    function, (arg,) = _UNARY_FUNCTIONS[tree[1]], args
+    return lambda columns: _map(function, arg(columns))
 
 
-def _binary(op: str, left: Node, right: Node) -> Node:
-    apply = _OPERATORS[op]
-    return lambda env: apply(left(env), right(env))
+def _map(function: Callable[..., float], *operands: Values) -> Values:
+    """`function` row by row; a single value stands for the same value on every row."""
+    if all(isinstance(operand, float) for operand in operands):
+        return function(*operands)
+    return list(map(function, *(repeat(x) if isinstance(x, float) else x for x in operands)))
 
 
 class Formula:
-    """A compiled formula; call it with the sub-grader rewards."""
+    """A compiled formula: call it with one row's sub-grader rewards, or use `columns`."""
 
-    __slots__ = ("_node", "text")
+    __slots__ = ("_column", "_row", "text")
 
-    def __init__(self, text: str, node: Node):
+    def __init__(self, text: str, tree: Tree):
         self.text = text
-        self._node = node
+        self._row = _row(tree)
+        self._column = _column(tree)
 
     def __call__(self, env: Env) -> float:
         try:
-            value = float(self._node(env))
+            value = float(self._row(env))
         except (ZeroDivisionError, ValueError, OverflowError) as exc:
             raise FormulaMathError(f"{self.text}: {exc}") from None
         if not math.isfinite(value):
             raise FormulaMathError(f"{self.text}: the result is not a finite number")
         return value
+
+    def columns(self, columns: Columns, rows: int) -> list[float]:
+        """The formula on every row at once; `FormulaMathError` if any row fails (the caller
+        then goes row by row to find which)."""
+        try:
+            values = self._column(columns)
+        except (ZeroDivisionError, ValueError, OverflowError) as exc:
+            raise FormulaMathError(f"{self.text}: {exc}") from None
+        out = [float(values)] * rows if isinstance(values, float) else list(map(float, values))
+        if len(out) != rows or not all(map(math.isfinite, out)):
+            raise FormulaMathError(f"{self.text}: the result is not a finite number")
+        return out
 
 
 @lru_cache(maxsize=1024)

@@ -11,9 +11,7 @@ from openrft.graders.formula import FormulaError, FormulaMathError, compile_form
 ENV = {"a": 0.5, "b": 0.25, "c": 2.0, "zero": 0.0, "neg": -4.0}
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
+EVALUATES = [
         ("a", 0.5),
         ("0.5 * a + 0.5 * b", 0.375),
         ("0.5 *a+0.5*b", 0.375),
@@ -42,10 +40,26 @@ ENV = {"a": 0.5, "b": 0.25, "c": 2.0, "zero": 0.0, "neg": -4.0}
         ("1e-1 * c", 0.2),
         (".5 + 1.", 1.5),
         ("  a  ", 0.5),
-    ],
-)
+        ("2 * 3", 6.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), EVALUATES)
 def test_evaluates(text: str, expected: float) -> None:
     assert compile_formula(text, set(ENV))(ENV) == pytest.approx(expected)
+
+
+ROWS = [ENV, {"a": 0.9, "b": 0.1, "c": 3.5, "zero": 0.0, "neg": -0.3},
+        {"a": 0.0, "b": 1.0, "c": 0.75, "zero": 0.0, "neg": -1e-9}]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), EVALUATES)
+def test_columns_equal_the_row_by_row_values_exactly(text: str, expected: float) -> None:
+    formula = compile_formula(text, set(ENV))
+    columns = {name: [row[name] for row in ROWS] for name in ENV}
+    values = formula.columns(columns, len(ROWS))
+    assert values == [formula(row) for row in ROWS]
+    assert all(type(value) is float for value in values)
 
 
 @pytest.mark.parametrize(
@@ -88,8 +102,12 @@ def test_parse_errors(text: str, words: str) -> None:
     ],
 )
 def test_math_errors(text: str) -> None:
+    formula = compile_formula(text, set(ENV))
     with pytest.raises(FormulaMathError):
-        compile_formula(text, set(ENV))(ENV)
+        formula(ENV)
+    # One bad row fails the whole column; the column path then goes row by row.
+    with pytest.raises(FormulaMathError):
+        formula.columns({name: [1.0, ENV[name]] for name in ENV}, 2)
 
 
 def test_no_clamping() -> None:
