@@ -89,26 +89,25 @@ def percentile(values: list[float], quantile: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any]]:
-    """Accept `(sample, item)` pairs or `{"sample": ..., "item": ...}` dicts.
-
-    A plain-string sample stays a string (the local fast path reads it directly)."""
+def to_columns(rows: Iterable[Any]) -> tuple[list[Sample | str], list[Any], bool]:
+    """Accept `(sample, item)` pairs or `{"sample": ..., "item": ...}` dicts; say whether
+    every sample is a plain string (the local path then reads them directly)."""
     rows = rows if isinstance(rows, list) else list(rows)
     if set(map(type, rows)) <= {dict}:  # the usual shape: a few passes at C speed
         samples = _column(rows, "sample", "")
         items = _column(rows, "item", None)
         if None in items:
             items = [{} if item is None else item for item in items]
-        if not set(map(type, samples)) <= {str}:
-            samples = [s if isinstance(s, str) else Sample.coerce(s) for s in samples]
-        return samples, items
+        if set(map(type, samples)) <= {str}:
+            return samples, items, True
+        return [s if isinstance(s, str) else Sample.coerce(s) for s in samples], items, False
     samples = []
     items = []
     for row in rows:
         sample, item = (row.get("sample", ""), row.get("item")) if isinstance(row, dict) else row
         samples.append(sample if isinstance(sample, str) else Sample.coerce(sample))
         items.append(item if item is not None else {})
-    return samples, items
+    return samples, items, all(type(s) is str for s in samples)
 
 
 def _column(rows: list[dict[str, Any]], key: str, default: Any) -> list[Any]:
@@ -128,11 +127,11 @@ def grade_many(
 ) -> BatchReport:
     """Grade every row; results come back in row order."""
     spec = validate_grader(grader) if isinstance(grader, dict) else grader
-    samples, items = to_columns(rows)
+    samples, items, plain = to_columns(rows)
     start = time.perf_counter()
     results: GradeColumn | list[GradeResult]
     if is_sync(spec):
-        results = _grade_local(spec, samples, items, progress)
+        results = _grade_local(spec, samples, items, plain, progress)
     else:
         prepared = [(Sample.coerce(s), item) for s, item in zip(samples, items, strict=True)]
         results = asyncio.run(_grade_remote(spec, prepared, context, concurrency, progress))
@@ -148,7 +147,7 @@ async def agrade_many(
     progress: Progress | None = None,
 ) -> BatchReport:
     """`grade_many` for callers inside an event loop."""
-    samples, items = to_columns(rows)
+    samples, items, _ = to_columns(rows)
     prepared = [(Sample.coerce(s), item) for s, item in zip(samples, items, strict=True)]
     start = time.perf_counter()
     results = await _grade_remote(grader, prepared, context, concurrency, progress)
@@ -156,7 +155,11 @@ async def agrade_many(
 
 
 def _grade_local(
-    spec: AnyGrader, samples: list[Sample | str], items: list[Any], progress: Progress | None
+    spec: AnyGrader,
+    samples: list[Sample | str],
+    items: list[Any],
+    plain: bool,
+    progress: Progress | None,
 ) -> GradeColumn:
     """Local graders run column-wise in chunks, so progress moves on long files. Where the
     scoring runs without the GIL (fuzzy_match), two chunks are in flight at once: one chunk's
@@ -166,7 +169,7 @@ def _grade_local(
 
     def chunk(first: int) -> GradeColumn:
         last = first + _LOCAL_CHUNK
-        return grade_columns(spec, samples[first:last], items[first:last])
+        return grade_columns(spec, samples[first:last], items[first:last], plain=plain)
 
     parts: list[GradeColumn] = []
     with paused_gc(), ThreadPoolExecutor(2, thread_name_prefix="openrft-grade") as pool:

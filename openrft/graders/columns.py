@@ -32,12 +32,19 @@ _OUTPUT_TEXT = ("output_text",)
 
 
 def grade_columns(
-    spec: AnyGrader, samples: Sequence[Sample | str], items: Sequence[Any]
+    spec: AnyGrader,
+    samples: Sequence[Sample | str],
+    items: Sequence[Any],
+    *,
+    plain: bool | None = None,
 ) -> GradeColumn:
-    """Grade row i = (samples[i], items[i]) for a local grader; failures are flags."""
+    """Grade row i = (samples[i], items[i]) for a local grader; failures are flags.
+
+    `plain`: whether every sample is a string, when the caller already knows."""
     start = time.perf_counter()
     with paused_gc():
-        plain = set(map(type, samples)) <= {str}
+        if plain is None:
+            plain = set(map(type, samples)) <= {str}
         column = _grade(spec, samples, items, plain, set() if plain else _unparsed_rows(samples))
     column.set_time((time.perf_counter() - start) / max(1, len(column)))
     return column
@@ -98,7 +105,8 @@ def _grade(
         scores = _string_check(spec.operation, texts, references, clean)
     else:
         scores = _similarity(spec.evaluation_metric, texts, references, clean)
-    if not unparsed and set(map(type, scores)) <= {float}:
+    # On a clean batch either every score is a float or the metric failed on all of them.
+    if not unparsed and (type(scores[0]) is float if clean and scores else not _any_error(scores)):
         return GradeColumn(cast(list[float], scores))  # every row graded: no per-row work
     rewards: list[float] = []
     failures: dict[int, GradeResult] = {}
@@ -112,6 +120,10 @@ def _grade(
             continue
         rewards.append(0.0)
     return GradeColumn(rewards, failures=failures)
+
+
+def _any_error(scores: list[float | Exception]) -> bool:
+    return not set(map(type, scores)) <= {float}
 
 
 def _combine(spec: MultiGrader, subs: dict[str, GradeColumn]) -> GradeColumn:
@@ -242,10 +254,10 @@ def _scores(metric: str, texts: Sequence[str], references: Sequence[str]) -> lis
         # WRatio already scores an empty side 0 and most identical pairs 1; only identical
         # strings that preprocess to nothing ("!!" vs "!!") need G2's rule applied after.
         scores = text_similarity.score_many(metric, texts, references)
-        zeros = [row for row, score in enumerate(scores) if not score]
-        for row in zeros:
-            if texts[row] == references[row]:
-                scores[row] = 1.0
+        if 0.0 in scores:  # one C-speed scan; most batches have no zero
+            for row in [row for row, score in enumerate(scores) if not score]:
+                if texts[row] == references[row]:
+                    scores[row] = 1.0
         return scores
     fixed = [text_similarity.edge_case(t, r) for t, r in zip(texts, references, strict=True)]
     rows = [row for row, score in enumerate(fixed) if score is None]

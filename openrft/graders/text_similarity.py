@@ -109,7 +109,8 @@ def score_many(metric: str, texts: Sequence[str], references: Sequence[str]) -> 
         texts, references, scorer=fuzz.WRatio, processor=utils.default_process,
         workers=-1, dtype=np.float64,
     )  # fmt: skip
-    return list((matrix / 100).tolist())
+    scores: list[float] = (matrix / 100).tolist()
+    return scores
 
 
 def edge_case(text: str, reference: str) -> float | None:
