@@ -4,6 +4,8 @@ On CUDA, rollouts use a static KV cache (`cache_implementation="static"`): the d
 cache re-allocates every step and is the slow path. Weights used with it must share one dtype
 with the cache; we never sample under autocast, so bf16 (serving) and fp32 (training) weights
 each get a cache of their own dtype. CPU keeps the dynamic cache (static buys nothing there).
+transformers compiles the forward for a static cache on CUDA, once per shape, so prompts are
+padded to a multiple of `PAD_MULTIPLE` tokens there.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ class Rollouts:
     finish_reasons: list[str]  # "stop" (eos) or "length"
 
 
+PAD_MULTIPLE = 64
+"""With a static cache, prompts are left-padded to a multiple of this: generate() compiles the
+forward once per cache shape, and a handful of widths keeps recompiles rare."""
+
+
+def static_cache(device: str) -> bool:
+    return device.startswith("cuda")
+
+
 def cache_options(device: str) -> dict[str, Any]:
     """generate() kwargs for the KV cache: static on CUDA, the default elsewhere."""
-    return {"cache_implementation": "static"} if device.startswith("cuda") else {}
+    return {"cache_implementation": "static"} if static_cache(device) else {}
 
 
 def sample(
@@ -47,7 +58,14 @@ def sample(
     seed: int | None = None,
 ) -> Rollouts:
     tokenizer = loaded.tokenizer
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    multiple = PAD_MULTIPLE if static_cache(loaded.device) else None
+    enc = tokenizer(
+        prompts,
+        return_tensors="pt",
+        padding=True,
+        pad_to_multiple_of=multiple,
+        add_special_tokens=False,
+    )
     enc = {k: v.to(loaded.device) for k, v in enc.items()}
     if seed is not None:
         torch.manual_seed(seed)

@@ -2,7 +2,9 @@
 
 On-policy with one optimisation pass per batch (the importance ratio is 1), no KL term
 (beta = 0) and the loss averaged over every completion token in the batch (TRL's default
-`dapo` normalisation), so the gradient matches TRL's GRPOTrainer with those settings.
+`dapo` normalisation), so the gradient matches TRL's GRPOTrainer with those settings. The
+batch is backpropagated in micro-batches, so a model with a real vocabulary (150k tokens) and
+256-token completions fits: memory grows with the micro-batch, not with the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 from openrft.models.sampling import Rollouts
 
 _EPS = 1e-4  # TRL's epsilon: a group whose rewards are all equal gets advantage 0
+LOGITS_BUDGET = 2**28
+"""Logit values per forward pass by default: 1 GiB in fp32 (its backward needs about 3×)."""
 
 
 def group_advantages(rewards: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -34,13 +38,48 @@ def completion_logprobs(model: Any, rollouts: Rollouts) -> torch.Tensor:
     logits = model(
         input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1
     ).logits[:, :-1]  # [R, C, V]: position t predicts completion token t
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return logp.gather(-1, rollouts.completion_ids[..., None]).squeeze(-1)
+    # The chosen token's logit minus logsumexp: no second [R, C, V] tensor for log_softmax.
+    picked = logits.gather(-1, rollouts.completion_ids[..., None]).squeeze(-1).float()
+    return picked - torch.logsumexp(logits.float(), dim=-1)
 
 
-def policy_loss(model: Any, rollouts: Rollouts, advantages: torch.Tensor) -> torch.Tensor:
-    """-mean over completion tokens of advantage × log π(token); advantages: [R]."""
-    logp = completion_logprobs(model, rollouts)
-    mask = rollouts.completion_mask.float() * (advantages != 0).float()[:, None]
+def micro_batch_rows(rollouts: Rollouts, vocab_size: int, limit: int | None) -> int:
+    """Rollouts per forward/backward pass: `limit`, or as many as keep a pass's logits under
+    LOGITS_BUDGET values (the [rows, C, V] tensor is what grows with a real vocabulary)."""
+    if limit is not None:
+        return limit
+    per_row = max(1, rollouts.completion_ids.shape[1] * vocab_size)
+    return max(1, LOGITS_BUDGET // per_row)
+
+
+def accumulate_gradient(
+    model: Any, rollouts: Rollouts, advantages: torch.Tensor, micro_batch: int
+) -> float:
+    """Backpropagate -mean over completion tokens of advantage × log π(token) (advantages: [R]),
+    `micro_batch` rollouts at a time. Each pass divides by the whole batch's token count, so
+    the summed gradient is the full batch's. Rollouts with advantage 0 add nothing to the loss
+    and are skipped. Returns the loss."""
     total = rollouts.completion_mask.sum().clamp(min=1)
-    return -(advantages[:, None] * logp * mask).sum() / total
+    rows = advantages.nonzero().squeeze(-1)
+    loss = 0.0
+    for start in range(0, len(rows), micro_batch):
+        index = rows[start : start + micro_batch]
+        part = take(rollouts, index)
+        logp = completion_logprobs(model, part)
+        mask = part.completion_mask.float()
+        part_loss = -(advantages[index][:, None] * logp * mask).sum() / total
+        part_loss.backward()
+        loss += float(part_loss.detach())
+    return loss
+
+
+def take(rollouts: Rollouts, index: torch.Tensor) -> Rollouts:
+    """The rollouts at `index` (tensors only; texts are not needed for the loss)."""
+    return Rollouts(
+        prompt_ids=rollouts.prompt_ids[index],
+        prompt_mask=rollouts.prompt_mask[index],
+        completion_ids=rollouts.completion_ids[index],
+        completion_mask=rollouts.completion_mask[index],
+        texts=[],
+        finish_reasons=[],
+    )

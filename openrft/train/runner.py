@@ -165,7 +165,9 @@ class _Job:
             return
         model = self.loaded.model
         model.train()
-        grpo.policy_loss(model, rollouts, advantages).backward()
+        vocab = int(model.config.vocab_size)
+        micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
+        grpo.accumulate_gradient(model, rollouts, advantages, micro)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

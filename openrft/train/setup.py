@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from openrft.data.split import split_rows
-from openrft.models.registry import LoadedModel, load_model, quiet_peft
+from openrft.models.registry import LoadedModel, default_device, load_model, quiet_peft
 from openrft.train.checkpoints import Checkpoint
 from openrft.train.spec import JobSpec
 
@@ -38,6 +38,10 @@ def load_policy(spec: JobSpec, home: Path, resume: Checkpoint | None) -> LoadedM
     """The trainable model: the base (LoRA-wrapped if asked) or the checkpoint's weights."""
     device = spec.settings.device
     rank = spec.settings.lora_rank
+    if (device or default_device()).startswith("cuda"):
+        # fp32 weights, TF32 matmuls (fp32 accumulate): the usual fp32 training setting on
+        # Ampere and later GPUs, several times the plain fp32 rate.
+        torch.set_float32_matmul_precision("high")
     if resume is not None and not rank:
         loaded = load_model(str(resume.path), home=home, device=device, training=True)
         loaded.name = spec.model

@@ -61,6 +61,9 @@ class TrainSettings(_Strict):
     """Checkpoints kept by validation reward (J3), besides the final one."""
     grader_concurrency: int = Field(default=16, ge=1)
     """Remote grader calls in flight at once."""
+    micro_batch_size: int | None = Field(default=None, ge=1)
+    """Rollouts per forward/backward pass (default: as many as keep one pass's logits under
+    2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
 
 
 class JobSpec(_Strict):

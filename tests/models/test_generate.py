@@ -77,13 +77,17 @@ def test_cuda_rollouts_use_a_static_cache_and_cpu_does_not(
         return real(**kwargs)
 
     monkeypatch.setattr(loaded.model, "generate", spy)
-    sampling.sample(loaded, ["<|user|>sort 1:<|end|><|assistant|>"], n=1, max_new_tokens=2)
+    prompts = ["<|user|>sort 1:<|end|><|assistant|>", "<|user|>sort 93172:<|end|><|assistant|>"]
+    greedy: dict[str, Any] = {"n": 2, "max_new_tokens": 6, "temperature": 0.0}
+    dynamic = sampling.sample(loaded, prompts, **greedy)
     assert "cache_implementation" not in seen
-    monkeypatch.setattr(
-        sampling, "cache_options", lambda device: {"cache_implementation": "static"}
-    )
-    sampling.sample(loaded, ["<|user|>sort 1:<|end|><|assistant|>"], n=1, max_new_tokens=2)
+    monkeypatch.setattr(sampling, "static_cache", lambda device: True)  # as on CUDA
+    static = sampling.sample(loaded, prompts, **greedy)
     assert seen["cache_implementation"] == "static"
+    # Prompts padded to a multiple of PAD_MULTIPLE (few compiled shapes), same completions.
+    assert static.prompt_ids.shape[1] % sampling.PAD_MULTIPLE == 0
+    assert static.prompt_ids.shape[1] > dynamic.prompt_ids.shape[1]
+    assert static.texts == dynamic.texts and all(static.texts)
 
 
 def test_cuda_serving_loads_bf16_so_the_static_cache_matches_the_weights() -> None:
