@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=(trl datasets dill multiprocess RapidFuzz pydantic pydantic_core annotated-types
-        typing-inspection transformers httpx2 httpcore2 truststore sniffio)
+        typing-inspection transformers huggingface_hub hf-xet httpx2 httpcore2 truststore sniffio)
 
 pin() { grep -i -E "^$1==" requirements.lock | head -1; }
 
