@@ -13,7 +13,8 @@ from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, arun_grader, grade, is_sync, run_grader
 from openrft.graders.result import ERROR_DETAILS, ERROR_FLAGS, GradeResult
 from openrft.graders.sample import Sample
-from openrft.graders.schema import AnyGrader, display_name, iter_templates, validate_grader
+from openrft.graders.schema import AnyGrader, display_name, iter_templates
+from openrft.graders.validation import validate_grader
 
 __all__ = [
     "ERROR_DETAILS",

@@ -23,7 +23,8 @@ from openrft.graders.engine import agrade, is_sync
 from openrft.graders.graded import GradeColumn
 from openrft.graders.result import ERROR_FLAGS, GradeResult, sum_usage
 from openrft.graders.sample import Sample
-from openrft.graders.schema import AnyGrader, MultiGrader, display_name, validate_grader
+from openrft.graders.schema import AnyGrader, MultiGrader, display_name
+from openrft.graders.validation import validate_grader
 
 Row = tuple[Sample, Any]
 Progress = Callable[[int], None]

@@ -29,9 +29,9 @@ from openrft.graders.schema import (
     StringCheckGrader,
     TextSimilarityGrader,
     display_name,
-    validate_grader,
 )
 from openrft.graders.template import VariableError
+from openrft.graders.validation import validate_grader
 
 log = logging.getLogger(__name__)
 _SYNC: dict[str, Any] = {

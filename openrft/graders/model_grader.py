@@ -18,9 +18,9 @@ from openrft.graders.judge import JudgeClient, JudgeServerError, judge_of
 from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget, budget_of
 from openrft.graders.judge_wire import JudgeReply, first_json_object
 from openrft.graders.judge_wire import response_format as named_format
+from openrft.graders.messages import InputImage, InputMessage, InputText, SamplingParams
 from openrft.graders.result import GradeResult, failure
 from openrft.graders.sample import Sample, SampleParseError
-from openrft.graders.schema import InputImage, InputMessage, InputText, SamplingParams
 from openrft.graders.template import VariableError, compile_template
 
 log = logging.getLogger(__name__)
