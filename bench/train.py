@@ -17,10 +17,8 @@ import argparse
 import asyncio
 import contextlib
 import io
-import itertools
 import logging
 import os
-import statistics
 import tempfile
 import time
 import warnings
@@ -30,6 +28,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")  # TRL/transformers deprecation chatter: not what is measured
+
+from steps import Stamps, step_time  # noqa: E402  (bench/ is on the path)
 
 from openrft.demo.task import make_rows  # noqa: E402
 from openrft.models.tiny import NAME, ensure_tiny  # noqa: E402
@@ -48,20 +48,6 @@ STRING_CHECK = {
     "reference": "{{ item.reference }}",
     "operation": "eq",
 }
-
-
-def step_time(ends: list[float], drop_last: bool) -> float:
-    gaps = [b - a for a, b in itertools.pairwise(ends)][1:]
-    return statistics.median(gaps[:-1] if drop_last else gaps)
-
-
-class Stamps:
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-
-    def emit(self, type: str, *args: Any, **kwargs: Any) -> None:
-        if type == "metrics":
-            self.ends.append(time.perf_counter())
 
 
 def openrft_step(home: Path, steps: int, grader: dict[str, Any]) -> float:

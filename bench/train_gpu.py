@@ -26,12 +26,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import itertools
 import json
 import logging
 import os
 import random
-import statistics
 import tempfile
 import time
 import warnings
@@ -43,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")  # TRL/transformers deprecation chatter: not what is measured
 
 import torch  # noqa: E402
+from steps import Stamps, step_time  # noqa: E402  (bench/ is on the path)
 
 from openrft.train.runner import run_job  # noqa: E402
 from openrft.train.spec import JobSpec  # noqa: E402
@@ -106,20 +105,6 @@ def make_rows(count: int, seed: int) -> list[dict[str, Any]]:
         {"messages": [{"role": "user", "content": words(24)}], "reference": words(16)}
         for _ in range(count)
     ]
-
-
-def step_time(ends: list[float], drop_last: bool) -> float:
-    gaps = [b - a for a, b in itertools.pairwise(ends)][1:]
-    return statistics.median(gaps[:-1] if drop_last else gaps)
-
-
-class Stamps:
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-
-    def emit(self, type: str, *args: Any, **kwargs: Any) -> None:
-        if type == "metrics":
-            self.ends.append(time.perf_counter())
 
 
 def openrft_step(model: Path, rows: list[dict[str, Any]], device: str, steps: int) -> float:

@@ -20,7 +20,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import repeat
 from typing import Any
 
@@ -174,8 +174,9 @@ class _Parser:
         return ("call", name, tuple(args))
 
 
-def _row(tree: Tree) -> Node:
-    """The tree as a closure over one row's rewards."""
+def _closure(tree: Tree, lift: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Any:
+    """The tree as nested closures over an environment; `lift` turns each scalar operation
+    into the one applied to the environment's values (itself for a row, `map` for columns)."""
     kind = tree[0]
     if kind == "num":
         value = tree[1]
@@ -184,40 +185,31 @@ def _row(tree: Tree) -> Node:
         name = tree[1]
         return lambda env: env[name]
     if kind == "neg":
-        operand = _row(tree[1])
-        return lambda env: -operand(env)
+        negate, operand = lift(operator.neg), _closure(tree[1], lift)
+        return lambda env: negate(operand(env))
     if kind == "op":
-        apply, left, right = _OPERATORS[tree[1]], _row(tree[2]), _row(tree[3])
+        apply = lift(_OPERATORS[tree[1]])
+        left, right = _closure(tree[2], lift), _closure(tree[3], lift)
         return lambda env: apply(left(env), right(env))
-    args = [_row(arg) for arg in tree[2]]
+    args = [_closure(arg, lift) for arg in tree[2]]
     if tree[1] in _VARIADIC:
         fold = _VARIADIC[tree[1]]
-        return lambda env: fold(arg(env) for arg in args)
-    function, (arg,) = _UNARY_FUNCTIONS[tree[1]], args
+        combine = lift(lambda *values: fold(values))
+        return lambda env: combine(*(arg(env) for arg in args))
+    function, (arg,) = lift(_UNARY_FUNCTIONS[tree[1]]), args
     return lambda env: function(arg(env))
+
+
+def _row(tree: Tree) -> Node:
+    """The tree as a closure over one row's rewards."""
+    node: Node = _closure(tree, lambda function: function)
+    return node
 
 
 def _column(tree: Tree) -> ColumnNode:
     """The tree as a closure over reward columns: the row closure's operations, by `map`."""
-    kind = tree[0]
-    if kind == "num":
-        value = tree[1]
-        return lambda columns: value
-    if kind == "var":
-        name = tree[1]
-        return lambda columns: columns[name]
-    if kind == "neg":
-        operand = _column(tree[1])
-        return lambda columns: _map(operator.neg, operand(columns))
-    if kind == "op":
-        apply, left, right = _OPERATORS[tree[1]], _column(tree[2]), _column(tree[3])
-        return lambda columns: _map(apply, left(columns), right(columns))
-    args = [_column(arg) for arg in tree[2]]
-    if tree[1] in _VARIADIC:
-        fold = _VARIADIC[tree[1]]
-        return lambda columns: _map(lambda *values: fold(values), *(a(columns) for a in args))
-    function, (arg,) = _UNARY_FUNCTIONS[tree[1]], args
-    return lambda columns: _map(function, arg(columns))
+    node: ColumnNode = _closure(tree, lambda function: partial(_map, function))
+    return node
 
 
 def _map(function: Callable[..., float], *operands: Values) -> Values:
