@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import io
 import logging
 import os
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")  # TRL/transformers deprecation chatter: not what is measured
 
-from steps import Stamps, step_time  # noqa: E402  (bench/ is on the path)
+from steps import Stamps, step_time, trl_step_time  # noqa: E402  (bench/ is on the path)
 
 from openrft.demo.task import make_rows  # noqa: E402
 from openrft.models.tiny import NAME, ensure_tiny  # noqa: E402
@@ -71,38 +68,17 @@ def openrft_step(home: Path, steps: int, grader: dict[str, Any]) -> float:
 
 
 def trl_step(home: Path, steps: int, reward: Any) -> float:
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    ends: list[float] = []
-
-    class Stamp(TrainerCallback):  # type: ignore[misc]
-        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
-            ends.append(time.perf_counter())
-
-    path = ensure_tiny(home)
-    rows = make_rows(PROMPTS * steps, 1)
-    data = Dataset.from_list([{"prompt": r["messages"], "reference": r["reference"]} for r in rows])
-    with tempfile.TemporaryDirectory() as out:
-        config = GRPOConfig(
-            output_dir=out, max_steps=steps, learning_rate=LR, lr_scheduler_type="constant",
-            per_device_train_batch_size=PROMPTS * SAMPLES, num_generations=SAMPLES,
-            max_completion_length=TOKENS, temperature=1.0, top_k=0, beta=0.0, use_cpu=True,
-            bf16=False, gradient_checkpointing=False, save_strategy="no", report_to="none",
-            disable_tqdm=True, logging_steps=10_000, seed=0,
-        )  # fmt: skip
-        trainer = GRPOTrainer(
-            model=AutoModelForCausalLM.from_pretrained(path),
-            reward_funcs=reward,
-            args=config,
-            train_dataset=data,
-            processing_class=AutoTokenizer.from_pretrained(path),
-            callbacks=[Stamp()],
-        )
-        with contextlib.redirect_stdout(io.StringIO()):  # TRL prints its final log dict
-            trainer.train()
-    return step_time(ends, drop_last=False)
+    rows = [
+        {"prompt": r["messages"], "reference": r["reference"]}
+        for r in make_rows(PROMPTS * steps, 1)
+    ]
+    return trl_step_time(
+        ensure_tiny(home), reward, rows,
+        max_steps=steps, learning_rate=LR, lr_scheduler_type="constant",
+        per_device_train_batch_size=PROMPTS * SAMPLES, num_generations=SAMPLES,
+        max_completion_length=TOKENS, temperature=1.0, top_k=0, beta=0.0, use_cpu=True,
+        bf16=False, gradient_checkpointing=False,
+    )  # fmt: skip
 
 
 def exact_match(completions: list[Any], reference: list[str], **_: Any) -> list[float]:

@@ -24,8 +24,6 @@ Prints one markdown table; `--json PATH` also writes the numbers.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
@@ -41,7 +39,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")  # TRL/transformers deprecation chatter: not what is measured
 
 import torch  # noqa: E402
-from steps import Stamps, step_time  # noqa: E402  (bench/ is on the path)
+from steps import Stamps, step_time, trl_step_time  # noqa: E402  (bench/ is on the path)
 
 from openrft.train.runner import run_job  # noqa: E402
 from openrft.train.spec import JobSpec  # noqa: E402
@@ -128,16 +126,7 @@ def openrft_step(model: Path, rows: list[dict[str, Any]], device: str, steps: in
 
 
 def trl_step(model: Path, rows: list[dict[str, Any]], device: str, steps: int) -> float:
-    from datasets import Dataset
     from rapidfuzz import fuzz, utils
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    ends: list[float] = []
-
-    class Stamp(TrainerCallback):  # type: ignore[misc]
-        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
-            ends.append(time.perf_counter())
 
     def close(completions: list[Any], reference: list[str], **_: Any) -> list[float]:
         return [
@@ -145,28 +134,13 @@ def trl_step(model: Path, rows: list[dict[str, Any]], device: str, steps: int) -
             for c, r in zip(completions, reference, strict=True)
         ]
 
-    data = Dataset.from_list(
-        [{"prompt": r["messages"], "reference": r["reference"]} for r in rows[: PROMPTS * steps]]
-    )
+    data = [{"prompt": r["messages"], "reference": r["reference"]} for r in rows[: PROMPTS * steps]]
     cpu = {"use_cpu": True, "bf16": False} if device == "cpu" else {}
-    with tempfile.TemporaryDirectory() as out:
-        config = GRPOConfig(
-            output_dir=out, max_steps=steps, learning_rate=LR,
-            per_device_train_batch_size=PROMPTS * SAMPLES, num_generations=SAMPLES,
-            max_completion_length=TOKENS, save_strategy="no", report_to="none",
-            disable_tqdm=True, logging_steps=10_000, seed=0, **cpu,
-        )  # fmt: skip
-        trainer = GRPOTrainer(
-            model=AutoModelForCausalLM.from_pretrained(model),
-            reward_funcs=close,
-            args=config,
-            train_dataset=data,
-            processing_class=AutoTokenizer.from_pretrained(model),
-            callbacks=[Stamp()],
-        )
-        with contextlib.redirect_stdout(io.StringIO()):  # TRL prints its final log dict
-            trainer.train()
-    return step_time(ends, drop_last=False)
+    return trl_step_time(
+        model, close, data,
+        max_steps=steps, learning_rate=LR, per_device_train_batch_size=PROMPTS * SAMPLES,
+        num_generations=SAMPLES, max_completion_length=TOKENS, **cpu,
+    )  # fmt: skip
 
 
 def main() -> None:
