@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import time
+from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -110,11 +111,13 @@ def _grade(
         return GradeColumn(cast(list[float], scores))  # every row graded: no per-row work
     rewards: list[float] = []
     failures: dict[int, GradeResult] = {}
+    flagged: dict[int, GradeResult] = {}  # one as_failure (and one log line) per exception
     for row, score in enumerate(scores):
         if row in unparsed:
             failures[row] = failure("sample_parse_error")
         elif isinstance(score, Exception):
-            failures[row] = as_failure(score)
+            first = flagged.get(id(score)) or flagged.setdefault(id(score), as_failure(score))
+            failures[row] = replace(first, errors=dict(first.errors or {}))
         else:
             rewards.append(score)
             continue

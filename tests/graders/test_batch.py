@@ -150,3 +150,21 @@ def test_results_are_built_once_and_summaries_read_the_columns() -> None:
     assert first.sub_rewards == {"exact": 1.0, "close": 1.0}
     assert first.execution_time == results[1].execution_time > 0
     assert results[1].errors == {"invalid_variable_error": True}
+
+
+def test_a_metric_that_fails_on_every_row_flags_each_row_and_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from openrft.graders import text_similarity
+
+    def unavailable(*_: object) -> list[float]:
+        raise text_similarity.MetricUnavailableError("meteor needs WordNet")
+
+    monkeypatch.setattr(text_similarity, "score_many", unavailable)
+    report = grade_many(
+        {**CLOSE, "evaluation_metric": "meteor"}, [("a b", {"reference": "a c"})] * 50
+    )
+    assert report.error_counts() == {"other_error": 50}
+    assert {r.detail for r in report.results} == {"meteor needs WordNet"}
+    assert len({id(r) for r in report.results}) == 50  # one result object per row
+    assert sum("meteor needs WordNet" in record.message for record in caplog.records) == 1
