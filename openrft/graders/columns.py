@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from operator import itemgetter
 from typing import Any, cast
 
