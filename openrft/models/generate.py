@@ -2,7 +2,8 @@
 
 Requests that share sampling settings are generated together in one batch (`n` samples each);
 a request with a `seed` runs alone so its seed means something. `stop` strings cut the text
-after generation. A `response_format` JSON schema constrains sampling (see `constrain`);
+after generation. A request with `on_text` hears its text as it is generated (`streaming`).
+A `response_format` JSON schema constrains sampling (see `constrain`);
 `tools` go to the chat template, and `<tool_call>` blocks come back as `tool_calls`.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import sample
+from openrft.models.streaming import OnText, Row, TextDeltas
 from openrft.models.structured import schema_of
 
 DEFAULT_MAX_TOKENS = 256
@@ -32,6 +34,8 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     stop: list[str] | None = None
+    on_text: OnText | None = None
+    """Streaming: called with (choice index, new text) as tokens come (not with `tools`)."""
 
 
 @dataclass
@@ -80,6 +84,7 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
         top_p=first.top_p,
         schema=schema_of(first.response_format),
         seed=first.seed,
+        streamer=_streamer(loaded, batch),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
     completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
@@ -99,6 +104,26 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
             ]
         )
     return out
+
+
+def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | None:
+    """Deltas for the requests that stream, one row per generated sequence (a greedy batch
+    generates one per request and repeats it, so that row speaks for all `n` choices)."""
+    if not any(r.on_text and not r.tools for r in batch):
+        return None
+    n = batch[0].n
+    greedy = batch[0].temperature <= 0
+
+    def targets(request: ChatRequest, choices: range) -> list[tuple[OnText, int]]:
+        listening = request.on_text is not None and not request.tools
+        return [(request.on_text, c) for c in choices] if listening else []  # type: ignore[misc]
+
+    rows = [
+        Row(targets(request, range(n) if greedy else range(choice, choice + 1)), request.stop or [])
+        for request in batch
+        for choice in (range(1) if greedy else range(n))
+    ]
+    return TextDeltas(loaded.tokenizer, rows, loaded.tokenizer.eos_token_id)
 
 
 def _completion(text: str, finish: str, request: ChatRequest, prompt: int, used: int) -> Completion:

@@ -56,7 +56,10 @@ def sample(
     top_p: float = 1.0,
     schema: dict[str, Any] | None = None,
     seed: int | None = None,
+    streamer: Any | None = None,
 ) -> Rollouts:
+    """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
+    decoding step's new tokens, one per generated row."""
     tokenizer = loaded.tokenizer
     multiple = PAD_MULTIPLE if static_cache(loaded.device) else None
     enc = tokenizer(
@@ -81,6 +84,7 @@ def sample(
             num_return_sequences=1 if greedy else n,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
+            streamer=streamer,
             **options,
         )
     if greedy:

@@ -5,8 +5,8 @@ only checkpoints the job recorded (complete and verified) are ever loaded, so a 
 being written is never served; every model call runs on one generation thread (torch
 already uses every core; two concurrent generates would only fight), which also owns the
 model cache (LRU, `max_models`), so the cache needs no lock.
-What it does not do: stream tokens as they are generated (a completion is streamed after it
-is complete), or share one batch across different models.
+A streamed request carries an `on_text` listener that hears its text as it is generated
+(`openrft.server.chat_stream`). What it does not do: share one batch across different models.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Chat completion responses: the `chat.completion` object and its streamed chunks.
 
-A completion arrives whole from the engine; streaming splits it into chunks after the fact
-(role, content pieces, tool calls, finish, optional usage, `[DONE]`), which is what SDK
-stream readers need, without token-by-token latency.
+`Chunks` writes a stream (`openrft.server.chat_stream` sends it): a role delta per choice,
+content deltas as the text is generated, then what is left (`rest_deltas`: held-back text and
+tool calls, which are parsed from the whole text), a finish per choice, usage when asked for,
+and `[DONE]`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from openrft.jobs.ids import new_id
 
-__all__ = ["chat_object", "sse_chunks"]
+__all__ = ["Chunks", "chat_object", "rest_deltas"]
 
 _PIECE = re.compile(r"\S*\s*")
 
@@ -76,30 +77,51 @@ def chat_object(model: str, completions: list[Any]) -> dict[str, Any]:
     }
 
 
-def sse_chunks(model: str, completions: list[Any], include_usage: bool) -> Iterator[str]:
-    """Server-sent events, each `data: {chunk}\\n\\n`, then `data: [DONE]`."""
-    chunk_id, created = new_id("chatcmpl-"), int(time.time())
+ROLE = {"role": "assistant", "content": ""}
+DONE = "data: [DONE]\n\n"
 
-    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
-        body = {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "choices": choices, **extra}  # fmt: skip
-        if include_usage:
+
+class Chunks:
+    """The `chat.completion.chunk` events of one response, as server-sent-event lines."""
+
+    def __init__(self, model: str, include_usage: bool):
+        self.id, self.created = new_id("chatcmpl-"), int(time.time())
+        self.model, self.include_usage = model, include_usage
+
+    def event(self, choices: list[dict[str, Any]], **extra: Any) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": choices, **extra}  # fmt: skip
+        if self.include_usage:
             body.setdefault("usage", None)
         return f"data: {json.dumps(body)}\n\n"
 
-    for index, completion in enumerate(completions):
-        for delta in _deltas(completion):
-            yield chunk([{"index": index, "delta": delta, "finish_reason": None, "logprobs": None}])
+    def delta(self, index: int, delta: dict[str, Any]) -> str:
+        return self.event(
+            [{"index": index, "delta": delta, "finish_reason": None, "logprobs": None}]
+        )
+
+    def finish(self, index: int, completion: Any) -> str:
         reason = _get(completion, "finish_reason") or "stop"
-        yield chunk([{"index": index, "delta": {}, "finish_reason": reason, "logprobs": None}])
-    if include_usage:
-        yield chunk([], usage=usage(completions))
-    yield "data: [DONE]\n\n"
+        return self.event(
+            [{"index": index, "delta": {}, "finish_reason": reason, "logprobs": None}]
+        )
+
+    def close(self, completions: list[Any]) -> Iterator[str]:
+        """Usage (when asked for) and `[DONE]`."""
+        if self.include_usage:
+            yield self.event([], usage=usage(completions))
+        yield DONE
 
 
-def _deltas(completion: Any) -> Iterator[dict[str, Any]]:
-    yield {"role": "assistant", "content": ""}
-    for piece in _PIECE.findall(_get(completion, "text") or ""):
+def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+def rest_deltas(completion: Any, sent: str) -> Iterator[dict[str, Any]]:
+    """The deltas a client still needs once `sent` (a prefix of the text) has been streamed:
+    the rest of the text in word pieces, then the tool calls."""
+    text = _get(completion, "text") or ""
+    for piece in _PIECE.findall(text[len(sent) :] if text.startswith(sent) else ""):
         if piece:
             yield {"content": piece}
     for index, call in enumerate(_tool_calls(completion) or []):

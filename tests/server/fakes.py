@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ class FakeBackend:
         self.delay = delay
         self.calls: list[tuple[str, int]] = []
         """(model, batch size) per model call."""
+        self.hold: threading.Event | None = None
+        """When set, a streamed answer stops after its first word until a test sets the event."""
 
     def load(self, target: str) -> str:
         return target
@@ -50,6 +53,9 @@ class FakeBackend:
         prompt = _last_user(request["messages"])
         if prompt == "__crash__":
             raise RuntimeError("secret internal detail")
+        on_text = request.get("on_text")
+        if on_text is not None and not request.get("tools") and prompt.startswith("stream "):
+            return self._streamed(prompt.removeprefix("stream "), on_text, index)
         text, calls, reason = prompt[::-1], None, "stop"
         if request.get("response_format"):
             text = json.dumps({"answer": prompt[::-1]})
@@ -62,6 +68,17 @@ class FakeBackend:
         if request.get("max_tokens") and len(text) > request["max_tokens"]:
             text, reason = text[: request["max_tokens"]], "length"
         return Completion(text, calls, reason, len(prompt), len(text))
+
+    def _streamed(self, words: str, on_text: Any, index: int) -> Completion:
+        """Says `words` one at a time through `on_text`, as a model streaming would; the word
+        `__crash__` fails the call after what came before it was sent."""
+        for number, word in enumerate(words.split(" ")):
+            if word == "__crash__":
+                raise RuntimeError("secret internal detail")
+            on_text(index, word if number == 0 else f" {word}")
+            if number == 0 and self.hold is not None and not self.hold.wait(10):
+                raise TimeoutError("the first word never reached the client")
+        return Completion(words, None, "stop", len(words), len(words.split(" ")))
 
     def embed(self, loaded: str, texts: list[str]) -> tuple[list[list[float]], int]:
         vectors = []

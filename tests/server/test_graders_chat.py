@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
+import threading
 
 import httpx
 import openai
@@ -175,3 +176,42 @@ def test_python_grader_runs_in_the_sandbox(live: Live) -> None:
         broken = graders.run(grader={**grader, "source": "def grade(sample, item):\n    1/0\n"},  # type: ignore[arg-type]
                              model_sample="x")  # fmt: skip
         assert broken.reward == 0.0 and broken.metadata.errors.python_grader_runtime_error
+
+
+def test_a_stream_sends_text_while_the_model_is_still_generating(live: Live) -> None:
+    """The fake model stops after its first word until this client has received it: a
+    server that sent chunks only after generating would never let it go on."""
+    live.backend.hold = threading.Event()
+    try:
+        with client(live) as sdk:
+            stream = sdk.chat.completions.create(model="openrft-tiny", stream=True,
+                messages=[{"role": "user", "content": "stream alpha beta gamma"}])  # fmt: skip
+            text, reasons = "", []
+            for chunk in stream:
+                for choice in chunk.choices:
+                    text += choice.delta.content or ""
+                    reasons.append(choice.finish_reason)
+                    if text:
+                        live.backend.hold.set()
+        assert text == "alpha beta gamma" and reasons[-1] == "stop"
+    finally:
+        live.backend.hold = None
+
+
+def test_a_stream_that_fails_midway_ends_with_an_error_the_sdk_raises(live: Live) -> None:
+    with client(live) as sdk:
+        stream = sdk.chat.completions.create(model="openrft-tiny", stream=True,
+            messages=[{"role": "user", "content": "stream alpha __crash__"}])  # fmt: skip
+        seen = ""
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in stream:
+                seen += "".join(choice.delta.content or "" for choice in chunk.choices)
+        assert seen == "alpha"
+        assert "secret" not in str(caught.value)
+
+
+def test_a_stream_that_fails_before_any_text_is_a_plain_error_response(live: Live) -> None:
+    with client(live) as sdk, pytest.raises(openai.InternalServerError) as caught:
+        sdk.chat.completions.create(model="openrft-tiny", stream=True,
+            messages=[{"role": "user", "content": "__crash__"}])  # fmt: skip
+    assert "secret" not in str(caught.value)

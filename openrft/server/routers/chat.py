@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openrft.server.auth import project
-from openrft.server.chat_wire import chat_object, sse_chunks
+from openrft.server.chat_stream import live_stream
+from openrft.server.chat_wire import chat_object
 from openrft.server.wire import ChatCompletionRequest
 
 router = APIRouter()
@@ -41,10 +42,9 @@ async def chat_completions(
 ) -> JSONResponse | StreamingResponse:
     engine = request.app.state.engine
     target = engine.resolve(project, body.model)
-    completions = await engine.complete(target, _params(body))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = sse_chunks(body.model, completions, include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream")
+        return await live_stream(engine, target, _params(body), body.model, include_usage)
+    completions = await engine.complete(target, _params(body))
     # A plain-JSON dict already: skip FastAPI's jsonable_encoder walk (the serving hot path).
     return JSONResponse(chat_object(body.model, completions))
