@@ -83,6 +83,12 @@ def test_five_step_loop(real: Live) -> None:
                                                 messages=row["messages"])  # fmt: skip
             assert reply.choices[0].message.content is not None and reply.usage
             assert reply.usage.completion_tokens <= 8
+            # The same seeded request streamed token by token says the same thing.
+            stream = sdk.chat.completions.create(model=model, max_completion_tokens=8, seed=0,
+                                                 messages=row["messages"], stream=True)  # fmt: skip
+            pieces = [c.choices[0].delta.content for c in stream if c.choices]
+            assert "".join(p or "" for p in pieces) == reply.choices[0].message.content
+            assert len([p for p in pieces if p]) > 1
         vectors = sdk.embeddings.create(
             model=done.fine_tuned_model, input="sort 123:", encoding_format="float"
         )
