@@ -12,6 +12,8 @@ the same work; the server is `openrft serve` in its own process, the real model 
 The sequential and concurrent phases alternate for `rounds` rounds and the gain is the median
 of the rounds' gains, so a burst of other load on a shared host skews one round, not the result.
 Target (issue 7): N-client throughput >= 3x the 1-client throughput.
+Last, streaming with one client: time to the first text and to the end of a streamed answer,
+beside the same request unstreamed.
 """
 
 from __future__ import annotations
@@ -114,6 +116,27 @@ def run_rounds(url: str, loaded: Any, prompts: list[Messages], args: Any) -> dic
     return out
 
 
+def streaming(url: str, prompts: list[Messages], tokens: int) -> dict[str, float]:
+    """Median seconds, request by request with one client: the whole answer unstreamed, and
+    streamed: until the first text, until the end."""
+    plain, first, whole = [], [], []
+    with OpenAI(base_url=url, api_key="bench", max_retries=0) as sdk:
+        for messages in prompts:
+            kwargs: dict[str, Any] = {"model": "openrft-tiny", "messages": messages,
+                                      "max_tokens": tokens, "temperature": 0}  # fmt: skip
+            start = time.perf_counter()
+            sdk.chat.completions.create(**kwargs)
+            plain.append(time.perf_counter() - start)
+            start, seen = time.perf_counter(), None
+            for chunk in sdk.chat.completions.create(stream=True, **kwargs):
+                if seen is None and chunk.choices and chunk.choices[0].delta.content:
+                    seen = time.perf_counter() - start
+            whole.append(time.perf_counter() - start)
+            first.append(seen if seen is not None else whole[-1])
+    return {name: statistics.median(values) for name, values in
+            (("plain", plain), ("first", first), ("whole", whole))}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=96)
@@ -128,6 +151,7 @@ def main() -> None:
         loaded = load_model("openrft-tiny", home=home)
         with local_server(home) as url:
             r = run_rounds(url, loaded, prompts, args)
+            live = streaming(url, prompts[:24], args.max_tokens)
         ceiling = one_call(loaded, prompts[: args.clients], args.max_tokens)
     single, serial = statistics.mean(r["local"]), statistics.mean(r["remote"])
     elapsed = statistics.median(r["elapsed"])
@@ -150,6 +174,10 @@ def main() -> None:
     total = args.requests * args.rounds
     print(f"concurrent phases: {total} requests in {r['calls']} model calls "
           f"(mean batch {total / r['calls']:.1f}, largest {r['largest']})")  # fmt: skip
+    print(
+        f"streamed, 1 client: first text after {live['first'] * 1000:.1f} ms, whole answer "
+        f"{live['whole'] * 1000:.1f} ms (unstreamed {live['plain'] * 1000:.1f} ms; medians)"
+    )
 
 
 if __name__ == "__main__":
