@@ -30,6 +30,10 @@ run)
         --target /tmp/site .whl/*.whl
     export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
     out="${OUT:-reports}" && mkdir -p "$out"
+    # Needs of the carried wheels that the image should meet (click>=8.4.2, regex>=2025.10.22,
+    # pyarrow>=24, fsspec<=2026.9.0, tokenizers<0.24): shown, so a failed import is explained.
+    python3 -m pip show click regex pyarrow fsspec tokenizers typer 2>/dev/null \
+        | grep -E '^(Name|Version):' | paste - - || true
     python3 -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'
     python3 bench/train_gpu.py --steps "${STEPS:-4}" --json "$out/train_gpu.json" \
         2>&1 | tee "$out/train_gpu.log"
