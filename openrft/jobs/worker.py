@@ -46,7 +46,7 @@ class Worker:
     def __init__(self, home: Path, db: Database, *, lease: float = 30.0, max_running: int = 1):
         self.home, self.lease = home, lease
         self.db, self.jobs, self.events = db, JobStore(db), EventStore(db)
-        self.files = FileStore(home)
+        self.files = FileStore(home, db=db)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.max_running = max_running
         self.children: dict[str, tuple[subprocess.Popen[bytes], float]] = {}

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, backend: Any = None) -> Fast
     )
     app.state.settings = settings
     app.state.db = Database(settings.home, check=True)
-    app.state.files = FileStore(settings.home, max_bytes=settings.max_upload_bytes)
+    app.state.files = FileStore(settings.home, db=app.state.db, max_bytes=settings.max_upload_bytes)
     app.state.jobs = JobStore(app.state.db)
     app.state.events = EventStore(app.state.db)
     app.state.grader_context = GraderContext()

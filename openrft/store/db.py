@@ -1,4 +1,4 @@
-"""The SQLite store under `OPENRFT_HOME/openrft.db`: jobs, events and checkpoints.
+"""The SQLite store under `OPENRFT_HOME/openrft.db`: file records, jobs, events, checkpoints.
 
 Guarantees: WAL journal with `synchronous=FULL` (an acknowledged commit survives a process
 crash and, where the disk honours fsync, power loss); every write goes through `tx()`, a

@@ -5,20 +5,19 @@ Guarantees:
   `OPENRFT_HOME/files/`. The client's filename is metadata only: sanitised for display, at most
   255 characters, never part of a path. Ids are checked against their pattern before any path is
   built, so `../x` cannot name a file.
-- Writes are atomic (temp file in the same directory, fsync, `os.replace`, fsync of the
-  directory): after a crash a file is whole or absent. A file is visible once its metadata
-  record is written, and deleting removes the record first.
+- Content writes are atomic (temp file in the same directory, fsync, `os.replace`, fsync of the
+  directory): after a crash a file is whole or absent. A file is visible once its record is
+  committed to the SQLite store (`files` table), and deleting removes the record first.
 - An upload over `max_bytes` is refused (`PayloadTooLargeError`) after reading at most
   `max_bytes` plus one chunk; nothing of it is kept. Content-Type is never consulted.
 - A file belongs to one project: another project's id answers `NotFoundError`, as an unknown id.
 What it does not do: per-project quotas, enforcing `expires_at`, JSONL checks at upload (OpenAI
 reports fine-tune data errors on the job; `validate_upload` is there for the job layer).
-Metadata is one JSON record beside each file until the server's SQLite store takes over.
+Listing is one indexed query, however many files a home holds.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import string
@@ -31,6 +30,8 @@ from typing import Any, BinaryIO, Literal
 
 from openrft.data.validate import validate_file
 from openrft.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from openrft.store.db import Database
+from openrft.store.migrations import FILE_COLUMNS
 from openrft.store.names import display_name
 
 __all__ = [
@@ -47,6 +48,7 @@ UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "e
 OUTPUT_PURPOSES = ("assistants_output", "batch_output", "fine-tune-results")
 _ALPHABET = string.ascii_letters + string.digits
 _CHUNK = 1 << 20
+_PLACES = ", ".join("?" * len(FILE_COLUMNS))
 
 
 def default_home() -> Path:
@@ -95,9 +97,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class FileStore:
-    def __init__(self, home: Path | None = None, *, max_bytes: int | None = None):
-        self.root = (home or default_home()) / "files"
+    def __init__(
+        self, home: Path | None = None, *, db: Database | None = None, max_bytes: int | None = None
+    ):
+        home = home or default_home()
+        self.root = home / "files"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.db = db if db is not None else Database(home)
         env_cap = os.environ.get("OPENRFT_MAX_FILE_BYTES")
         self.max_bytes = max_bytes or (int(env_cap) if env_cap else MAX_FILE_BYTES)
 
@@ -123,7 +129,12 @@ class FileStore:
         record = FileRecord(
             file_id, size, now // 10**9, display_name(filename), purpose, project, now
         )
-        self._write_atomic(self._meta(file_id), iter([json.dumps(asdict(record)).encode()]))
+        row = asdict(record)
+        with self.db.tx() as conn:
+            conn.execute(
+                f"INSERT INTO files ({', '.join(FILE_COLUMNS)}) VALUES ({_PLACES})",
+                tuple(row[column] for column in FILE_COLUMNS),
+            )
         return record
 
     def _write_atomic(self, target: Path, chunks: Iterator[bytes]) -> int:
@@ -143,20 +154,17 @@ class FileStore:
         _fsync_dir(self.root)
         return size
 
-    def _meta(self, file_id: str) -> Path:
-        return self.root / f"{file_id}.json"
-
     def get(self, project: str, file_id: str) -> FileRecord:
         missing = NotFoundError(f"No such File object: {file_id}", param="file_id")
         if not _valid_id(file_id):
             raise missing
-        try:
-            record = FileRecord(**json.loads(self._meta(file_id).read_bytes()))
-        except FileNotFoundError:
-            raise missing from None
-        if record.project != project:
+        row = self.db.one(
+            f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE id = ? AND project = ?",
+            (file_id, project),
+        )
+        if row is None:
             raise missing
-        return record
+        return FileRecord(**dict(row))
 
     def list(
         self,
@@ -171,25 +179,26 @@ class FileStore:
             raise InvalidRequestError("order must be 'asc' or 'desc'", param="order")
         if not 1 <= limit <= 10000:
             raise InvalidRequestError("limit must be between 1 and 10000", param="limit")
-        records = [
-            record
-            for record in self._records()
-            if record.project == project and purpose in (None, record.purpose)
-        ]
-        records.sort(key=lambda record: (record.created_ns, record.id), reverse=order == "desc")
-        if after is not None:
-            ids = [record.id for record in records]
-            if after not in ids:
+        where, params = ["project = ?"], [project]
+        if purpose is not None:
+            where.append("purpose = ?")
+            params.append(purpose)
+        if after is not None:  # the cursor must be one of the files this listing shows
+            cursor = self.db.one(
+                f"SELECT created_ns, id FROM files WHERE id = ? AND {' AND '.join(where)}",
+                (after, *params),
+            )
+            if cursor is None:
                 raise InvalidRequestError(f"No such File object: {after}", param="after")
-            records = records[ids.index(after) + 1 :]
-        return records[:limit]
-
-    def _records(self) -> Iterator[FileRecord]:
-        for meta in self.root.glob("file-*.json"):
-            try:
-                yield FileRecord(**json.loads(meta.read_bytes()))
-            except FileNotFoundError:
-                continue  # deleted while listing
+            where.append(f"(created_ns, id) {'<' if order == 'desc' else '>'} (?, ?)")
+            params += [cursor["created_ns"], cursor["id"]]
+        direction = "DESC" if order == "desc" else "ASC"
+        rows = self.db.all(
+            f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE {' AND '.join(where)} "
+            f"ORDER BY created_ns {direction}, id {direction} LIMIT ?",
+            (*params, limit),
+        )
+        return [FileRecord(**dict(row)) for row in rows]
 
     def content_path(self, project: str, file_id: str) -> Path:
         """Where the content is, for readers that want a path (the job layer)."""
@@ -201,8 +210,10 @@ class FileStore:
     def delete(self, project: str, file_id: str) -> dict[str, Any]:
         """OpenAI's `FileDeleted` body."""
         record = self.get(project, file_id)
-        self._meta(record.id).unlink()
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM files WHERE id = ?", (record.id,))
         (self.root / record.id).unlink(missing_ok=True)
+        (self.root / f"{record.id}.json").unlink(missing_ok=True)  # an imported old record
         _fsync_dir(self.root)
         return {"id": record.id, "object": "file", "deleted": True}
 

@@ -5,8 +5,10 @@ Each `mNNN_*` function runs once, inside the transaction that records it in `_mi
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 
 def m001_jobs(db: sqlite3.Connection) -> None:
@@ -63,12 +65,42 @@ def m005_job_idempotency(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_files(db: sqlite3.Connection) -> None:
+    """File metadata moves into the store; records an earlier version kept as one JSON file
+    beside each upload (`files/<id>.json`) are imported, so no file disappears on upgrade."""
+    db.execute(
+        """CREATE TABLE files (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, bytes INTEGER NOT NULL,
+            created_at INTEGER NOT NULL, created_ns INTEGER NOT NULL, filename TEXT NOT NULL,
+            purpose TEXT NOT NULL, status TEXT NOT NULL, expires_at INTEGER)"""
+    )
+    db.execute("CREATE INDEX files_by_project ON files (project, created_ns, id)")
+    main = next(row for row in db.execute("PRAGMA database_list") if row[1] == "main")
+    if not main[2]:  # an in-memory database has no home
+        return
+    for meta in sorted((Path(main[2]).parent / "files").glob("file-*.json")):
+        record = json.loads(meta.read_bytes())
+        record.setdefault("status", "processed")
+        db.execute(
+            f"INSERT OR IGNORE INTO files ({', '.join(FILE_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(FILE_COLUMNS))})",
+            tuple(record.get(column) for column in FILE_COLUMNS),
+        )
+
+
+FILE_COLUMNS = (
+    "id", "project", "bytes", "created_at", "created_ns", "filename", "purpose", "status",
+    "expires_at",
+)  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_jobs,
     m002_events,
     m003_checkpoints,
     m004_message_events_once,
     m005_job_idempotency,
+    m006_files,
 ]
 
 

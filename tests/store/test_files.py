@@ -37,7 +37,7 @@ def test_create_get_content_and_wire_shape(store: FileStore) -> None:
     assert store.get("p1", record.id) == record
     with store.open_content("p1", record.id) as stream:
         assert stream.read() == ROW * 3
-    assert every_file(store.root) == {store.root / record.id, store.root / f"{record.id}.json"}
+    assert every_file(store.root) == {store.root / record.id}  # the record is in the store
 
 
 def test_ids_are_random(store: FileStore) -> None:
@@ -68,10 +68,8 @@ def test_traversal_filename_is_stored_under_a_generated_id(tmp_path: Path) -> No
     before = every_file(tmp_path)
     record = store.create("p", io.BytesIO(ROW), "../../etc/passwd", "fine-tune")
     assert record.filename == "passwd"
-    assert every_file(tmp_path) - before == {
-        store.root / record.id,
-        store.root / f"{record.id}.json",
-    }
+    new = {path for path in every_file(tmp_path) - before if not path.name.startswith("openrft.db")}
+    assert new == {store.root / record.id}
 
 
 def test_10kb_filename_is_truncated_keeping_the_extension(store: FileStore) -> None:
@@ -204,4 +202,23 @@ def test_records_survive_a_new_store_instance(tmp_path: Path) -> None:
     record = FileStore(tmp_path).create("p", io.BytesIO(ROW), "t.jsonl", "fine-tune")
     again = FileStore(tmp_path).get("p", record.id)
     assert again == record
-    assert json.loads((tmp_path / "files" / f"{record.id}.json").read_text())["project"] == "p"
+
+
+def test_records_an_earlier_version_kept_beside_each_file_are_imported(tmp_path: Path) -> None:
+    """Before the files table, each upload's record was `files/<id>.json`; upgrading a home
+    must not lose them."""
+    old = {"id": "file-" + "a" * 24, "bytes": len(ROW), "created_at": 1_700_000_000,
+           "filename": "old.jsonl", "purpose": "fine-tune", "project": "p",
+           "created_ns": 1_700_000_000 * 10**9, "status": "processed", "expires_at": None}  # fmt: skip
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / old["id"]).write_bytes(ROW)
+    (tmp_path / "files" / f"{old['id']}.json").write_text(json.dumps(old))
+    store = FileStore(tmp_path)
+    assert store.get("p", old["id"]).filename == "old.jsonl"
+    newer = store.create("p", io.BytesIO(ROW), "new.jsonl", "fine-tune")
+    assert [r.id for r in store.list("p")] == [newer.id, old["id"]]
+    with store.open_content("p", old["id"]) as content:
+        assert content.read() == ROW
+    store.delete("p", old["id"])
+    assert every_file(store.root) == {store.root / newer.id}
+    assert [r.id for r in FileStore(tmp_path).list("p")] == [newer.id]  # not imported again
