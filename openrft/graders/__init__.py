@@ -3,6 +3,7 @@
     validate_grader(dict)                      -> typed grader, or GraderValidationError (400)
     run_grader(grader, model_sample, item)     -> the exact `graders/run` response body
     grade_many(grader, rows)                   -> BatchReport (results, means, errors, latency)
+                                                  report.results: a GradeColumn of GradeResult
 
 Graders are pure functions of (grader, sample, item); sandboxes and clients are injected
 through `GraderContext`. This package never imports torch.
@@ -11,6 +12,7 @@ through `GraderContext`. This package never imports torch.
 from openrft.graders.batch import BatchReport, agrade_many, grade_many
 from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, arun_grader, grade, is_sync, run_grader
+from openrft.graders.graded import GradeColumn
 from openrft.graders.result import ERROR_DETAILS, ERROR_FLAGS, GradeResult
 from openrft.graders.sample import Sample
 from openrft.graders.schema import AnyGrader, display_name, iter_templates
@@ -21,6 +23,7 @@ __all__ = [
     "ERROR_FLAGS",
     "AnyGrader",
     "BatchReport",
+    "GradeColumn",
     "GradeResult",
     "GraderContext",
     "Sample",
