@@ -15,6 +15,7 @@ from typing import Any
 from openrft.errors import OpenRFTError
 from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, is_sync
 from openrft.graders.columns import grade_columns
+from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget
 
 
 class GraderErrorRate(OpenRFTError):
@@ -39,12 +40,20 @@ class Grades:
 
 
 class Rewarder:
-    def __init__(self, grader: AnyGrader, *, concurrency: int, python_timeout: float | None = None):
+    def __init__(
+        self,
+        grader: AnyGrader,
+        *,
+        concurrency: int,
+        python_timeout: float | None = None,
+        judge_budget: JudgeBudget | None = None,
+    ):
         self.grader = grader
         self.concurrency = concurrency
         self._local = is_sync(grader)
         self._loop: asyncio.Runner | None = None if self._local else asyncio.Runner()
-        self._context = GraderContext(python_timeout=python_timeout)
+        extras = {EXTRAS_KEY: judge_budget} if judge_budget is not None else {}
+        self._context = GraderContext(python_timeout=python_timeout, extras=extras)
 
     def __call__(self, samples: list[Sample], items: list[Any]) -> list[GradeResult]:
         if self._loop is None:

@@ -22,6 +22,7 @@ import torch
 
 from openrft.errors import OpenRFTError
 from openrft.graders import validate_grader
+from openrft.graders.judge_budget import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.train import grpo
 from openrft.train.checkpoints import CheckpointStore
@@ -76,6 +77,7 @@ class _Job:
         self.state: dict[str, Any] = {"step": 0, "trained_tokens": 0, "metrics": {}}
         self.store = CheckpointStore(workdir / "checkpoints")
         self.rewarder: Rewarder | None = None
+        self.budget: JudgeBudget | None = None
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -94,7 +96,10 @@ class _Job:
         self.loaded = load_policy(spec, self.home, resume)
         self.optimizer = optimizer_for(self.loaded.model, self.hp.learning_rate, resume)
         self.valid = data.valid
-        self.rewarder = Rewarder(grader, concurrency=spec.settings.grader_concurrency)
+        self.budget = self._judge_budget(resume.state if resume is not None else {})
+        self.rewarder = Rewarder(
+            grader, concurrency=spec.settings.grader_concurrency, judge_budget=self.budget
+        )
         schema = schema_of(spec.reinforcement.response_format)
         self.policy = Policy(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema
@@ -107,6 +112,15 @@ class _Job:
                 "message", "info", f"Resumed from step {resume.step}", None, resume.step
             )
         return self._loop(data.train)
+
+    def _judge_budget(self, state: dict[str, Any]) -> JudgeBudget | None:
+        """The job's cap on judge tokens, with what the steps up to the checkpoint spent."""
+        limit = self.spec.settings.judge_max_tokens
+        if limit is None:
+            return None
+        budget = JudgeBudget(limit, name=f"job {self.spec.id}")
+        budget.used = int(state.get("judge_tokens", 0))
+        return budget
 
     def _started(self, held_out: bool, valid_rows: int) -> None:
         self.events.emit("message", "info", "Fine-tuning job started")
@@ -192,6 +206,8 @@ class _Job:
         valid_mean = valid.reward_mean if valid else None
         self.state["step"] = step
         self.state["trained_tokens"] += tokens
+        if self.budget is not None:
+            self.state["judge_tokens"] = self.budget.used
         self.state["metrics"] = {
             "step": step,
             "train_reward_mean": train.reward_mean,

@@ -61,6 +61,9 @@ class TrainSettings(_Strict):
     """Checkpoints kept by validation reward (J3), besides the final one."""
     grader_concurrency: int = Field(default=16, ge=1)
     """Remote grader calls in flight at once."""
+    judge_max_tokens: int | None = Field(default=None, ge=1)
+    """Judge tokens (prompt + completion) the job's model graders may spend, training and
+    validation together, resumes included; past it the job fails (`judge_budget_exceeded`)."""
     micro_batch_size: int | None = Field(default=None, ge=1)
     """Rollouts per forward/backward pass (default: as many as keep one pass's logits under
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
