@@ -104,6 +104,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         suffix=job["suffix"],
         org=org_for(job["project"]),
         project=job["project"],
+        settings=loads(job["settings"]) or {},
     )
     sink = DbEvents(events, job_id)
     try:

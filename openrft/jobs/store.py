@@ -134,7 +134,7 @@ def _missing(job_id: str) -> NotFoundError:
     return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
 
 
-_JSON_COLUMNS = {"method", "metadata", "integrations", "error", "resolved"}
+_JSON_COLUMNS = {"method", "metadata", "integrations", "error", "resolved", "settings"}
 
 
 def _encode(key: str, value: Any) -> Any:

@@ -65,6 +65,9 @@ class JobCreateRequest(Inbound):
     seed: int | None = Field(None, ge=0, le=2147483647)
     integrations: list[dict[str, Any]] | None = Field(None, max_length=5)
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
+    settings: dict[str, Any] | None = None
+    """openrft's extension: engine settings OpenAI has no word for (`lora_rank`, `device`,
+    `judge_max_tokens`, ...; docs/training.md). The SDK sends it with `extra_body`."""
 
 
 class StreamOptions(Inbound):

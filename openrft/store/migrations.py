@@ -88,6 +88,11 @@ def m006_files(db: sqlite3.Connection) -> None:
         )
 
 
+def m007_job_settings(db: sqlite3.Connection) -> None:
+    """The engine settings a job was created with (openrft's `settings` extension)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN settings TEXT")
+
+
 FILE_COLUMNS = (
     "id", "project", "bytes", "created_at", "created_ns", "filename", "purpose", "status",
     "expires_at",
@@ -101,6 +106,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m004_message_events_once,
     m005_job_idempotency,
     m006_files,
+    m007_job_settings,
 ]
 
 

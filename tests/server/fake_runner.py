@@ -27,6 +27,7 @@ class JobSpec:
     suffix: str | None = None
     org: str | None = None
     project: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,5 +82,6 @@ def run_job(
         ckpt = workdir / f"step-{step}"
         ckpt.mkdir(exist_ok=True)
         (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))
+        (ckpt / "settings.json").write_text(json.dumps(spec.settings))
         (ckpt / "ok").write_text("1")
     return _outcome("succeeded", workdir)

@@ -5,6 +5,7 @@ pause/resume/cancel while running, file checks (D2–D4), a crashed child resume
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -134,6 +135,8 @@ def test_create_rejects_bad_requests(live: Live) -> None:
             ({"model": "no-such-model"}, "model"),
             ({"seed": -1}, "seed"),
             ({"bogus": 1}, "bogus"),
+            ({"settings": {"lora_rank": -1}}, "settings.lora_rank"),
+            ({"settings": {"lora_rnak": 8}}, "settings.lora_rnak"),
         ]
         for change, param in cases:
             body = {"model": "openrft-tiny", "training_file": train, "method": method(), **change}
@@ -249,3 +252,14 @@ async def test_async_client_jobs(live: Live) -> None:
 def test_server_import_needs_no_torch() -> None:
     code = "import sys, openrft.server, openrft.cli.main; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_engine_settings_reach_the_trainer(live: Live) -> None:
+    """openrft's `settings` extension, sent with the SDK's `extra_body`."""
+    with client(live) as sdk:
+        settings = {"lora_rank": 8, "judge_max_tokens": 50_000}
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+            method=method(), extra_body={"settings": settings})  # fmt: skip
+        assert wait_for(sdk, job.id, "succeeded", "failed").status == "succeeded"
+    seen = json.loads((live.home / "jobs" / job.id / "step-1" / "settings.json").read_text())
+    assert seen == settings

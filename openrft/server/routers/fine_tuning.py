@@ -12,6 +12,7 @@ import random
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
@@ -20,6 +21,7 @@ from openrft.jobs.models import ModelCatalog
 from openrft.jobs.store import JobStore, job_object
 from openrft.server.auth import project
 from openrft.server.wire import JobCreateRequest, Reinforcement
+from openrft.train.spec import TrainSettings
 
 router = APIRouter(prefix="/fine_tuning/jobs")
 Project = Annotated[str, Depends(project)]
@@ -57,6 +59,7 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     }
     fields = body.model_dump(include={"model", "training_file", "validation_file", "suffix"})
     fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
+    fields["settings"] = _settings(body.settings)
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
     key = request.headers.get("idempotency-key")
     with request.app.state.db.tx():  # the job and its first event appear together
@@ -82,6 +85,19 @@ def _reinforcement(body: JobCreateRequest) -> Reinforcement:
 def _training_grader(data: dict[str, Any]) -> Any:
     """The grader, or a 400 whose `param` is its path in the create body."""
     return validate_grader(data, for_training=True, param="method.reinforcement.grader")
+
+
+def _settings(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """openrft's engine settings, checked now: a bad one is a 400 naming its field."""
+    if not data:
+        return None
+    try:
+        return TrainSettings.model_validate(data).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        param = ".".join(["settings", *(str(part) for part in first["loc"])])
+        problem = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise InvalidRequestError(f"Invalid '{param}': {problem}", param=param) from None
 
 
 def _check_file(request: Request, project: str, file_id: str, param: str) -> None:
