@@ -215,3 +215,13 @@ def test_a_stream_that_fails_before_any_text_is_a_plain_error_response(live: Liv
         sdk.chat.completions.create(model="openrft-tiny", stream=True,
             messages=[{"role": "user", "content": "__crash__"}])  # fmt: skip
     assert "secret" not in str(caught.value)
+
+
+def test_a_client_that_leaves_a_stream_early_does_not_disturb_the_next(live: Live) -> None:
+    with client(live) as sdk:
+        stream = sdk.chat.completions.create(model="openrft-tiny", stream=True,
+            messages=[{"role": "user", "content": "stream one two three four"}])  # fmt: skip
+        next(iter(stream))
+        stream.close()  # gone after the first chunk
+        reply = sdk.chat.completions.create(model="openrft-tiny", messages=USER)  # type: ignore[arg-type]
+        assert reply.choices[0].message.content == "olleh"
