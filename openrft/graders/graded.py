@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from typing import overload
 
 from openrft.graders.result import GradeResult, Usage
 
@@ -104,10 +104,6 @@ class GradeColumn(Sequence[GradeResult]):
         column = self.rewards if key is None else self.subs.get(key, [0.0])
         return math.fsum(column) / len(self.rewards)
 
-    def times(self) -> list[float]:
-        times = self.execution_time
-        return [times] * len(self.rewards) if isinstance(times, float) else times
-
     def usages(self) -> list[Usage]:
         """Judge token usage of every row that has some (only remote graders do)."""
         if self._built is None:  # the column path grades without a model
@@ -122,8 +118,3 @@ class GradeColumn(Sequence[GradeResult]):
 
     def __repr__(self) -> str:
         return f"GradeColumn(rows={len(self)}, failed={len(self.failures)})"
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]

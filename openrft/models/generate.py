@@ -112,17 +112,14 @@ def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | Non
     if not any(r.on_text and not r.tools for r in batch):
         return None
     n = batch[0].n
-    greedy = batch[0].temperature <= 0
+    per_row = [range(n)] if batch[0].temperature <= 0 else [range(c, c + 1) for c in range(n)]
 
     def targets(request: ChatRequest, choices: range) -> list[tuple[OnText, int]]:
-        listening = request.on_text is not None and not request.tools
-        return [(request.on_text, c) for c in choices] if listening else []  # type: ignore[misc]
+        if request.on_text is None or request.tools:
+            return []
+        return [(request.on_text, choice) for choice in choices]
 
-    rows = [
-        Row(targets(request, range(n) if greedy else range(choice, choice + 1)), request.stop or [])
-        for request in batch
-        for choice in (range(1) if greedy else range(n))
-    ]
+    rows = [Row(targets(r, choices), r.stop or []) for r in batch for choices in per_row]
     return TextDeltas(loaded.tokenizer, rows, loaded.tokenizer.eos_token_id)
 
 
