@@ -14,7 +14,6 @@ place in the log.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from openrft.errors import OpenRFTError
-from openrft.server.chat_wire import DONE, ROLE, Chunks, rest_deltas
+from openrft.server.chat_wire import DONE, ROLE, Chunks, rest_deltas, sse
 from openrft.server.errors import error_body
 
 log = logging.getLogger(__name__)
@@ -96,10 +95,10 @@ async def _events(
 
 def _error_event(exc: Exception) -> str:
     if isinstance(exc, OpenRFTError):
-        return f"data: {json.dumps(exc.to_body())}\n\n"
+        return sse(exc.to_body())
     log.error("chat stream failed", exc_info=exc)
     message = "The server had an error while generating this completion."
-    return f"data: {json.dumps(error_body(message, 'server_error'))}\n\n"
+    return sse(error_body(message, "server_error"))
 
 
 def _settle(task: asyncio.Future[Any]) -> None:

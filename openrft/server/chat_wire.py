@@ -16,7 +16,7 @@ from typing import Any
 
 from openrft.jobs.ids import new_id
 
-__all__ = ["Chunks", "chat_object", "rest_deltas"]
+__all__ = ["Chunks", "chat_object", "rest_deltas", "sse"]
 
 _PIECE = re.compile(r"\S*\s*")
 
@@ -81,6 +81,11 @@ ROLE = {"role": "assistant", "content": ""}
 DONE = "data: [DONE]\n\n"
 
 
+def sse(body: dict[str, Any]) -> str:
+    """One server-sent event carrying a JSON body."""
+    return f"data: {json.dumps(body)}\n\n"
+
+
 class Chunks:
     """The `chat.completion.chunk` events of one response, as server-sent-event lines."""
 
@@ -93,7 +98,7 @@ class Chunks:
                 "model": self.model, "choices": choices, **extra}  # fmt: skip
         if self.include_usage:
             body.setdefault("usage", None)
-        return f"data: {json.dumps(body)}\n\n"
+        return sse(body)
 
     def delta(self, index: int, delta: dict[str, Any]) -> str:
         return self.event(
