@@ -3,7 +3,8 @@
 Guarantees: every response is JSON with OpenAI's error body on failure and an `x-request-id`
 header (see `errors.py`); every `/v1` route but the unknown ones needs a valid key when keys
 are configured (`auth.py`); state lives under `settings.home` (SQLite `openrft.db`, `files/`,
-`jobs/<id>/`). What it does not do: TLS, rate limiting, or multi-host job scheduling.
+`jobs/<id>/`); eval runs execute in the background of this process (`eval_runs.py`).
+What it does not do: TLS, rate limiting, or multi-host job scheduling.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from openrft import __version__
+from openrft.evals.records import EvalStore
 from openrft.graders import GraderContext
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
 from openrft.server import errors
 from openrft.server.config import Settings
-from openrft.server.routers import chat, embeddings, files, fine_tuning, graders, models
+from openrft.server.routers import chat, embeddings, evals, files, fine_tuning, graders, models
 from openrft.store.db import Database
 from openrft.store.files import FileStore
 
@@ -42,11 +44,12 @@ def create_app(settings: Settings | None = None, *, backend: Any = None) -> Fast
     app.state.files = FileStore(settings.home, db=app.state.db, max_bytes=settings.max_upload_bytes)
     app.state.jobs = JobStore(app.state.db)
     app.state.events = EventStore(app.state.db)
+    app.state.evals = EvalStore(app.state.db)
     app.state.grader_context = GraderContext()
     app.state.backend = backend
     app.state.sandbox_tier = None
     errors.install(app)
-    for module in (files, graders, fine_tuning, models, chat, embeddings):
+    for module in (files, graders, fine_tuning, models, chat, embeddings, evals):
         app.include_router(module.router, prefix="/v1")
     app.add_api_route("/health", _health, methods=["GET"])
     app.add_middleware(
@@ -61,9 +64,12 @@ def create_app(settings: Settings | None = None, *, backend: Any = None) -> Fast
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from openrft.jobs.worker import Worker
     from openrft.serve.engine import Engine
+    from openrft.server.eval_runs import RunExecutor
 
     state, settings = app.state, app.state.settings
     state.engine = Engine(settings, state.db, backend=state.backend)
+    state.eval_runs = RunExecutor(state.evals, state.engine, state.files, state.grader_context)
+    state.eval_runs.start()
     state.worker = None
     if settings.start_worker:
         state.worker = Worker(settings.home, state.db, lease=settings.lease_seconds)
@@ -71,6 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await state.eval_runs.aclose()
         if state.worker is not None:
             await run_in_threadpool(state.worker.stop)
         await state.engine.aclose()

@@ -38,7 +38,7 @@ def _tool_calls(completion: Any) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def _message(completion: Any) -> dict[str, Any]:
+def assistant_message(completion: Any) -> dict[str, Any]:
     calls = _tool_calls(completion)
     text = _get(completion, "text")
     message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
@@ -67,7 +67,7 @@ def chat_object(model: str, completions: list[Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": index,
-                "message": _message(completion),
+                "message": assistant_message(completion),
                 "finish_reason": _get(completion, "finish_reason") or "stop",
                 "logprobs": None,
             }

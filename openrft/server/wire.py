@@ -106,3 +106,27 @@ class EmbeddingsRequest(Inbound):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(None, ge=1)
     user: str | None = None
+
+
+Metadata = Annotated[dict[MetadataKey, MetadataValue] | None, Field(max_length=16)]
+
+
+class EvalCreateRequest(Inbound):
+    name: str | None = None
+    metadata: Metadata = None
+    data_source_config: dict[str, Any]
+    """`{"type": "custom", "item_schema": {...}, "include_sample_schema"?: bool}`."""
+    testing_criteria: list[dict[str, Any]] = Field(min_length=1)
+    """Graders, each run on every row of every run; pass/fail per decision G3."""
+
+
+class EvalUpdateRequest(Inbound):
+    name: str | None = None
+    metadata: Metadata = None
+
+
+class EvalRunCreateRequest(Inbound):
+    name: str | None = None
+    metadata: Metadata = None
+    data_source: dict[str, Any]
+    """`jsonl` or `completions` (openrft.evals.sources); checked whole at create."""

@@ -93,6 +93,33 @@ def m007_job_settings(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN settings TEXT")
 
 
+def m008_evals(db: sqlite3.Connection) -> None:
+    """The Evals API (spec §9): evals, their runs, and one output item per graded row."""
+    db.execute(
+        """CREATE TABLE evals (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, created_ns INTEGER NOT NULL,
+            updated_ns INTEGER NOT NULL, name TEXT NOT NULL, metadata TEXT,
+            config TEXT NOT NULL, criteria TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX evals_by_project ON evals (project, created_ns, id)")
+    db.execute(
+        """CREATE TABLE eval_runs (
+            id TEXT PRIMARY KEY, eval_id TEXT NOT NULL, project TEXT NOT NULL,
+            created_ns INTEGER NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL,
+            status TEXT NOT NULL, data_source TEXT NOT NULL, metadata TEXT, error TEXT,
+            counts TEXT NOT NULL, usage TEXT NOT NULL, per_criteria TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX eval_runs_by_eval ON eval_runs (eval_id, created_ns, id)")
+    db.execute("CREATE INDEX eval_runs_by_status ON eval_runs (status, created_ns)")
+    db.execute(
+        """CREATE TABLE eval_items (
+            id TEXT PRIMARY KEY, run_id TEXT NOT NULL, eval_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL, row INTEGER NOT NULL, status TEXT NOT NULL,
+            item TEXT NOT NULL, results TEXT NOT NULL, sample TEXT NOT NULL,
+            UNIQUE (run_id, row))"""
+    )
+
+
 FILE_COLUMNS = (
     "id", "project", "bytes", "created_at", "created_ns", "filename", "purpose", "status",
     "expires_at",
@@ -107,6 +134,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m005_job_idempotency,
     m006_files,
     m007_job_settings,
+    m008_evals,
 ]
 
 

@@ -1,0 +1,265 @@
+"""The Evals API's records (spec §9): evals, runs and output items in the SQLite store, shaped
+as OpenAI's `eval`, `eval.run` and `eval.run.output_item`.
+
+Guarantees: every read is scoped to a project, and another project's id answers 404 exactly as
+an unknown one does; a run's counts are written in the transaction that writes the output items
+they count, and only while the run is still `in_progress`, so a run cancelled, deleted or
+interrupted between two chunks keeps counts that match its items. Lists page by keyset
+(`after` = the last id seen), so a page never repeats or skips a row that was there before.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from openrft.errors import NotFoundError
+from openrft.jobs.ids import new_id
+from openrft.store.db import Database, dumps, loads
+
+__all__ = ["FINISHED", "EvalStore", "eval_object", "item_object", "run_object"]
+
+FINISHED = frozenset({"completed", "failed", "canceled"})
+ZERO_COUNTS = {"total": 0, "errored": 0, "failed": 0, "passed": 0}
+
+
+class EvalStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # --- evals ---------------------------------------------------------------------------
+
+    def create_eval(self, project: str, fields: dict[str, Any]) -> sqlite3.Row:
+        eval_id, now = new_id("eval_", 32), time.time_ns()
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (eval_id, project, now, now, fields["name"] or eval_id, dumps(fields["metadata"]),
+                 dumps(fields["config"]), dumps(fields["criteria"])),
+            )  # fmt: skip
+        return self.eval_row(project, eval_id)
+
+    def eval_row(self, project: str, eval_id: str) -> sqlite3.Row:
+        row = self.db.one("SELECT * FROM evals WHERE id = ? AND project = ?", (eval_id, project))
+        if row is None:
+            raise NotFoundError(f"No such eval: {eval_id}", param="eval_id")
+        return row
+
+    def update_eval(
+        self, project: str, eval_id: str, name: str | None, metadata: dict[str, str] | None
+    ) -> sqlite3.Row:
+        row = self.eval_row(project, eval_id)
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE evals SET name = ?, metadata = ?, updated_ns = ? WHERE id = ?",
+                (name if name is not None else row["name"],
+                 dumps(metadata) if metadata is not None else row["metadata"],
+                 time.time_ns(), eval_id),
+            )  # fmt: skip
+        return self.eval_row(project, eval_id)
+
+    def delete_eval(self, project: str, eval_id: str) -> None:
+        """The eval, its runs and their output items, at once (a running run stops at its
+        next chunk: its write finds no run left)."""
+        self.eval_row(project, eval_id)
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM eval_items WHERE eval_id = ?", (eval_id,))
+            conn.execute("DELETE FROM eval_runs WHERE eval_id = ?", (eval_id,))
+            conn.execute("DELETE FROM evals WHERE id = ?", (eval_id,))
+
+    def eval_page(
+        self, project: str, after: str | None, limit: int, order: str, order_by: str
+    ) -> tuple[list[sqlite3.Row], bool]:
+        time_key = "updated_ns" if order_by == "updated_at" else "created_ns"
+        anchor = self.eval_row(project, after) if after else None
+        return self._page("evals", "project = ?", [project], (time_key, "id"), anchor,
+                          limit, order)  # fmt: skip
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def create_run(self, project: str, eval_id: str, fields: dict[str, Any]) -> sqlite3.Row:
+        criteria = loads(self.eval_row(project, eval_id)["criteria"])
+        per_criteria = [{"testing_criteria": c["id"], "passed": 0, "failed": 0} for c in criteria]
+        run_id = new_id("evalrun_", 32)
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, NULL, ?, ?, ?)",
+                (run_id, eval_id, project, time.time_ns(), fields["name"] or run_id,
+                 fields["model"], dumps(fields["data_source"]), dumps(fields["metadata"]),
+                 dumps(ZERO_COUNTS), dumps([]), dumps(per_criteria)),
+            )  # fmt: skip
+        return self.run_row(project, eval_id, run_id)
+
+    def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+        row = self.db.one(
+            "SELECT * FROM eval_runs WHERE id = ? AND eval_id = ? AND project = ?",
+            (run_id, eval_id, project),
+        )
+        if row is None:
+            raise NotFoundError(f"No such eval run: {run_id}", param="run_id")
+        return row
+
+    def run_page(
+        self, project: str, eval_id: str, after: str | None, limit: int, order: str,
+        status: str | None,
+    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+        self.eval_row(project, eval_id)
+        where, params = "eval_id = ? AND project = ?", [eval_id, project]
+        if status is not None:
+            where, params = where + " AND status = ?", [*params, status]
+        anchor = self.run_row(project, eval_id, after) if after else None
+        return self._page("eval_runs", where, params, ("created_ns", "id"), anchor, limit, order)
+
+    def cancel_run(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+        """`canceled`, unless the run has finished already (then it is left as it is)."""
+        self.run_row(project, eval_id, run_id)
+        self.move(run_id, {"queued", "in_progress"}, "canceled")
+        return self.run_row(project, eval_id, run_id)
+
+    def delete_run(self, project: str, eval_id: str, run_id: str) -> None:
+        self.run_row(project, eval_id, run_id)
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM eval_items WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM eval_runs WHERE id = ?", (run_id,))
+
+    def move(self, run_id: str, sources: set[str], target: str, error: Any = None) -> bool:
+        """Compare-and-set of a run's status; False when it was not in `sources`."""
+        marks = ", ".join("?" for _ in sources)
+        with self.db.tx() as conn:
+            cursor = conn.execute(
+                f"UPDATE eval_runs SET status = ?, error = ? WHERE id = ? AND status IN ({marks})",
+                (target, dumps(error), run_id, *sorted(sources)),
+            )
+        return cursor.rowcount == 1
+
+    def next_queued(self) -> sqlite3.Row | None:
+        return self.db.one(
+            "SELECT * FROM eval_runs WHERE status = 'queued' ORDER BY created_ns, id LIMIT 1"
+        )
+
+    def requeue_interrupted(self) -> int:
+        """Runs a stopped server left `in_progress` go back to `queued`; they keep their
+        output items and go on from the first row without one."""
+        with self.db.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE eval_runs SET status = 'queued' WHERE status = 'in_progress'"
+            )
+        return cursor.rowcount
+
+    def done_rows(self, run_id: str) -> int:
+        row = self.db.one("SELECT COUNT(*) AS n FROM eval_items WHERE run_id = ?", (run_id,))
+        return int(row["n"]) if row else 0
+
+    def add_items(
+        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any]
+    ) -> bool:
+        """Write a chunk's output items and the run's new totals together, only while the run
+        is `in_progress`; False (nothing written) when it was cancelled or deleted."""
+        now = int(time.time())
+        try:
+            with self.db.tx() as conn:
+                cursor = conn.execute(
+                    "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ? "
+                    "WHERE id = ? AND status = 'in_progress'",
+                    (dumps(totals["counts"]), dumps(totals["usage"]),
+                     dumps(totals["per_criteria"]), run["id"]),
+                )  # fmt: skip
+                if cursor.rowcount != 1:
+                    raise _Gone
+                conn.executemany(
+                    "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(new_id("outputitem_", 32), run["id"], run["eval_id"], now, item["row"],
+                      item["status"], dumps(item["item"]), dumps(item["results"]),
+                      dumps(item["sample"])) for item in items],
+                )  # fmt: skip
+        except _Gone:
+            return False
+        return True
+
+    # --- output items --------------------------------------------------------------------
+
+    def item_row(self, project: str, eval_id: str, run_id: str, item_id: str) -> sqlite3.Row:
+        self.run_row(project, eval_id, run_id)
+        row = self.db.one("SELECT * FROM eval_items WHERE id = ? AND run_id = ?", (item_id, run_id))
+        if row is None:
+            raise NotFoundError(f"No such output item: {item_id}", param="output_item_id")
+        return row
+
+    def item_page(
+        self, project: str, eval_id: str, run_id: str, after: str | None, limit: int,
+        order: str, status: str | None,
+    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+        self.run_row(project, eval_id, run_id)
+        where, params = "run_id = ?", [run_id]
+        if status is not None:
+            where, params = where + " AND status = ?", [*params, status]
+        anchor = self.item_row(project, eval_id, run_id, after) if after else None
+        return self._page("eval_items", where, params, ("row",), anchor, limit, order)
+
+    def _page(
+        self, table: str, where: str, params: list[Any], keys: tuple[str, ...],
+        anchor: sqlite3.Row | None, limit: int, order: str,
+    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+        direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
+        columns = ", ".join(keys)
+        if anchor is not None:
+            marks = ", ".join("?" for _ in keys)
+            where += f" AND ({columns}) {compare} ({marks})"
+            params = [*params, *(anchor[key] for key in keys)]
+        ordering = ", ".join(f"{key} {direction}" for key in keys)
+        rows = self.db.all(
+            f"SELECT * FROM {table} WHERE {where} ORDER BY {ordering} LIMIT ?",
+            (*params, limit + 1),
+        )
+        return rows[:limit], len(rows) > limit
+
+
+class _Gone(Exception):
+    """The run left `in_progress` while a chunk was being graded."""
+
+
+def eval_object(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "eval",
+        "name": row["name"],
+        "created_at": row["created_ns"] // 10**9,
+        "metadata": loads(row["metadata"]),
+        "data_source_config": loads(row["config"]),
+        "testing_criteria": loads(row["criteria"]),
+    }
+
+
+def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "eval.run",
+        "eval_id": row["eval_id"],
+        "name": row["name"],
+        "model": row["model"],
+        "status": row["status"],
+        "created_at": row["created_ns"] // 10**9,
+        "data_source": loads(row["data_source"]),
+        "metadata": loads(row["metadata"]),
+        "error": loads(row["error"]),
+        "report_url": report_url,
+        "result_counts": loads(row["counts"]),
+        "per_model_usage": loads(row["usage"]),
+        "per_testing_criteria_results": loads(row["per_criteria"]),
+    }
+
+
+def item_object(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "eval.run.output_item",
+        "run_id": row["run_id"],
+        "eval_id": row["eval_id"],
+        "created_at": row["created_at"],
+        "status": row["status"],
+        "datasource_item_id": row["row"],
+        "datasource_item": loads(row["item"]),
+        "results": loads(row["results"]),
+        "sample": loads(row["sample"]),
+    }

@@ -1,0 +1,117 @@
+"""Grading an eval run's rows into output items, and the run's running totals (spec §9).
+
+An output item passes when every testing criterion passes (decision G3: `pass_threshold`, or
+the top of the grader's range). It is `errored` when its answer could not be made or a criterion
+raised an error flag; an errored item counts as neither passed nor failed in `result_counts`,
+and as failed for each criterion it did not pass.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many
+from openrft.graders.passing import passed
+from openrft.store.db import loads
+
+__all__ = ["Answered", "Totals", "graded_items"]
+
+Answered = tuple[Sample | None, dict[str, Any]]
+"""A row's sample to grade (None when no answer could be made) and its `sample` record."""
+
+
+async def graded_items(
+    criteria: list[dict[str, Any]],
+    graders: list[AnyGrader],
+    rows: list[dict[str, Any]],
+    answered: list[Answered],
+    first_row: int,
+    context: GraderContext,
+) -> list[dict[str, Any]]:
+    """One output item per row, in row order; rows without a sample are errored ungraded."""
+    ready = [index for index, (sample, _) in enumerate(answered) if sample is not None]
+    pairs = [(answered[index][0], rows[index]["item"]) for index in ready]
+    grades: dict[int, list[GradeResult]] = {index: [] for index in ready}
+    for grader in graders:
+        report = await agrade_many(grader, pairs, context=context)
+        for index, result in zip(ready, report.results, strict=True):
+            grades[index].append(result)
+    items = []
+    for index, (row, (_, record)) in enumerate(zip(rows, answered, strict=True)):
+        results = [
+            _result(criterion, grader, result)
+            for criterion, grader, result in zip(
+                criteria, graders, grades.get(index, []), strict=False
+            )
+        ]
+        errored = index not in grades or any(result.errors for result in grades[index])
+        passing = not errored and all(result["passed"] for result in results)
+        items.append({
+            "row": first_row + index, "status": "pass" if passing else "fail",
+            "errored": errored, "item": row["item"], "results": results, "sample": record,
+            "judges": [result.usage_per_model or {} for result in grades.get(index, [])],
+        })  # fmt: skip
+    return items
+
+
+def _result(criterion: dict[str, Any], grader: AnyGrader, result: GradeResult) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": criterion["name"],
+        "type": criterion["type"],
+        "score": result.reward,
+        "passed": passed(grader, result),
+        "sample": None,
+    }
+    if result.errors:  # the same flags `graders/run` reports, so a failure says why
+        body["errors"] = result.errors
+    return body
+
+
+@dataclass
+class Totals:
+    """A run's `result_counts`, `per_testing_criteria_results` and `per_model_usage`."""
+
+    counts: dict[str, int]
+    per_criteria: list[dict[str, Any]]
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run: sqlite3.Row) -> Totals:
+        """The totals a run has written so far (a resumed run goes on from them)."""
+        usage = {entry["model_name"]: entry for entry in loads(run["usage"])}
+        return cls(loads(run["counts"]), loads(run["per_criteria"]), usage)
+
+    def add(self, items: list[dict[str, Any]], model: str) -> None:
+        for item in items:
+            outcome = (
+                "errored" if item["errored"] else "passed" if item["status"] == "pass" else "failed"
+            )
+            self.counts["total"] += 1
+            self.counts[outcome] += 1
+            for entry, result in zip(self.per_criteria, item["results"], strict=False):
+                entry["passed" if result["passed"] else "failed"] += 1
+            for entry in self.per_criteria[len(item["results"]) :]:
+                entry["failed"] += 1  # not graded: its answer never came
+            if model and not item["sample"].get("error"):
+                self._use(model, item["sample"]["usage"])
+            for judges in item["judges"]:
+                for name, tokens in judges.items():
+                    self._use(name, tokens)
+
+    def _use(self, model: str, tokens: dict[str, Any]) -> None:
+        entry = self.usage.setdefault(model, {
+            "model_name": model, "invocation_count": 0, "prompt_tokens": 0,
+            "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0,
+        })  # fmt: skip
+        entry["invocation_count"] += 1
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"):
+            entry[key] += int(tokens.get(key) or 0)
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "per_criteria": self.per_criteria,
+            "usage": list(self.usage.values()),
+        }

@@ -1,0 +1,204 @@
+"""An eval run's data source (spec §9): where its rows come from and, for `completions`, how
+each row becomes a chat request.
+
+    jsonl        rows `{"item": ..., "sample"?: ...}` graded as they are
+    completions  rows `{"item": ...}`; `model` answers `input_messages` rendered per item
+
+Rows come inline (`file_content`) or from an uploaded JSONL file (`file_id`), and every item
+must match the eval's `item_schema`: both are checked when the run is created, so a run never
+fails halfway on its own input. Errors are `InvalidRequestError`s whose `param` is the path in
+the create body (`data_source.source.content[3].item`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openrft.data.jsonl import iter_jsonl
+from openrft.errors import DataFileError, InvalidRequestError
+from openrft.graders.template import parse_ref, render
+
+__all__ = ["DataSource", "Row", "check_items", "messages_for", "parse_data_source", "sampling"]
+
+Row = dict[str, Any]
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContentRow(_Inbound):
+    item: dict[str, Any]
+    sample: dict[str, Any] | None = None
+    """A pre-made answer to grade (jsonl runs): `{"output_text": ..., "output_json"?: ...}`."""
+
+
+class FileContent(_Inbound):
+    type: Literal["file_content"]
+    content: list[ContentRow]
+
+
+class FileId(_Inbound):
+    type: Literal["file_id"]
+    id: str
+
+
+Source = Annotated[FileContent | FileId, Field(discriminator="type")]
+
+
+class TemplateMessages(_Inbound):
+    type: Literal["template"]
+    template: list[dict[str, Any]] = Field(min_length=1)
+    """Chat messages whose text may hold `{{item.*}}` references."""
+
+
+class ItemReference(_Inbound):
+    type: Literal["item_reference"]
+    item_reference: str
+    """Where each item keeps its own messages, e.g. `item.messages`."""
+
+
+class SamplingParams(_Inbound):
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    reasoning_effort: str | None = None
+    """Accepted and not acted on: openrft's models have no reasoning-effort knob."""
+
+
+class JsonlSource(_Inbound):
+    type: Literal["jsonl"]
+    source: Source
+
+
+class CompletionsSource(_Inbound):
+    type: Literal["completions"]
+    source: Source
+    model: str = Field(min_length=1)
+    input_messages: Annotated[TemplateMessages | ItemReference, Field(discriminator="type")]
+    sampling_params: SamplingParams | None = None
+
+
+DataSource = JsonlSource | CompletionsSource
+_KINDS: dict[str, type[JsonlSource] | type[CompletionsSource]] = {
+    "jsonl": JsonlSource,
+    "completions": CompletionsSource,
+}
+
+
+def parse_data_source(data: dict[str, Any]) -> DataSource:
+    """The run's data source, or a 400 naming the first bad field under `data_source`."""
+    kind = data.get("type")
+    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        hint = (
+            " (openrft serves no Responses API: use `completions`)" if kind == "responses" else ""
+        )
+        raise InvalidRequestError(
+            f"Invalid 'data_source.type': {kind!r}; expected 'jsonl' or 'completions'{hint}",
+            param="data_source.type",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: ValidationError) -> InvalidRequestError:
+    first = exc.errors(include_url=False)[0]
+    path = "data_source"
+    for part in first["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("file_content", "file_id", "template", "item_reference"):
+            path += f".{part}"  # discriminator tags are not part of the body's path
+    problem = {"extra_forbidden": "unknown field", "missing": "missing"}.get(
+        first["type"], first["msg"]
+    )
+    return InvalidRequestError(f"Invalid '{path}': {problem}", param=path)
+
+
+def load_rows(source: FileContent | FileId, files: Any, project: str) -> list[Row]:
+    """The run's rows; a file's lines are read strictly and must each hold an `item`."""
+    if isinstance(source, FileContent):
+        return [row.model_dump(exclude_none=True) for row in source.content]
+    files.get(project, source.id)  # 404 for an unknown or another project's file
+    rows = []
+    try:
+        with files.open_content(project, source.id) as stream:
+            for number, raw in iter_jsonl(stream, path_label=source.id):
+                try:
+                    rows.append(ContentRow.model_validate(raw).model_dump(exclude_none=True))
+                except ValidationError as exc:
+                    problem = exc.errors(include_url=False)[0]
+                    where = ".".join(str(part) for part in problem["loc"])
+                    raise DataFileError(
+                        f"'{where}': {problem['msg']}", path=source.id, line=number
+                    ) from None
+    except DataFileError as exc:
+        raise InvalidRequestError(exc.message, param="data_source.source.id") from None
+    return rows
+
+
+def check_items(
+    schema: dict[str, Any] | None, rows: list[Row], source: FileContent | FileId
+) -> None:
+    """Every item against the eval's `item_schema`; the first misfit is a 400."""
+    if not schema:
+        return
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    for index, row in enumerate(rows):
+        problem = next(iter(validator.iter_errors(row["item"])), None)
+        if problem is None:
+            continue
+        if isinstance(source, FileContent):
+            param = f"data_source.source.content[{index}].item"
+            where = param
+        else:
+            param, where = "data_source.source.id", f"{source.id}, row {index + 1}"
+        raise InvalidRequestError(
+            f"{where} does not match the eval's item_schema: {problem.message}", param=param
+        )
+
+
+def messages_for(source: CompletionsSource, item: Any) -> list[dict[str, Any]]:
+    """The chat messages for one item: the template rendered, or the item's own messages."""
+    given = source.input_messages
+    if isinstance(given, ItemReference):
+        ref = parse_ref(given.item_reference.removeprefix("{{").removesuffix("}}").strip())
+        messages = ref.resolve(None, item)
+        if not isinstance(messages, list):
+            raise ValueError(f"{given.item_reference} is not a list of messages")
+        return [dict(message) for message in messages]
+    return [_render_message(message, item) for message in given.template]
+
+
+def _render_message(message: dict[str, Any], item: Any) -> dict[str, Any]:
+    content = message.get("content", "")
+    if isinstance(content, dict):
+        content = [content]
+    if isinstance(content, list):  # content parts: their text, templated, in order
+        content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return {"role": message.get("role", "user"), "content": render(str(content), None, item)}
+
+
+def sampling(source: CompletionsSource) -> dict[str, Any]:
+    """The chat parameters each row is answered with (OpenAI's defaults where unset)."""
+    params = source.sampling_params or SamplingParams.model_validate({})
+    return {
+        "n": 1,
+        "max_tokens": params.max_completion_tokens,
+        "temperature": 1.0 if params.temperature is None else params.temperature,
+        "top_p": 1.0 if params.top_p is None else params.top_p,
+        "seed": 42 if params.seed is None else params.seed,
+        "response_format": params.response_format,
+        "tools": params.tools,
+        "stop": None,
+    }

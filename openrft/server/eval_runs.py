@@ -1,0 +1,188 @@
+"""Runs eval runs in the background of the server, one at a time, a chunk of rows at a time.
+
+A run goes `queued` → `in_progress` → `completed` (or `failed`, or `canceled` by request).
+Each chunk is answered (for `completions` runs, through the serving engine, so eval traffic is
+batched with chat traffic), graded by every testing criterion, and written with the run's new
+totals in one transaction. Cancel and delete take effect at the next chunk.
+
+Guarantees: a server stopped mid-run requeues the run when it starts again and goes on from the
+first row without an output item, so no row is graded twice and none is lost; a row whose answer
+or grade fails is an `errored` output item (the error is data), and only a failure of the run
+itself (its file gone, its model deleted) fails the run. What it does not do: run two runs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from typing import Any
+
+from openrft.errors import OpenRFTError
+from openrft.evals.records import EvalStore
+from openrft.evals.scoring import Answered, Totals, graded_items
+from openrft.evals.sources import (
+    CompletionsSource,
+    DataSource,
+    Row,
+    load_rows,
+    messages_for,
+    parse_data_source,
+    sampling,
+)
+from openrft.graders import GraderContext, Sample, validate_grader
+from openrft.graders.template import VariableError
+from openrft.server.chat_wire import assistant_message, usage
+from openrft.store.db import loads
+
+__all__ = ["CHUNK", "RunExecutor"]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 32
+"""Rows answered and graded together: small enough that cancel is prompt, large enough that the
+engine batches the answers."""
+
+
+class RunExecutor:
+    def __init__(self, store: EvalStore, engine: Any, files: Any, context: GraderContext):
+        self.store, self.engine, self.files, self.context = store, engine, files, context
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        requeued = self.store.requeue_interrupted()
+        if requeued:
+            log.info("eval runs requeued after a restart: %d", requeued)
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def wake(self) -> None:
+        """A run was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()  # before looking, so a wake that comes after is not lost
+            run = self.store.next_queued()
+            if run is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=5)
+                continue
+            if not self.store.move(run["id"], {"queued"}, "in_progress"):
+                continue  # cancelled before it started
+            try:
+                await self._execute(run)
+            except asyncio.CancelledError:
+                raise  # the server is stopping: the run stays in_progress and is requeued
+            except OpenRFTError as exc:
+                self._fail(run, exc.code or "run_failed", exc.message)
+            except Exception as exc:  # boundary: one broken run must not stop the others
+                log.exception("eval run %s failed", run["id"])
+                self._fail(run, "internal_error", f"the run failed: {type(exc).__name__}")
+
+    def _fail(self, run: sqlite3.Row, code: str, message: str) -> None:
+        self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
+
+    async def _execute(self, run: sqlite3.Row) -> None:
+        evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
+        if evaluation is None:
+            return  # deleted with its eval
+        criteria = loads(evaluation["criteria"])
+        graders = [validate_grader(_bare(criterion)) for criterion in criteria]
+        source = parse_data_source(loads(run["data_source"]))
+        rows = load_rows(source.source, self.files, run["project"])
+        target = self.engine.resolve(run["project"], run["model"]) if run["model"] else None
+        totals = Totals.of(run)
+        for start in range(self.store.done_rows(run["id"]), len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            samples = await self._samples(source, target, run["model"], chunk)
+            items = await graded_items(criteria, graders, chunk, samples, start, self.context)
+            totals.add(items, run["model"])
+            if not self.store.add_items(run, items, totals.as_record()):
+                return  # cancelled or deleted meanwhile
+        self.store.move(run["id"], {"in_progress"}, "completed")
+
+    async def _samples(
+        self, source: DataSource, target: str | None, model: str, chunk: list[Row]
+    ) -> list[Answered]:
+        if not isinstance(source, CompletionsSource):
+            return [_given(row) for row in chunk]
+        params = sampling(source)
+        answers = await asyncio.gather(
+            *(self._answer(source, target, row, params) for row in chunk)
+        )
+        return [_answered(model, params, messages, answer) for messages, answer in answers]
+
+    async def _answer(
+        self, source: CompletionsSource, target: str | None, row: Row, params: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """The messages asked and the completion, or the error that stopped it (a row's
+        error is data: it makes an errored output item, never a failed run)."""
+        try:
+            messages = messages_for(source, row["item"])
+        except (VariableError, ValueError) as exc:
+            return [], _RowError("invalid_input_messages", str(exc))
+        try:
+            completions = await self.engine.complete(target, {**params, "messages": messages})
+        except OpenRFTError as exc:
+            return messages, _RowError(exc.code or "sample_error", exc.message)
+        except Exception as exc:  # boundary: the model's failure, without its internals
+            log.warning("eval row answer failed: %r", exc)
+            return messages, _RowError(
+                "sample_error", f"the model call failed: {type(exc).__name__}"
+            )
+        return messages, completions[0]
+
+
+class _RowError:
+    def __init__(self, code: str, message: str):
+        self.body = {"code": code, "message": message}
+
+
+def _answered(
+    model: str, params: dict[str, Any], messages: list[dict[str, Any]], answer: Any
+) -> Answered:
+    """The sample to grade and the output item's `sample` record for one answered row."""
+    asked = [{"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages]
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0}
+    record: dict[str, Any] = {
+        "input": asked, "output": [], "finish_reason": "", "model": model, "usage": tokens,
+        "error": None, "temperature": params.get("temperature", 1.0),
+        "max_completion_tokens": params.get("max_tokens"), "top_p": params.get("top_p", 1.0),
+        "seed": params.get("seed"),
+    }  # fmt: skip
+    if isinstance(answer, _RowError):
+        record["error"] = answer.body
+        return None, record
+    message = assistant_message(answer)
+    reason = getattr(answer, "finish_reason", None) or "stop"
+    record.update(output=[message], finish_reason=reason)
+    record["usage"].update(usage([answer]))
+    json_expected = (params.get("response_format") or {}).get("type") in (
+        "json_schema",
+        "json_object",
+    )
+    sample = Sample.from_message(message, finish_reason=reason, json_expected=json_expected)
+    return sample, record
+
+
+def _given(row: Row) -> Answered:
+    """A jsonl row's own sample, graded as it is."""
+    given = row.get("sample") or {}
+    sample = Sample.coerce({**given, "output_text": str(given.get("output_text") or "")})
+    record = _answered(str(given.get("model") or ""), {}, [], None)[1]
+    record.update(
+        output=[{"role": "assistant", "content": sample.output_text}], finish_reason="stop"
+    )
+    return sample, record
+
+
+def _bare(criterion: dict[str, Any]) -> dict[str, Any]:
+    """A stored criterion without the `id` the eval gave it."""
+    return {key: value for key, value in criterion.items() if key != "id"}
