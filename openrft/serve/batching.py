@@ -5,8 +5,9 @@ form the next batch. When the previous batch had more than one request (clients 
 concurrent), the loop also waits up to `window` seconds for the batch to reach the previous
 batch's size before calling the model.
 
-A failed call fails every request of its batch with the same exception; it does not stop
-the loop.
+When a call for several requests fails, each is run again alone, so only the request that
+fails gets the error and its neighbours still get answers (one bad request never fails
+another client's). A failure never stops the loop.
 """
 
 from __future__ import annotations
@@ -79,15 +80,34 @@ class Batcher:
                 )
             except Exception as exc:  # boundary: the batch's callers get the error
                 log.warning("model call failed for a batch of %d: %s", len(live), exc)
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(exc)
+                if len(live) == 1:
+                    _settle(live[0][1], exc)
+                else:
+                    await self._one_by_one(live)
                 continue
             for (_, future), result in zip(live, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                _settle(future, result)
+
+    async def _one_by_one(self, batch: list[Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        for request, future in batch:
+            try:
+                (result,) = await loop.run_in_executor(self.executor, self.run, [request])
+            except Exception as exc:  # boundary: this request's caller gets its own error
+                result = exc
+            _settle(future, result)
 
     async def aclose(self) -> None:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    """Answer a caller that is still waiting (one that gave up is left alone)."""
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

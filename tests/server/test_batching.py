@@ -1,6 +1,7 @@
 """The batcher's rules: a lone client never waits for company; requests queued together go
 in one model call; after a concurrent batch the next one waits (at most the window) to be as
-large, then adapts back once load is gone; a failed call fails its whole batch only."""
+large, then adapts back once load is gone; a failed call is retried request by request, so
+only the request that fails gets the error."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ async def test_concurrent_requests_share_a_call_then_adapt(batcher: Batcher) -> 
     assert time.perf_counter() - start < 0.25 and batcher.batch_sizes == [8, 1, 1]
 
 
-async def test_a_failed_call_fails_its_batch_only(batcher: Batcher) -> None:
+async def test_a_failed_call_fails_only_the_request_that_fails(batcher: Batcher) -> None:
     results = await asyncio.gather(
-        batcher.submit("boom"), batcher.submit("x"), return_exceptions=True
+        batcher.submit("x"), batcher.submit("boom"), batcher.submit("y"), return_exceptions=True
     )
-    assert all(isinstance(result, RuntimeError) for result in results)
+    assert results[0] == "x" and results[2] == "y"
+    assert isinstance(results[1], RuntimeError)
+    assert batcher.batch_sizes == [3]  # one call for the three; the retries are not batches
     assert await batcher.submit("after") == "after"

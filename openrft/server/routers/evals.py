@@ -198,7 +198,8 @@ def retrieve_run(request: Request, project: Project, eval_id: str, run_id: str) 
     return run_object(_store(request).run_row(project, eval_id, run_id))
 
 
-@router.post("/{eval_id}/runs/{run_id}")
+@router.post("/{eval_id}/runs/{run_id}/cancel")
+@router.post("/{eval_id}/runs/{run_id}")  # OpenAI's reference path; the SDK posts to /cancel
 def cancel_run(request: Request, project: Project, eval_id: str, run_id: str) -> dict[str, Any]:
     return run_object(_store(request).cancel_run(project, eval_id, run_id))
 
