@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from openrft.errors import NotFoundError
-from openrft.jobs.ids import new_id
+from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
 
 __all__ = ["FINISHED", "EvalStore", "eval_object", "item_object", "run_object"]
@@ -31,7 +31,7 @@ class EvalStore:
     # --- evals ---------------------------------------------------------------------------
 
     def create_eval(self, project: str, fields: dict[str, Any]) -> sqlite3.Row:
-        eval_id, now = new_id("eval_", 32), time.time_ns()
+        eval_id, now = new_hex_id("eval_"), time.time_ns()
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -78,18 +78,36 @@ class EvalStore:
 
     # --- runs ----------------------------------------------------------------------------
 
-    def create_run(self, project: str, eval_id: str, fields: dict[str, Any]) -> sqlite3.Row:
+    def create_run(
+        self, project: str, eval_id: str, fields: dict[str, Any], status: str = "queued"
+    ) -> sqlite3.Row:
         criteria = loads(self.eval_row(project, eval_id)["criteria"])
         per_criteria = [{"testing_criteria": c["id"], "passed": 0, "failed": 0} for c in criteria]
-        run_id = new_id("evalrun_", 32)
+        run_id = new_hex_id("evalrun_")
         with self.db.tx() as conn:
             conn.execute(
-                "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, NULL, ?, ?, ?)",
+                "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
                 (run_id, eval_id, project, time.time_ns(), fields["name"] or run_id,
-                 fields["model"], dumps(fields["data_source"]), dumps(fields["metadata"]),
-                 dumps(ZERO_COUNTS), dumps([]), dumps(per_criteria)),
+                 fields["model"], status, dumps(fields["data_source"]),
+                 dumps(fields["metadata"]), dumps(ZERO_COUNTS), dumps([]), dumps(per_criteria)),
             )  # fmt: skip
         return self.run_row(project, eval_id, run_id)
+
+    def record_run(
+        self, project: str, eval_id: str, fields: dict[str, Any], items: list[dict[str, Any]],
+        totals: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """A run graded elsewhere (a job's validation step), written whole and `completed`;
+        it replaces an earlier run of the same name (a resumed job validating a step again)."""
+        with self.db.tx() as conn:
+            for (old,) in conn.execute(
+                "SELECT id FROM eval_runs WHERE eval_id = ? AND name = ?", (eval_id, fields["name"])
+            ).fetchall():
+                conn.execute("DELETE FROM eval_items WHERE run_id = ?", (old,))
+                conn.execute("DELETE FROM eval_runs WHERE id = ?", (old,))
+            run = self.create_run(project, eval_id, fields, status="in_progress")
+            if self.add_items(run, items, totals):
+                self.move(run["id"], {"in_progress"}, "completed")
 
     def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
         row = self.db.one(
@@ -169,7 +187,7 @@ class EvalStore:
                     raise _Gone
                 conn.executemany(
                     "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(new_id("outputitem_", 32), run["id"], run["eval_id"], now, item["row"],
+                    [(new_hex_id("outputitem_"), run["id"], run["eval_id"], now, item["row"],
                       item["status"], dumps(item["item"]), dumps(item["results"]),
                       dumps(item["sample"])) for item in items],
                 )  # fmt: skip

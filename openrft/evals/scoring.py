@@ -16,7 +16,7 @@ from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrad
 from openrft.graders.passing import passed
 from openrft.store.db import loads
 
-__all__ = ["Answered", "Totals", "graded_items"]
+__all__ = ["Answered", "Totals", "build_items", "graded_items"]
 
 Answered = tuple[Sample | None, dict[str, Any]]
 """A row's sample to grade (None when no answer could be made) and its `sample` record."""
@@ -38,22 +38,36 @@ async def graded_items(
         report = await agrade_many(grader, pairs, context=context)
         for index, result in zip(ready, report.results, strict=True):
             grades[index].append(result)
-    items = []
-    for index, (row, (_, record)) in enumerate(zip(rows, answered, strict=True)):
+    records = [record for _, record in answered]
+    items = [row["item"] for row in rows]
+    return build_items(criteria, graders, items, records, grades, first_row)
+
+
+def build_items(
+    criteria: list[dict[str, Any]],
+    graders: list[AnyGrader],
+    items: list[Any],
+    records: list[dict[str, Any]],
+    grades: dict[int, list[GradeResult]],
+    first_row: int,
+) -> list[dict[str, Any]]:
+    """Output items from grades (`grades[i]`: row i's result per criterion; a row missing
+    from `grades` had no answer and is errored)."""
+    built = []
+    for index, (item, record) in enumerate(zip(items, records, strict=True)):
+        row_grades = grades.get(index, [])
         results = [
             _result(criterion, grader, result)
-            for criterion, grader, result in zip(
-                criteria, graders, grades.get(index, []), strict=False
-            )
+            for criterion, grader, result in zip(criteria, graders, row_grades, strict=False)
         ]
-        errored = index not in grades or any(result.errors for result in grades[index])
+        errored = index not in grades or any(result.errors for result in row_grades)
         passing = not errored and all(result["passed"] for result in results)
-        items.append({
+        built.append({
             "row": first_row + index, "status": "pass" if passing else "fail",
-            "errored": errored, "item": row["item"], "results": results, "sample": record,
-            "judges": [result.usage_per_model or {} for result in grades.get(index, [])],
+            "errored": errored, "item": item, "results": results, "sample": record,
+            "judges": [result.usage_per_model or {} for result in row_grades],
         })  # fmt: skip
-    return items
+    return built
 
 
 def _result(criterion: dict[str, Any], grader: AnyGrader, result: GradeResult) -> dict[str, Any]:
@@ -76,6 +90,11 @@ class Totals:
     counts: dict[str, int]
     per_criteria: list[dict[str, Any]]
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, criteria: list[dict[str, Any]]) -> Totals:
+        per_criteria = [{"testing_criteria": c["id"], "passed": 0, "failed": 0} for c in criteria]
+        return cls({"total": 0, "errored": 0, "failed": 0, "passed": 0}, per_criteria)
 
     @classmethod
     def of(cls, run: sqlite3.Row) -> Totals:

@@ -21,11 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
 from openrft.jobs.models import ModelCatalog, org_for
 from openrft.jobs.prepare import read_rows
 from openrft.jobs.record import record_outcome
 from openrft.jobs.store import JobStore
+from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
 
 log = logging.getLogger("openrft.jobs.child")
@@ -107,10 +109,14 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         settings=loads(job["settings"]) or {},
     )
     sink = DbEvents(events, job_id)
+    hooks: dict[str, Any] = {}
+    if job["eval_id"]:
+        hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
     try:
         outcome = runner.run_job(
-            spec, workdir=workdir, home=home, events=sink, control=DbControl(db, job_id, attempt)
-        )
+            spec, workdir=workdir, home=home, events=sink,
+            control=DbControl(db, job_id, attempt), **hooks,
+        )  # fmt: skip
     except Exception as exc:  # boundary: a training crash fails the job, with a reason
         log.exception("job %s failed", job_id)
         outcome = _failed(f"{type(exc).__name__}: {exc}")

@@ -17,3 +17,9 @@ def new_id(prefix: str, length: int = 24) -> str:
         number, digit = divmod(number, 62)
         chars.append(_ALPHABET[digit])
     return prefix + "".join(chars)
+
+
+def new_hex_id(prefix: str) -> str:
+    """`prefix` + 32 lowercase hex digits: the shape OpenAI gives eval, run and output-item
+    ids (`eval_67abd54d…`)."""
+    return prefix + secrets.token_hex(16)

@@ -173,6 +173,7 @@ def job_object(row: sqlite3.Row) -> dict[str, Any]:
         "metadata": loads(row["metadata"]),
         "method": method,
         "user_provided_suffix": row["suffix"],
+        "eval_id": row["eval_id"],
     }
 
 

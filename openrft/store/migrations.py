@@ -120,6 +120,11 @@ def m008_evals(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_job_evals(db: sqlite3.Connection) -> None:
+    """The eval each reinforcement job gets: one run per validation step (spec §5.7)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN eval_id TEXT")
+
+
 FILE_COLUMNS = (
     "id", "project", "bytes", "created_at", "created_ns", "filename", "purpose", "status",
     "expires_at",
@@ -135,6 +140,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m006_files,
     m007_job_settings,
     m008_evals,
+    m009_job_evals,
 ]
 
 

@@ -1,4 +1,5 @@
-"""The runner's outside world: where events go (`EventSink`) and who can stop it (`Control`).
+"""The runner's outside world: where events go (`EventSink`), who can stop it (`Control`), who
+hears each validation's samples (`ValidationHook`).
 
 Events are idempotent across resume: `Journal` appends every emitted event to `events.jsonl`
 in the job's workdir (the job's own exactly-once record; `openrft train` reads it) and drops
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -31,6 +33,11 @@ class EventSink(Protocol):
         data: dict[str, Any] | None = None,
         step: int | None = None,
     ) -> None: ...
+
+
+ValidationHook = Callable[[int, list[tuple[dict[str, Any], Any, Any, int]]], None]
+"""Told each validation's samples: (step, [(row, sample, grade, completion tokens)]); the
+server's job child writes them as a run of the job's eval (`openrft.jobs.validation_runs`)."""
 
 
 class Control(Protocol):

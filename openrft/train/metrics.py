@@ -38,6 +38,8 @@ class SplitStats:
     prompts: int
     parse_errors: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    answers: list[tuple[Any, Any]] = field(default_factory=list)
+    """(row, sample) per result, kept for validation only (the job's eval runs)."""
 
     @property
     def reward_mean(self) -> float | None:

@@ -26,7 +26,7 @@ from openrft.graders.judge_budget import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.train import grpo
 from openrft.train.checkpoints import CheckpointStore
-from openrft.train.events import Control, EventSink, Journal
+from openrft.train.events import Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.naming import model_id
@@ -50,11 +50,18 @@ _EVAL_SALT = 104_729
 
 
 def run_job(
-    spec: JobSpec, *, workdir: Path, home: Path, events: EventSink, control: Control | None = None
+    spec: JobSpec,
+    *,
+    workdir: Path,
+    home: Path,
+    events: EventSink,
+    control: Control | None = None,
+    on_validation: ValidationHook | None = None,
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
     journal = Journal(workdir / "events.jsonl", events)
     job = _Job(spec, workdir, home, journal, control)
+    job.on_validation = on_validation
     try:
         return job.run()
     except OpenRFTError as exc:
@@ -78,6 +85,7 @@ class _Job:
         self.store = CheckpointStore(workdir / "checkpoints")
         self.rewarder: Rewarder | None = None
         self.budget: JudgeBudget | None = None
+        self.on_validation: ValidationHook | None = None
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -190,7 +198,11 @@ class _Job:
     def _validate(self, step: int) -> SplitStats:
         assert self.rewarder is not None
         seed = step_seed(self.spec.seed, step, salt=_EVAL_SALT)
-        return evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
+        stats = evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
+        if self.on_validation is not None:  # the server's job eval: one run per validation
+            answers = zip(stats.answers, stats.results, stats.completion_tokens, strict=True)
+            self.on_validation(step, [(row, s, grade, n) for (row, s), grade, n in answers])
+        return stats
 
     def _record(
         self,

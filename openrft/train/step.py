@@ -85,6 +85,7 @@ def evaluate(
     """The whole validation split, n samples per prompt, in chunks that bound memory."""
     results: list[GradeResult] = []
     tokens: list[int] = []
+    answers: list[tuple[Any, Any]] = []
     parse_errors = 0
     chunk = max(1, 256 // n)
     for start in range(0, len(rows), chunk):
@@ -93,8 +94,9 @@ def evaluate(
         stats = stats_for(rewarder(samples, items), samples, rollouts, len(part))
         results += stats.results
         tokens += stats.completion_tokens
+        answers += zip(items, samples, strict=True)
         parse_errors += stats.parse_errors
-    return SplitStats(results, tokens, len(rows), parse_errors)
+    return SplitStats(results, tokens, len(rows), parse_errors, answers=answers)
 
 
 def batch_rows(

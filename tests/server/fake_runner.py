@@ -61,8 +61,24 @@ def _outcome(status: str, workdir: Path) -> JobOutcome:
     )
 
 
+def _answers(spec: JobSpec, step: int) -> list[tuple[dict[str, Any], Any, Any, int]]:
+    """Each validation row answered with `step` as text, graded 1.0 when that is the row's
+    `answer` (the trainer's `ValidationHook` shape)."""
+    from openrft.graders import GradeResult, Sample
+
+    rows = spec.validation_rows or spec.training_rows
+    return [(row, Sample(str(step)), GradeResult(float(row.get("answer") == str(step))), 1)
+            for row in rows]  # fmt: skip
+
+
 def run_job(
-    spec: JobSpec, *, workdir: Path, home: Path, events: Any, control: Any = None
+    spec: JobSpec,
+    *,
+    workdir: Path,
+    home: Path,
+    events: Any,
+    control: Any = None,
+    on_validation: Any = None,
 ) -> JobOutcome:
     total = int(os.environ.get("FAKE_STEPS", "4"))
     crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
@@ -79,6 +95,8 @@ def run_job(
         time.sleep(pause)
         data = {"step": step, "total_steps": total, "train_mean_reward": step / 10}
         events.emit("metrics", "info", f"Step {step}/{total}", data, step)
+        if on_validation is not None:
+            on_validation(step, _answers(spec, step))
         ckpt = workdir / f"step-{step}"
         ckpt.mkdir(exist_ok=True)
         (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))

@@ -263,3 +263,30 @@ def test_engine_settings_reach_the_trainer(live: Live) -> None:
         assert wait_for(sdk, job.id, "succeeded", "failed").status == "succeeded"
     seen = json.loads((live.home / "jobs" / job.id / "step-1" / "settings.json").read_text())
     assert seen == settings
+
+
+def test_each_validation_is_a_run_of_the_jobs_eval(live: Live) -> None:
+    with client(live) as sdk:
+        train, valid = upload(sdk), upload(sdk, FIRST_LINES)  # answers "0", "1", "2"
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+                                          validation_file=valid, method=method())  # fmt: skip
+        eval_id = (job.model_extra or {})["eval_id"]
+        assert eval_id.startswith("eval_")
+        done = wait_for(sdk, job.id, "succeeded", "failed")
+        assert (done.model_extra or {})["eval_id"] == eval_id
+        evaluation = sdk.evals.retrieve(eval_id)
+        assert evaluation.metadata == {"fine_tuning_job_id": job.id}
+        assert [criterion.name for criterion in evaluation.testing_criteria] == ["exact"]
+        with client(live, strict=False) as loose:  # a run's `error` is null (docs/server.md)
+            runs = list(loose.evals.runs.list(eval_id))
+            items = list(loose.evals.runs.output_items.list(runs[0].id, eval_id=eval_id))
+        assert [run.name for run in runs] == ["step 1", "step 2", "step 3", "step 4"]
+        # The fake trainer answers every row with the step number: step 1 and 2 pass one row.
+        passed = [(run.result_counts.passed, run.result_counts.failed) for run in runs]
+        assert passed == [(1, 2), (1, 2), (0, 3), (0, 3)]
+        assert [item.datasource_item["answer"] for item in items] == ["0", "1", "2"]
+        assert [item.status for item in items] == ["fail", "pass", "fail"]
+        assert items[1].sample.output[0].content == "1"
+        assert items[1].sample.input[0].content == "w1"
+        with client(live, "key-b") as other, pytest.raises(openai.NotFoundError):
+            other.evals.retrieve(eval_id)

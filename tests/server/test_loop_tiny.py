@@ -72,6 +72,18 @@ def test_five_step_loop(real: Live) -> None:
         assert done.method and done.method.reinforcement
         assert not done.method.reinforcement.hyperparameters.model_extra  # only the 7 keys
         assert done.method.reinforcement.hyperparameters.eval_samples == 1  # resolved from "auto"
+        # 4b. each validation (the baseline too) is a run of the job's eval, sample by sample
+        eval_id = (done.model_extra or {})["eval_id"]
+        loose = OpenAI(base_url=real.base_url, api_key="unused", max_retries=0)  # `error`: null
+        runs = {run.name: run for run in loose.evals.runs.list(eval_id, limit=10)}
+        assert sorted(runs) == ["step 0", "step 1", "step 2"]
+        last = runs["step 2"]
+        assert last.status == "completed" and last.result_counts.total == 4
+        items = list(loose.evals.runs.output_items.list(last.id, eval_id=eval_id))
+        scores = [item.results[0].score for item in items]
+        valid_mean = metrics[0].data["full_valid_mean_reward"]  # type: ignore[index]
+        assert abs(sum(scores) / len(scores) - valid_mean) < 1e-9  # the numbers the job reported
+        assert all(item.sample.output and item.sample.input for item in items)
         # 5. checkpoints and the models they make
         ckpts = sdk.fine_tuning.jobs.checkpoints.list(job.id).data
         assert ckpts and ckpts[0].step_number == 2

@@ -19,6 +19,7 @@ from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
 from openrft.jobs.models import ModelCatalog
 from openrft.jobs.store import JobStore, job_object
+from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
 from openrft.server.wire import JobCreateRequest, Reinforcement
 from openrft.train.spec import TrainSettings
@@ -49,10 +50,11 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     hyper = reinforcement.hyperparameters
+    graded = grader.model_dump(mode="json", exclude_none=True)
     method = {
         "type": "reinforcement",
         "reinforcement": {
-            "grader": grader.model_dump(mode="json", exclude_none=True),
+            "grader": graded,
             "response_format": _response_format(reinforcement.response_format),
             "hyperparameters": hyper.model_dump(exclude_none=True) if hyper else {},
         },
@@ -62,10 +64,15 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     fields["settings"] = _settings(body.settings)
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
     key = request.headers.get("idempotency-key")
-    with request.app.state.db.tx():  # the job and its first event appear together
+    with request.app.state.db.tx():  # the job, its eval and first event appear together
         row, new = _jobs(request).create(project, fields, idempotency_key=key)
         if new:
             _events(request).add(row["id"], "Created fine-tuning job")
+            evaluation = request.app.state.evals.create_eval(
+                project, job_eval_fields(row["id"], graded)
+            )
+            _jobs(request).update(row["id"], eval_id=evaluation["id"])
+            row = _jobs(request).row(row["id"])
     return job_object(row)
 
 
