@@ -61,6 +61,12 @@ def _summary(result: DemoResult) -> Table:
     table.add_row("fine-tuned model", str(result.job["fine_tuned_model"]))
     table.add_row("steps", str(result.curve[-1]["step"] if result.curve else "?"))
     table.add_row("checkpoints kept", str(len(result.checkpoints)))
+    if len(runs := result.validation_runs) >= 2:
+        first, last = runs[0], runs[-1]
+        table.add_row(
+            f"answers right, step {first['step']}→{last['step']}",
+            f"{first['passed']}/{first['total']} → {last['passed']}/{last['total']}",
+        )
     table.add_row("valid reward, base model", f"{before:.3f}")
     table.add_row("valid reward, fine-tuned", f"{after:.3f}")
     table.add_row("gain", f"{after - before:+.3f}")
@@ -86,10 +92,11 @@ def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
         {"step": c["step_number"], "model": c["fine_tuned_model_checkpoint"],
          "valid reward": (c.get("metrics") or {}).get("full_valid_mean_reward")}
         for c in result.checkpoints])))  # fmt: skip
+    sections.append(("Validation runs (the job's eval)", html.table(result.validation_runs)))
     sections.append(("Chat", html.table([result.chat])))
     data = {
         "job": result.job, "curve": result.curve, "checkpoints": result.checkpoints,
-        "models": [m.to_dict() for m in evaluated],
+        "validation_runs": result.validation_runs, "models": [m.to_dict() for m in evaluated],
         "gate": result.verdict.to_dict() if result.verdict else None,
         "chat": result.chat, "grader_try": result.grader_try, "seconds": result.seconds,
     }  # fmt: skip

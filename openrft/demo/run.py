@@ -1,7 +1,7 @@
 """`openrft demo`: the whole RFT loop on the embedded default, through the official `openai` SDK.
 
 1. start `openrft serve` on loopback with a fresh home       4. follow the job live
-2. upload the train / validation files                        5. list checkpoints
+2. upload the train / validation files                        5. checkpoints, the job's eval runs
 3. validate and try the grader, create the job                6. baseline vs fine-tuned, gate, chat
 Every number printed is measured in this run.
 """
@@ -48,6 +48,7 @@ class DemoResult:
     job: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    validation_runs: list[dict[str, Any]] = field(default_factory=list)
     baseline: ModelEval | None = None
     tuned: ModelEval | None = None
     verdict: Verdict | None = None
@@ -82,6 +83,7 @@ def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
             )
         page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=20)
         result.checkpoints = [c.model_dump() for c in page.data]
+        result.validation_runs = _validation_runs(client, result.job)
         say("step", "comparing the prompt-only baseline with the fine-tuned model")
         asyncio.run(_compare(base_url, valid, settings, result))
         say("step", "chatting with the fine-tuned model")
@@ -154,6 +156,17 @@ def _follow(client: OpenAI, job_id: str, result: DemoResult, say: Any) -> None:
             result.job = job.model_dump()
             return
         time.sleep(0.5)
+
+
+def _validation_runs(client: OpenAI, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's validations as the runs of its eval, in step order (docs/server.md, Evals)."""
+    runs = []
+    for run in client.evals.runs.list(str(job["eval_id"]), limit=100):
+        counts = run.result_counts
+        runs.append({"step": int((run.metadata or {})["step"]), "run": run.id,
+                     "passed": counts.passed, "failed": counts.failed,
+                     "errored": counts.errored, "total": counts.total})  # fmt: skip
+    return sorted(runs, key=lambda run: run["step"])
 
 
 async def _compare(

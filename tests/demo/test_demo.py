@@ -29,6 +29,13 @@ def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None
     assert len(data["checkpoints"]) >= 1
     steps = [point["step"] for point in data["curve"]]
     assert steps == sorted(set(steps)) and steps[-1] == data["curve"][-1]["total"]
+    # Every validation (the step-0 baseline too) is a run of the job's eval, answer by answer.
+    runs = data["validation_runs"]
+    assert [run["step"] for run in runs] == [0] + [
+        p["step"] for p in data["curve"] if p["valid"] is not None
+    ]
+    assert all(run["total"] == 100 and run["errored"] == 0 for run in runs)
+    assert runs[-1]["passed"] > runs[0]["passed"]
     assert "valid reward, fine-tuned" in done.stdout and "report:" in done.stdout
     page = report.with_suffix(".html").read_text()
     assert "<polyline" in page and "<script" not in page
