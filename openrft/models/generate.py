@@ -1,7 +1,8 @@
 """Chat completions over a loaded model: the engine behind `/v1/chat/completions`.
 
-Requests that share sampling settings are generated together in one batch (`n` samples each);
-a request with a `seed` runs alone so its seed means something. `stop` strings cut the text
+Requests that share sampling settings are generated together in one batch (`n` samples each).
+A seeded request's samples are drawn from generators of its own, so it gives the same answer
+alone or batched (a seed changes nothing in greedy decoding). `stop` strings cut the text
 after generation. A request with `on_text` hears its text as it is generated (`streaming`).
 A `response_format` JSON schema constrains sampling (see `constrain`);
 `tools` go to the chat template, and `<tool_call>` blocks come back as `tool_calls`.
@@ -51,7 +52,7 @@ def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[l
     """`n` completions for each request, in request order."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
-        groups[_group_key(request, index)].append(index)
+        groups[_group_key(request)].append(index)
     answers: dict[int, list[Completion]] = {}
     for members in groups.values():
         for index, completions in zip(
@@ -61,15 +62,20 @@ def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[l
     return [answers[i] for i in range(len(requests))]
 
 
-def _group_key(request: ChatRequest, index: int) -> str:
+def _group_key(request: ChatRequest) -> str:
     settings = [
         request.n,
         request.max_tokens,
         request.temperature,
         request.top_p,
         request.response_format,
+        _seeded(request),
     ]
-    return f"seed:{index}" if request.seed is not None else json.dumps(settings, sort_keys=True)
+    return json.dumps(settings, sort_keys=True)
+
+
+def _seeded(request: ChatRequest) -> bool:
+    return request.seed is not None and request.temperature > 0
 
 
 def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]]:
@@ -83,7 +89,7 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
         temperature=first.temperature,
         top_p=first.top_p,
         schema=schema_of(first.response_format),
-        seed=first.seed,
+        seeds=[int(r.seed or 0) for r in batch] if _seeded(first) else None,
         streamer=_streamer(loaded, batch),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()

@@ -6,6 +6,10 @@ with the cache; we never sample under autocast, so bf16 (serving) and fp32 (trai
 each get a cache of their own dtype. CPU keeps the dynamic cache (static buys nothing there).
 transformers compiles the forward for a static cache on CUDA, once per shape, so prompts are
 padded to a multiple of `PAD_MULTIPLE` tokens there.
+
+Seeds: `seed` seeds the whole batch (a training step's rollouts); `seeds`, one per prompt, give
+each prompt's samples their own generators (`SeededDraws`), so a seeded chat request says the
+same thing alone or batched with others, and seeded requests still share one forward pass.
 """
 
 from __future__ import annotations
@@ -56,11 +60,18 @@ def sample(
     top_p: float = 1.0,
     schema: dict[str, Any] | None = None,
     seed: int | None = None,
+    seeds: list[int] | None = None,
     streamer: Any | None = None,
 ) -> Rollouts:
     """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
-    decoding step's new tokens, one per generated row."""
+    decoding step's new tokens, one per generated row. `seeds` (one per prompt) draw each
+    prompt's samples from generators of their own instead of the global one."""
     tokenizer = loaded.tokenizer
+    greedy = temperature <= 0  # n greedy samples are one sample n times
+    draws = None
+    if seeds is not None and not greedy:
+        draws = SeededDraws(temperature, top_p, [_generator(s, j) for s in seeds for j in range(n)])
+        prompts = [prompt for prompt in prompts for _ in range(n)]
     multiple = PAD_MULTIPLE if static_cache(loaded.device) else None
     enc = tokenizer(
         prompts,
@@ -72,16 +83,22 @@ def sample(
     enc = {k: v.to(loaded.device) for k, v in enc.items()}
     if seed is not None:
         torch.manual_seed(seed)
-    greedy = temperature <= 0  # n greedy samples are one sample n times
-    options = _sampling_options(temperature, top_p) | cache_options(loaded.device)
+    # With per-prompt draws, generate() runs greedy over scores that leave one token: the drawn one.
+    options = _sampling_options(0.0 if draws else temperature, top_p)
+    options |= cache_options(loaded.device)
+    processors: list[Any] = []
     if schema is not None:
-        constraint = constraint_for(tokenizer, schema, max_new_tokens)
-        options["logits_processor"] = LogitsProcessorList([constraint])
+        processors.append(constraint_for(tokenizer, schema, max_new_tokens))
+    if draws is not None:
+        processors.append(draws)  # after the constraint: draws only among allowed tokens
+    if processors:
+        options["logits_processor"] = LogitsProcessorList(processors)
+    one_each = greedy or draws is not None  # one generated row per prompt row
     with torch.no_grad():
         out = loaded.model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
-            num_return_sequences=1 if greedy else n,
+            num_return_sequences=1 if one_each else n,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             streamer=streamer,
@@ -95,14 +112,51 @@ def sample(
     texts = tokenizer.batch_decode(
         completion * mask + tokenizer.pad_token_id * (1 - mask), skip_special_tokens=True
     )
+    repeat = 1 if draws is not None else n  # the prompts were repeated before generating
     return Rollouts(
-        prompt_ids=enc["input_ids"].repeat_interleave(n, dim=0),
-        prompt_mask=enc["attention_mask"].repeat_interleave(n, dim=0),
+        prompt_ids=enc["input_ids"].repeat_interleave(repeat, dim=0),
+        prompt_mask=enc["attention_mask"].repeat_interleave(repeat, dim=0),
         completion_ids=completion,
         completion_mask=mask,
         texts=texts,
         finish_reasons=["stop" if f else "length" for f in finished.tolist()],
     )
+
+
+class SeededDraws:
+    """A logits processor that samples each row from its own generator (temperature, then
+    top-p, as generate() would) and leaves only the drawn token, for a greedy generate() to
+    pick. A row's draw depends on its logits and its generator only, not on the batch."""
+
+    def __init__(self, temperature: float, top_p: float, generators: list[torch.Generator]):
+        self.temperature, self.top_p, self.generators = temperature, top_p, generators
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        logits = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            logits = _nucleus(logits, self.top_p)
+        cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+        uniform = torch.stack([torch.rand((), generator=g) for g in self.generators])
+        # side="right": the first token whose cumulative mass passes the draw has mass > 0.
+        point = uniform.to(cdf.device)[:, None] * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, point, right=True).clamp_(max=cdf.shape[-1] - 1)
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter_(1, tokens, 0.0)
+
+
+def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The smallest set of most likely tokens whose mass reaches `top_p` (at least one)."""
+    ordered, order = torch.sort(logits, descending=False)
+    mass = ordered.softmax(dim=-1).cumsum(dim=-1)
+    drop = mass <= 1 - top_p
+    drop[:, -1] = False
+    return logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+
+
+def _generator(seed: int, sample: int) -> torch.Generator:
+    """Sample `sample` of a prompt seeded `seed`: its own stream (the first uses the seed).
+    The CPU generator keeps only a seed's low 32 bits, so the sample number is mixed into them."""
+    return torch.Generator().manual_seed((seed ^ (sample * 0x9E3779B9)) & 0xFFFFFFFF)
 
 
 def _sampling_options(temperature: float, top_p: float) -> dict[str, Any]:

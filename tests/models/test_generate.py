@@ -101,3 +101,45 @@ def test_unknown_local_paths_are_a_clear_error(home: Path) -> None:
 
     with pytest.raises(InvalidRequestError):
         load_model(str(home / "no-such-model"), home=home)
+
+
+def test_a_seeded_request_says_the_same_alone_or_batched(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = load_model(NAME, home=home)
+    calls: list[int] = []
+    real = loaded.model.generate
+
+    def spy(**kwargs: Any) -> Any:
+        calls.append(kwargs["input_ids"].shape[0])
+        return real(**kwargs)
+
+    monkeypatch.setattr(loaded.model, "generate", spy)
+    other = [{"role": "user", "content": "sort 5:"}]
+    seeded = ChatRequest(USER, n=3, max_tokens=10, seed=11)
+    [alone] = chat_completions(loaded, [seeded])
+    torch.manual_seed(12345)  # the global generator plays no part
+    batch = [ChatRequest(other, n=3, max_tokens=10, seed=7), seeded,
+             ChatRequest(USER, n=3, max_tokens=10, seed=12)]  # fmt: skip
+    _, again, third = chat_completions(loaded, batch)
+    assert [c.text for c in again] == [c.text for c in alone]
+    assert calls == [3, 9]  # the three seeded requests shared one forward pass
+    # Seeds still mean something: another seed, other samples; the n samples are not copies.
+    assert [c.text for c in third] != [c.text for c in alone]
+    many = chat_completions(loaded, [ChatRequest(USER, n=12, max_tokens=10, seed=3)])[0]
+    assert len({c.text for c in many}) > 1
+
+
+def test_seeded_draws_follow_the_distribution_and_top_p() -> None:
+    probs = torch.tensor([[0.1, 0.2, 0.7]])
+    logits = probs.log()
+    counts = torch.zeros(3)
+    draws = sampling.SeededDraws(1.0, 1.0, [torch.Generator().manual_seed(0)])
+    for _ in range(4000):
+        counts += (draws(torch.zeros(1, 1), logits) == 0).float()[0]
+    assert torch.allclose(counts / 4000, probs[0], atol=0.03), counts
+    narrow = sampling.SeededDraws(1.0, 0.5, [torch.Generator().manual_seed(1)])
+    assert all(narrow(torch.zeros(1, 1), logits)[0].argmax() == 2 for _ in range(200))
+    hot = sampling.SeededDraws(0.5, 1.0, [torch.Generator().manual_seed(2)])
+    picked = sum(int(hot(torch.zeros(1, 1), logits)[0].argmax() == 2) for _ in range(2000))
+    assert 0.85 < picked / 2000 < 0.95  # 0.7² / (0.01 + 0.04 + 0.49) = 0.907
