@@ -62,7 +62,8 @@ FUNCTIONS = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC)
 MAX_LENGTH = 4096
 """Characters in a formula."""
 MAX_DEPTH = 64
-"""Levels of nesting in a formula: `((a))` is 2 while parsing, `a + b + c` is 3 as a tree."""
+"""Levels of nesting in a formula: `((a))` and `-(-a)` are 2, and so is `a + b + c`, a sum of
+a sum."""
 
 
 class FormulaError(ValueError):
@@ -277,15 +278,17 @@ def _too_deep() -> str:
 
 
 def _depth(tree: Tree) -> int:
-    """Levels of the tree, counted without recursion (a long chain is a deep tree)."""
-    deepest, stack = 0, [(tree, 1)]
+    """Levels of operations in the tree (a long chain is a deep tree), counted without
+    recursion; a number or a name alone is level 0."""
+    deepest, stack = 0, [(tree, 0)]
     while stack:
         node, level = stack.pop()
-        deepest = max(deepest, level)
         kind = node[0]
         children = (node[1],) if kind == "neg" else node[2:] if kind == "op" else ()
         children = node[2] if kind == "call" else children
-        stack.extend((child, level + 1) for child in children)
+        if children:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
     return deepest
 
 
