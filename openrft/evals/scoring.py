@@ -122,8 +122,8 @@ class Totals:
             self.counts["total"] += 1
             self.counts[outcome] += 1
             for entry, result in zip(self.per_criteria, item["results"], strict=False):
-                outcome = "errored" if "errors" in result else _outcome(result["passed"])
-                entry[outcome] = entry.get(outcome, 0) + 1  # runs stored before `errored`
+                graded = "errored" if "errors" in result else _outcome(result["passed"])
+                entry[graded] = entry.get(graded, 0) + 1  # runs stored before `errored` lack it
             for entry in self.per_criteria[len(item["results"]) :]:
                 entry["errored"] = entry.get("errored", 0) + 1  # its answer never came
             if model and not item["sample"].get("error"):
