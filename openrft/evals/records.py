@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from openrft.errors import NotFoundError
+from openrft.evals.scoring import criteria_counts
 from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
 
@@ -81,8 +82,7 @@ class EvalStore:
     def create_run(
         self, project: str, eval_id: str, fields: dict[str, Any], status: str = "queued"
     ) -> sqlite3.Row:
-        criteria = loads(self.eval_row(project, eval_id)["criteria"])
-        per_criteria = [{"testing_criteria": c["id"], "passed": 0, "failed": 0} for c in criteria]
+        per_criteria = criteria_counts(loads(self.eval_row(project, eval_id)["criteria"]))
         run_id = new_hex_id("evalrun_")
         with self.db.tx() as conn:
             conn.execute(

@@ -1,9 +1,11 @@
 """Grading an eval run's rows into output items, and the run's running totals (spec §9).
 
 An output item passes when every testing criterion passes (decision G3: `pass_threshold`, or
-the top of the grader's range). It is `errored` when its answer could not be made or a criterion
-raised an error flag; an errored item counts as neither passed nor failed in `result_counts`,
-and as failed for each criterion it did not pass.
+the top of the grader's range). It is errored when its answer could not be made or a criterion
+raised an error flag: its status is `error`, and it counts as neither passed nor failed, in
+`result_counts` (`errored`) and for each criterion whose grade errored or never ran
+(`per_testing_criteria_results[i].errored`), so each count set adds up to the items graded and
+`status=fail` lists exactly the `failed` items (decision E1).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrad
 from openrft.graders.passing import passed
 from openrft.store.db import loads
 
-__all__ = ["Answered", "Totals", "build_items", "graded_items"]
+__all__ = ["Answered", "Totals", "build_items", "criteria_counts", "graded_items"]
 
 Answered = tuple[Sample | None, dict[str, Any]]
 """A row's sample to grade (None when no answer could be made) and its `sample` record."""
@@ -63,11 +65,15 @@ def build_items(
         errored = index not in grades or any(result.errors for result in row_grades)
         passing = not errored and all(result["passed"] for result in results)
         built.append({
-            "row": first_row + index, "status": "pass" if passing else "fail",
+            "row": first_row + index, "status": _status(errored, passing),
             "errored": errored, "item": item, "results": results, "sample": record,
             "judges": [result.usage_per_model or {} for result in row_grades],
         })  # fmt: skip
     return built
+
+
+def _status(errored: bool, passing: bool) -> str:
+    return "error" if errored else "pass" if passing else "fail"
 
 
 def _result(criterion: dict[str, Any], grader: AnyGrader, result: GradeResult) -> dict[str, Any]:
@@ -83,6 +89,15 @@ def _result(criterion: dict[str, Any], grader: AnyGrader, result: GradeResult) -
     return body
 
 
+def criteria_counts(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`per_testing_criteria_results` before any row: OpenAI's keys, plus `errored`."""
+    return [{"testing_criteria": c["id"], "passed": 0, "failed": 0, "errored": 0} for c in criteria]
+
+
+def _outcome(passed: bool) -> str:
+    return "passed" if passed else "failed"
+
+
 @dataclass
 class Totals:
     """A run's `result_counts`, `per_testing_criteria_results` and `per_model_usage`."""
@@ -93,8 +108,7 @@ class Totals:
 
     @classmethod
     def empty(cls, criteria: list[dict[str, Any]]) -> Totals:
-        per_criteria = [{"testing_criteria": c["id"], "passed": 0, "failed": 0} for c in criteria]
-        return cls({"total": 0, "errored": 0, "failed": 0, "passed": 0}, per_criteria)
+        return cls({"total": 0, "errored": 0, "failed": 0, "passed": 0}, criteria_counts(criteria))
 
     @classmethod
     def of(cls, run: sqlite3.Row) -> Totals:
@@ -104,15 +118,14 @@ class Totals:
 
     def add(self, items: list[dict[str, Any]], model: str) -> None:
         for item in items:
-            outcome = (
-                "errored" if item["errored"] else "passed" if item["status"] == "pass" else "failed"
-            )
+            outcome = "errored" if item["errored"] else _outcome(item["status"] == "pass")
             self.counts["total"] += 1
             self.counts[outcome] += 1
             for entry, result in zip(self.per_criteria, item["results"], strict=False):
-                entry["passed" if result["passed"] else "failed"] += 1
+                graded = "errored" if "errors" in result else _outcome(result["passed"])
+                entry[graded] = entry.get(graded, 0) + 1  # runs stored before `errored` lack it
             for entry in self.per_criteria[len(item["results"]) :]:
-                entry["failed"] += 1  # not graded: its answer never came
+                entry["errored"] = entry.get("errored", 0) + 1  # its answer never came
             if model and not item["sample"].get("error"):
                 self._use(model, item["sample"]["usage"])
             for judges in item["judges"]:

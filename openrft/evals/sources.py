@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from openrft.data.jsonl import iter_jsonl
 from openrft.errors import DataFileError, InvalidRequestError
@@ -62,6 +62,8 @@ class ItemReference(_Inbound):
 
 class SamplingParams(_Inbound):
     max_completion_tokens: int | None = Field(None, ge=1)
+    """`max_completions_tokens` (the spelling two of OpenAI's cookbook notebooks send) is an
+    alias; giving both, with different values, is a 400."""
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
@@ -69,6 +71,18 @@ class SamplingParams(_Inbound):
     tools: list[dict[str, Any]] | None = None
     reasoning_effort: str | None = None
     """Accepted and not acted on: openrft's models have no reasoning-effort knob."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _completions_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_completions_tokens" in data:
+            data = dict(data)
+            alias = data.pop("max_completions_tokens")
+            if data.setdefault("max_completion_tokens", alias) != alias:
+                raise ValueError(
+                    "max_completion_tokens and its alias max_completions_tokens differ"
+                )
+        return data
 
 
 class JsonlSource(_Inbound):
@@ -118,7 +132,7 @@ def _invalid(exc: ValidationError) -> InvalidRequestError:
         elif part not in ("file_content", "file_id", "template", "item_reference"):
             path += f".{part}"  # discriminator tags are not part of the body's path
     problem = {"extra_forbidden": "unknown field", "missing": "missing"}.get(
-        first["type"], first["msg"]
+        first["type"], first["msg"].removeprefix("Value error, ")
     )
     return InvalidRequestError(f"Invalid '{path}': {problem}", param=path)
 

@@ -57,11 +57,15 @@ def _item_key_column(ref: Ref, items: Sequence[Any]) -> list[Cell] | None:
 def _item_cell(ref: Ref, render: Any, item: Any) -> Cell:
     """The common `{{ item.key }}` holding a string, without the general renderer."""
     value = item
-    try:
-        for step in ref.steps or ():
+    for step in ref.steps or ():
+        # Only the steps the general renderer takes by plain lookup (no index into a string,
+        # no JSON string to parse): anything else goes through it.
+        if isinstance(value, dict) and isinstance(step, str) and step in value:
             value = value[step]
-    except (KeyError, IndexError, TypeError):
-        value = None
+        elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+            value = value[step]
+        else:
+            return _render_cell(render, None, item)
     return value if isinstance(value, str) else _render_cell(render, None, item)
 
 

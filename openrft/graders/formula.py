@@ -12,6 +12,10 @@ small tree, compiled twice: for one row (a mapping of rewards) and for a batch (
 reward columns, each operator applied by `map` over the columns, in the same order, so every
 value equals the row one's). Evaluating raises `FormulaMathError` for ÷0, sqrt/log out of
 domain, overflow or a non-finite result.
+
+Bounds: a formula is at most `MAX_LENGTH` characters and nests at most `MAX_DEPTH` levels
+(parentheses, calls, signs, powers, and the operators of a long chain alike), so parsing and
+evaluating recurse a bounded amount whatever the input.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache, partial
 from itertools import repeat
 from typing import Any
@@ -54,6 +59,11 @@ _OPERATORS: dict[str, Callable[[float, float], float]] = {
     "^": math.pow,  # raises ValueError for (-8) ^ 0.5 instead of returning a complex
 }
 FUNCTIONS = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC)
+MAX_LENGTH = 4096
+"""Characters in a formula."""
+MAX_DEPTH = 64
+"""Levels of nesting in a formula: `((a))` and `-(-a)` are 2, and so is `a + b + c`, a sum of
+a sum."""
 
 
 class FormulaError(ValueError):
@@ -89,6 +99,16 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.position = 0
         self.names = names
+        self.depth = 0
+
+    @contextmanager
+    def nested(self) -> Iterator[None]:
+        """One level deeper: parentheses, a call's arguments, a sign, an exponent."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FormulaError(_too_deep())
+        yield
+        self.depth -= 1
 
     def peek(self) -> str | None:
         return self.tokens[self.position][1] if self.position < len(self.tokens) else None
@@ -125,20 +145,20 @@ class _Parser:
         return node
 
     def unary(self) -> Tree:
-        if self.peek() == "-":
-            self.take()
-            return ("neg", self.unary())
-        if self.peek() == "+":
-            self.take()
-            return self.unary()
-        return self.power()
+        if self.peek() not in ("-", "+"):
+            return self.power()
+        sign = self.take()[1]
+        with self.nested():
+            operand = self.unary()
+        return ("neg", operand) if sign == "-" else operand
 
     def power(self) -> Tree:
         base = self.atom()
-        if self.peek() == "^":
-            self.take()
+        if self.peek() != "^":
+            return base
+        self.take()
+        with self.nested():
             return ("op", "^", base, self.unary())
-        return base
 
     def atom(self) -> Tree:
         kind, text = self.take()
@@ -147,7 +167,8 @@ class _Parser:
         if kind == "name":
             return self.call(text) if self.peek() == "(" else self.variable(text)
         if text == "(":
-            node = self.expr()
+            with self.nested():
+                node = self.expr()
             self.take(")")
             return node
         raise FormulaError(f"unexpected {text!r}")
@@ -164,10 +185,11 @@ class _Parser:
                 f"unknown function {name!r}; available: {', '.join(sorted(FUNCTIONS))}"
             )
         self.take("(")
-        args = [self.expr()]
-        while self.peek() == ",":
-            self.take()
-            args.append(self.expr())
+        with self.nested():
+            args = [self.expr()]
+            while self.peek() == ",":
+                self.take()
+                args.append(self.expr())
         self.take(")")
         if name in _UNARY_FUNCTIONS and len(args) != 1:
             raise FormulaError(f"{name}() takes one argument, got {len(args)}")
@@ -251,9 +273,35 @@ class Formula:
         return out
 
 
+def _too_deep() -> str:
+    return f"the formula nests deeper than {MAX_DEPTH} levels"
+
+
+def _depth(tree: Tree) -> int:
+    """Levels of operations in the tree (a long chain is a deep tree), counted without
+    recursion; a number or a name alone is level 0."""
+    deepest, stack = 0, [(tree, 0)]
+    while stack:
+        node, level = stack.pop()
+        kind = node[0]
+        children = (node[1],) if kind == "neg" else node[2:] if kind == "op" else ()
+        children = node[2] if kind == "call" else children
+        if children:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 @lru_cache(maxsize=1024)
 def _compile(text: str, names: frozenset[str]) -> Formula:
-    return Formula(text, _Parser(text, names).parse())
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(
+            f"the formula is {len(text)} characters long; at most {MAX_LENGTH} are allowed"
+        )
+    tree = _Parser(text, names).parse()
+    if _depth(tree) > MAX_DEPTH:
+        raise FormulaError(_too_deep())
+    return Formula(text, tree)
 
 
 def compile_formula(text: str, names: set[str] | frozenset[str]) -> Formula:

@@ -1,6 +1,9 @@
 """The `sample` namespace: what the model produced, as graders see it (spec §2.3, G9).
 
 `output_json` is parsed lazily, on first use, so graders that never read it pay nothing.
+A sample given as a Chat Completion (`{"model", "choices": [...]}`, what an eval's jsonl rows
+hold when they were made with `chat.completions.create(...).model_dump()`) is read as OpenAI
+reads it: the text, tool calls and JSON of `choices[0].message`.
 A sample produced under a `response_format` whose text does not parse is a sample parse error
 for every grader; any other sample whose text is not a JSON object or array simply has no
 `output_json`, and a template that reads it is a sample parse error too.
@@ -54,11 +57,14 @@ class Sample:
 
     @classmethod
     def coerce(cls, value: Any) -> Sample:
-        """A `Sample` from a string or a sample object (`{"output_text": ..., ...}`)."""
+        """A `Sample` from a string or a sample object (`{"output_text": ..., ...}`, or a
+        Chat Completion whose `choices[0].message` fills the fields it does not give)."""
         if isinstance(value, Sample):
             return value
         if isinstance(value, str):
             return cls(value)
+        if isinstance(value, dict):
+            value = {**_from_choices(value.get("choices")), **value}
         if isinstance(value, dict) and isinstance(value.get("output_text", ""), str):
             sample = cls(
                 value.get("output_text", ""),
@@ -114,6 +120,21 @@ class Sample:
             "output_json": None if value is NO_JSON else value,
             "output_tools": self.output_tools,
         }
+
+
+def _from_choices(choices: Any) -> dict[str, Any]:
+    """`output_text` and `output_tools` from a Chat Completion's first choice, if it has one."""
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict):
+        return {}
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: their text, in order
+        content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return {
+        "output_text": content if isinstance(content, str) else "",
+        "output_tools": list(message.get("tool_calls") or []),
+    }
 
 
 def _parse_json(text: str) -> Any:

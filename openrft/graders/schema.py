@@ -27,6 +27,9 @@ class _GraderBase(Inbound):
     """Optional (G10): defaults to the map key for a sub-grader, else the type."""
     pass_threshold: float | None = None
     """Accepted on every grader; only pass/fail in evals and gates reads it (G3)."""
+    image_tag: str | None = None
+    """Accepted and recorded on every grader (G10; Azure's samples send it on a score_model);
+    only a python grader runs in an image."""
 
 
 class StringCheckGrader(_GraderBase):

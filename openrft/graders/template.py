@@ -1,9 +1,14 @@
-"""`{{ item.path }}` / `{{ sample.path }}` templates (decisions T1–T3).
+"""`{{ item.path }}` / `{{ sample.path }}` templates (decisions T1–T4).
 
 A template is compiled once (cached by its text) into literal parts and references. Rendering
-inserts strings as they are and any other JSON value as compact JSON. A reference that does not
-resolve raises `VariableError`; reading `sample.output_json` of a non-JSON output raises
+inserts strings as they are and any other JSON value as compact JSON. A path that steps into a
+string holding a JSON object or array steps into the parsed value (T4: tool-call `arguments`
+are JSON strings); the string itself still renders as it is. A reference that does not resolve
+raises `VariableError`; reading `sample.output_json` of a non-JSON output raises
 `SampleParseError`. The grader engine turns both into error flags.
+
+Guarantee: a key that starts with `__` (`__class__`, `__proto__`) never resolves, whatever the
+data holds: the path is rejected when the grader is validated and flagged if it reaches a run.
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from typing import Any
 
 from openrft.graders.sample import Sample, SampleParseError
 
-__all__ = ["Ref", "SampleParseError", "Template", "VariableError", "compile_template", "render"]
+__all__ = [
+    "Ref",
+    "SampleParseError",
+    "Template",
+    "VariableError",
+    "compile_template",
+    "forbidden_key",
+    "render",
+]
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _HEAD = re.compile(r"([A-Za-z_]\w*)(.*)", re.DOTALL)
@@ -36,10 +49,13 @@ class Ref:
     text: str
     namespace: str
     steps: tuple[str | int, ...] | None
+    problem: str | None = None
+    """Set (with `steps` None) when the path reads a forbidden key: validation rejects it."""
 
     def resolve(self, sample: Sample | None, item: Any) -> Any:
         if self.steps is None:
-            raise VariableError(f"{{{{ {self.text} }}}}: expected item.<path> or sample.<path>")
+            problem = self.problem or "expected item.<path> or sample.<path>"
+            raise VariableError(f"{{{{ {self.text} }}}}: {problem}")
         if self.namespace == "item":
             value, steps = item, self.steps
         elif sample is None:
@@ -60,6 +76,8 @@ class Ref:
 
 def _walk(value: Any, steps: tuple[str | int, ...], text: str) -> Any:
     for step in steps:
+        if isinstance(value, str):
+            value = _json_container(value)
         if isinstance(value, list) and isinstance(step, int) and step < len(value):
             value = value[step]
         elif isinstance(value, dict) and isinstance(step, str) and step in value:
@@ -67,6 +85,22 @@ def _walk(value: Any, steps: tuple[str | int, ...], text: str) -> Any:
         else:
             raise VariableError(f"{{{{ {text} }}}}: {step!r} not found")
     return value
+
+
+def _json_container(text: str) -> Any:
+    """The JSON object or array a string holds (T4), else the string itself."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, dict | list) else text
+
+
+def forbidden_key(step: str | int) -> bool:
+    """A key no template may read: `__class__`, `__proto__` and every other `__` name."""
+    return isinstance(step, str) and step.startswith("__")
 
 
 def parse_ref(expression: str) -> Ref:
@@ -85,6 +119,9 @@ def parse_ref(expression: str) -> Ref:
         position = match.end()
     if position != len(rest):
         return Ref(text, namespace, None)
+    forbidden = next((step for step in steps if forbidden_key(step)), None)
+    if forbidden is not None:
+        return Ref(text, namespace, None, f"{forbidden!r}: keys starting with '__' never resolve")
     return Ref(text, namespace, tuple(steps))
 
 

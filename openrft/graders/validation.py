@@ -2,7 +2,8 @@
 
 The error is a `GraderValidationError` whose `param` is the JSON path of the first problem
 (`grader.graders.a.operation`), checked in three layers: the wire shapes (`schema`), the
-semantics pydantic cannot see (formula names, python source), and the rules of training.
+semantics pydantic cannot see (formula names, python source, template keys that may never
+resolve), and the rules of training.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from openrft.graders.schema import (
     MultiGrader,
     PythonGrader,
     TextSimilarityGrader,
+    iter_templates,
 )
 
 
@@ -38,6 +40,7 @@ def validate_grader(data: Any, *, for_training: bool = False, param: str = "grad
     except ValidationError as exc:
         raise _to_grader_error(exc, param) from None
     _check_semantics(grader, param)
+    _check_templates(grader, param)
     if for_training:
         _check_training(grader, param)
     return grader
@@ -65,6 +68,20 @@ def _check_semantics(grader: AnyGrader, param: str) -> None:
             raise GraderValidationError(
                 f"Invalid '{param}.calculate_output': {exc}", param=f"{param}.calculate_output"
             ) from None
+
+
+def _check_templates(grader: AnyGrader, param: str) -> None:
+    """A reference that can never resolve (a `__` key) is a 400 here, not a flag on every row."""
+    from openrft.graders.template import compile_template
+
+    for path, text in iter_templates(grader):
+        for ref in compile_template(text).refs:
+            if ref.problem is not None:
+                where = param + path.removeprefix("grader")
+                raise GraderValidationError(
+                    f"Invalid template in '{where}': {{{{ {ref.text} }}}}: {ref.problem}",
+                    param=where,
+                )
 
 
 def _prefixed(check: Any, value: Any, param: str) -> None:

@@ -173,13 +173,20 @@ def _answered(
 
 
 def _given(row: Row) -> Answered:
-    """A jsonl row's own sample, graded as it is."""
-    given = row.get("sample") or {}
-    sample = Sample.coerce({**given, "output_text": str(given.get("output_text") or "")})
+    """A jsonl row's own sample, graded as it is: a sample object, or a Chat Completion whose
+    first choice is the answer (what OpenAI's cookbook uploads)."""
+    given = dict(row.get("sample") or {})
+    choices = given.get("choices")
+    if "output_text" in given or not choices:
+        given["output_text"] = str(given.get("output_text") or "")
+    sample = Sample.coerce(given)
     record = _answered(str(given.get("model") or ""), {}, [], None)[1]
-    record.update(
-        output=[{"role": "assistant", "content": sample.output_text}], finish_reason="stop"
-    )
+    message: dict[str, Any] = {"role": "assistant", "content": sample.output_text}
+    if sample.output_tools:
+        message["tool_calls"] = sample.output_tools
+    first = choices[0] if isinstance(choices, list) and choices else None
+    finish = first.get("finish_reason") if isinstance(first, dict) else None
+    record.update(output=[message], finish_reason=finish if isinstance(finish, str) else "stop")
     return sample, record
 
 

@@ -99,3 +99,31 @@ def test_bad_grader_files(tmp_path: Path) -> None:
     assert done.returncode == 2 and "broken.json:2: invalid JSON" in done.stderr
     done = _run("grade", "-g", str(tmp_path / "missing.json"), "-d", str(data), cwd=tmp_path)
     assert done.returncode == 2 and "missing.json: no such file" in done.stderr
+
+
+def test_a_chat_completion_sample_is_graded_on_its_first_choice(tmp_path: Path) -> None:
+    # A row's sample as `chat.completions.create(...).model_dump()` gives it.
+    def completion(content: str | None, calls: list[object] | None = None) -> dict[str, object]:
+        message = {"role": "assistant", "content": content, "refusal": None, "tool_calls": calls}
+        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}  # fmt: skip
+
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "lookup", "arguments": json.dumps({"city": "Paris"})}}  # fmt: skip
+    grader = tmp_path / "multi.json"
+    grader.write_text(json.dumps({
+        "type": "multi", "calculate_output": "text + city",
+        "graders": {"text": EXACT, "city": {**EXACT, "input":
+                    "{{sample.output_tools[0].function.arguments.city}}"}},
+    }))  # fmt: skip
+    data = _write(tmp_path / "rows.jsonl", [
+        {"sample": completion("Paris", [call]), "item": {"reference": "Paris"}},
+        {"sample": completion("Lyon", [call]), "item": {"reference": "Paris"}},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    done = _run("grade", "-g", str(grader), "-d", str(data), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["reward"] for r in results] == [2.0, 1.0]
+    assert [r["sub_rewards"] for r in results] == [{"text": 1.0, "city": 1.0},
+                                                    {"text": 0.0, "city": 1.0}]  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 from openrft.data.refs import check_refs, item_refs
 from openrft.data.validate import row_problem, scan_file, validate_file
 from openrft.errors import DataFileError
+from openrft.graders.template import render
 
 USER = {"role": "user", "content": "What is 2+2?"}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
@@ -197,3 +198,17 @@ def test_model_grader_message_templates_are_checked() -> None:
     assert [(f.field, f.ref) for f in failures] == [
         ("grader.input[1].content[0].text", "item.gold")
     ]
+
+
+def test_the_data_check_steps_into_json_strings_as_rendering_does() -> None:
+    # T4: what `render` resolves, D3 passes, and what it does not, D3 names, row by row.
+    grader = {**STRING_CHECK, "reference": "{{ item.call.function.arguments.city }}"}
+    arguments = json.dumps({"city": "Paris"})
+    rows = rows_of(
+        {"call": {"function": {"arguments": arguments}}},
+        {"call": {"function": {"arguments": "not json"}}},
+        {"call": {"function": {"arguments": json.dumps({"town": "Lyon"})}}},
+    )
+    [failure] = check_refs(grader, rows)
+    assert failure.lines == [2, 3]
+    assert render(grader["reference"], None, rows[0][1]) == "Paris"

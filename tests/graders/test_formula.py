@@ -1,4 +1,5 @@
-"""The multi-grader formula language (decision G8): grammar, precedence and every error path."""
+"""The multi-grader formula language (decision G8): grammar, precedence, every error path, and
+the bounds on nesting and length."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import math
 
 import pytest
 
-from openrft.graders.formula import FormulaError, FormulaMathError, compile_formula
+from openrft.errors import GraderValidationError
+from openrft.graders import Sample, grade, grade_many, validate_grader
+from openrft.graders.formula import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    FormulaError,
+    FormulaMathError,
+    compile_formula,
+)
+from openrft.graders.schema import MultiGrader
 
 ENV = {"a": 0.5, "b": 0.25, "c": 2.0, "zero": 0.0, "neg": -4.0}
 
@@ -118,3 +128,50 @@ def test_no_clamping() -> None:
 def test_results_are_finite_floats() -> None:
     value = compile_formula("floor(a)", {"a"})({"a": 1.9})
     assert isinstance(value, float) and math.isfinite(value)
+
+
+HOSTILE = {
+    "500 nested parentheses": "(" * 500 + "a" + ")" * 500,
+    "100,000 unary signs": "-" * 100_000 + "a",
+    "1,000 unary signs": "-+" * 500 + "a",
+    "a chain of 200 sums": " + ".join(["a"] * 200),
+    "300 nested calls": "abs(" * 300 + "a" + ")" * 300,
+    "a tower of 100 powers": "c ^ " * 100 + "c",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_nesting_and_length_are_bounded(name: str) -> None:
+    with pytest.raises(FormulaError, match=r"nests deeper than 64|at most 4096"):
+        compile_formula(HOSTILE[name], set(ENV))
+
+
+def test_formulas_within_the_bounds_still_work() -> None:
+    deep = "(" * MAX_DEPTH + "a" + ")" * MAX_DEPTH
+    assert compile_formula(deep, set(ENV))(ENV) == 0.5
+    assert compile_formula("-" * MAX_DEPTH + "a", set(ENV))(ENV) == 0.5
+    chain = " + ".join(["a"] * (MAX_DEPTH + 1))  # MAX_DEPTH sums, each inside the next
+    formula = compile_formula(chain, set(ENV))
+    assert formula(ENV) == 0.5 * (MAX_DEPTH + 1)
+    assert formula.columns({"a": [1.0, 2.0]}, 2) == [MAX_DEPTH + 1.0, 2.0 * (MAX_DEPTH + 1)]
+    with pytest.raises(FormulaError, match="nests deeper"):
+        compile_formula(chain + " + a", set(ENV))
+    spaced = "a" + " " * (MAX_LENGTH - 1)
+    assert compile_formula(spaced, set(ENV))(ENV) == 0.5
+    with pytest.raises(FormulaError, match="4097 characters"):
+        compile_formula(spaced + " ", set(ENV))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_formula_is_a_400_at_validation_and_a_flag_at_run_time(name: str) -> None:
+    exact = {"type": "string_check", "input": "{{sample.output_text}}", "reference": "a",
+             "operation": "eq"}  # fmt: skip
+    data = {"type": "multi", "graders": {"a": exact, "c": exact}, "calculate_output": HOSTILE[name]}
+    with pytest.raises(GraderValidationError) as info:
+        validate_grader(data)
+    assert info.value.param == "grader.calculate_output" and info.value.status == 400
+    spec = MultiGrader.model_validate(data)  # the wire shape alone: no formula check
+    result = grade(spec, Sample.from_text("a"), {})
+    assert result.reward == 0.0 and result.errors == {"formula_parse_error": True}
+    [column] = grade_many(spec, [{"sample": "a", "item": {}}]).results  # the column path
+    assert column.errors == {"formula_parse_error": True}

@@ -135,3 +135,41 @@ def test_param_prefixes_every_path() -> None:
     assert (
         _error(examples.LABEL_MODEL_GUIDE, param=where, for_training=True).param == f"{where}.type"
     )
+
+
+ONE_OF_EACH = {
+    "string_check": examples.STRING_CHECK, "text_similarity": examples.TEXT_SIMILARITY,
+    "score_model": examples.SCORE_MODEL_COOKBOOK, "label_model": examples.LABEL_MODEL_GUIDE,
+    "python": examples.PYTHON_COOKBOOK, "multi": examples.MULTI_SECURITY,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(ONE_OF_EACH))
+def test_image_tag_is_accepted_and_recorded_on_every_grader(kind: str) -> None:
+    # G10: Azure's published score_model sample sends one; only python graders run in an image.
+    data = {**ONE_OF_EACH[kind], "image_tag": "2025-05-08"}
+    assert validate_grader(data).model_dump(exclude_none=True)["image_tag"] == "2025-05-08"
+    sub = {**examples.STRING_CHECK, "image_tag": "2025-05-08"}
+    multi = {**examples.MULTI_SECURITY, "graders": {"compliant": sub, "explanation": data}}
+    if kind != "multi":  # no nested multi
+        dumped = validate_grader(multi).model_dump(exclude_none=True)["graders"]
+        assert (
+            dumped["compliant"]["image_tag"] == dumped["explanation"]["image_tag"] == "2025-05-08"
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({**examples.STRING_CHECK, "input": "{{ sample.output_json.__class__ }}"}, "grader.input"),
+        ({**examples.TEXT_SIMILARITY, "reference": "x {{item.__dict__}}"}, "grader.reference"),
+        ({**examples.SCORE_MODEL_COOKBOOK, "input": [{"role": "user", "content": "{{ item.a.__globals__ }}"}]},
+         "grader.input[0].content"),
+        ({**examples.MULTI_SECURITY, "graders": {"compliant": examples.STRING_CHECK, "explanation": {
+            **examples.STRING_CHECK, "reference": "{{ sample.output_tools[0].__init__ }}"}}},
+         "grader.graders.explanation.reference"),
+    ],
+)  # fmt: skip
+def test_double_underscore_keys_are_rejected_at_validation(data: Any, param: str) -> None:
+    error = _error(data)
+    assert error.param == param and "never resolve" in error.message and error.status == 400

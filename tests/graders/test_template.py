@@ -1,7 +1,9 @@
-"""Templating (decisions T1–T3): paths, lists, missing keys, non-string values."""
+"""Templating (decisions T1–T4): paths, lists, missing keys, non-string values, JSON strings,
+forbidden keys."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -133,3 +135,83 @@ def test_sample_coerce_accepts_sample_objects() -> None:
         "output_json": None,
         "output_tools": [],
     }
+
+
+# OpenAI's tools-evaluation cookbook reads a key inside the tool call's `arguments`, a JSON string.
+SYMBOLS = [{"name": "Evals", "symbol_type": "class"}, {"name": "runs", "symbol_type": "function"}]
+ARGUMENTS = json.dumps({"symbols": SYMBOLS})
+COOKBOOK_TOOLS = [{"id": "c1", "type": "function",
+                   "function": {"name": "extract_symbols", "arguments": ARGUMENTS}}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{sample.output_tools[0].function.arguments.symbols}}", json.dumps(SYMBOLS, separators=(",", ":"))),
+        ("{{sample.output_tools[0].function.arguments.symbols[1].name}}", "runs"),
+        ("{{ sample.output_tools[0].function.arguments }}", ARGUMENTS),  # the string, as it is
+        ("{{item.encoded.k[0]}}", "v"),
+        ("{{item.listed[1]}}", "2"),
+    ],
+)  # fmt: skip
+def test_a_path_steps_into_a_json_string(template: str, expected: str) -> None:
+    item = {"encoded": ' {"k": ["v"]}', "listed": "[1, 2]"}
+    assert render(template, Sample("", output_tools=COOKBOOK_TOOLS), item) == expected
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{sample.output_tools[0].function.arguments.missing}}",
+        "{{sample.output_tools[0].function.name.symbols}}",  # not JSON
+        "{{item.scalar.x}}",  # JSON, but a number
+        "{{item.broken.x}}",  # not valid JSON
+        "{{item.plain[0]}}",  # never an index into a string's characters
+    ],
+)
+def test_a_path_into_a_string_that_holds_no_container_does_not_resolve(template: str) -> None:
+    item = {"scalar": "42", "broken": '{"x": ', "plain": "abc"}
+    with pytest.raises(VariableError):
+        render(template, Sample("", output_tools=COOKBOOK_TOOLS), item)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ sample.output_json.__class__ }}",
+        "{{ sample.__class__ }}",
+        "{{ item.__class__ }}",
+        "{{ item.__dict__ }}",
+        "{{ item.nested.__proto__ }}",
+        "{{ item.__len__ }}",
+        "{{ sample.output_tools[0].function.arguments.__doc__ }}",
+    ],
+)
+def test_double_underscore_keys_never_resolve_even_when_the_data_has_them(template: str) -> None:
+    item = {"__class__": "x", "__dict__": {}, "nested": {"__proto__": "p"}, "__len__": 1}
+    sample = Sample('{"__class__": "y"}', output_tools=COOKBOOK_TOOLS)
+    with pytest.raises(VariableError, match="never resolve"):
+        render(template, sample, item)
+
+
+def test_single_underscore_keys_are_data() -> None:
+    assert render("{{ item._id }}/{{ item.a_b._x }}", None, {"_id": "7", "a_b": {"_x": 1}}) == "7/1"
+
+
+def test_a_chat_completion_sample_is_read_from_its_first_choice() -> None:
+    completion = {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": None,
+                     "message": {"role": "assistant", "content": '{"answer": "sun"}',
+                                 "refusal": None, "tool_calls": COOKBOOK_TOOLS}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }  # fmt: skip
+    sample = Sample.coerce(completion)
+    assert sample.output_text == '{"answer": "sun"}' and sample.output_tools == COOKBOOK_TOOLS
+    assert render("{{sample.output_json.answer}}", sample, {}) == "sun"
+    assert render("{{sample.choices[0].finish_reason}}", sample, {}) == "tool_calls"
+    silent = {**completion, "choices": [{"index": 0, "message": {"role": "assistant",
+                                                                 "content": None}}]}  # fmt: skip
+    assert Sample.coerce(silent).output_text == "" and Sample.coerce(silent).output_tools == []
+    given = Sample.coerce({**completion, "output_text": "given wins"})
+    assert given.output_text == "given wins"

@@ -126,14 +126,16 @@ def test_a_failed_answer_is_an_errored_item_not_a_failed_run(live: Any) -> None:
         assert done.status == "completed"
         counts = done.result_counts
         assert (counts.total, counts.passed, counts.failed, counts.errored) == (3, 1, 0, 2)
-        assert done.per_testing_criteria_results[0].passed == 1
-        assert done.per_testing_criteria_results[0].failed == 2
+        [criterion] = done.per_testing_criteria_results
+        assert (criterion.passed, criterion.failed) == (1, 0)  # never graded is not failed
+        assert (criterion.model_extra or {})["errored"] == 2
         items = {item.datasource_item_id: item for item in
                  sdk.evals.runs.output_items.list(run.id, eval_id=evaluation.id)}  # fmt: skip
     crashed, unrendered = items[1].sample.error, items[2].sample.error
     assert crashed.code == "sample_error" and "secret" not in crashed.message
     assert unrendered.code == "invalid_input_messages" and "question" in unrendered.message
-    assert items[1].status == "fail" and items[1].results == []
+    assert items[1].status == "error" and items[1].results == []
+    assert items[2].status == "error"
     assert items[0].results[0].passed is True
 
 

@@ -9,6 +9,7 @@ SDK's strict types reject, so those go through a loose client and their fields a
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletion
 
 from tests.server.conftest import Live
 
@@ -284,19 +286,97 @@ def test_jsonl_run_from_an_uploaded_file(live: Live) -> None:
 
 
 def test_a_grading_error_is_an_errored_item(live: Live) -> None:
+    # Errored is its own outcome everywhere: the run's counts, each criterion's counts (the
+    # `errored` key is an extension the SDK keeps in model_extra), the item's status and the
+    # status filter, so that `status="fail"` lists exactly `result_counts.failed` items.
     hinted: Any = {**EXACT, "name": "hinted", "reference": "{{item.hint}}"}
     rows = [{"item": {"answer": "a", "hint": "a"}, "sample": {"output_text": "a"}},
-            {"item": {"answer": "a"}, "sample": {"output_text": "a"}}]  # fmt: skip
+            {"item": {"answer": "a"}, "sample": {"output_text": "a"}},
+            {"item": {"answer": "a", "hint": "b"}, "sample": {"output_text": "b"}}]  # fmt: skip
     with client(live) as sdk, client(live, strict=False) as loose:
         evaluation = sdk.evals.create(data_source_config=CONFIG, testing_criteria=[EXACT, hinted])
         run = finished(loose, evaluation.id, inline(rows))
         found = items(loose, evaluation.id, run.id)
+        failing = items(loose, evaluation.id, run.id, status="fail")
+        erroring = items(loose, evaluation.id, run.id, extra_query={"status": "error"})
     counts = run.result_counts
     assert run.status == "completed"  # a grader's error is data, not a failed run
-    assert (counts.total, counts.passed, counts.failed, counts.errored) == (2, 1, 0, 1)
-    assert [(r.passed, r.failed) for r in run.per_testing_criteria_results] == [(2, 0), (1, 1)]
-    assert [i.status for i in found] == ["pass", "fail"]
+    assert (counts.total, counts.passed, counts.failed, counts.errored) == (3, 1, 1, 1)
+    per = [(r.passed, r.failed, (r.model_extra or {})["errored"])
+           for r in run.per_testing_criteria_results]  # fmt: skip
+    assert per == [(2, 1, 0), (2, 0, 1)]
+    assert all(sum(entry) == counts.total for entry in per)
+    assert [i.status for i in found] == ["pass", "error", "fail"]
     assert [r.passed for r in found[1].results] == [True, False]
+    assert rows_of(failing) == [2] and rows_of(erroring) == [1]
+
+
+def chat_completion(content: str | None, tool_calls: list[Any] | None = None) -> Any:
+    """What `chat.completions.create(...).model_dump()` gives, as the regression cookbook
+    uploads it for each row's sample."""
+    message = {"role": "assistant", "content": content, "tool_calls": tool_calls}
+    reason = "tool_calls" if tool_calls else "stop"
+    return ChatCompletion.model_validate({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": reason, "message": message}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }).model_dump()  # fmt: skip
+
+
+def test_a_chat_completion_sample_is_graded_on_its_first_choice(live: Live) -> None:
+    # OpenAI fills output_text, output_tools and output_json from choices[0].message; the
+    # tools-evaluation cookbook's criterion reads a key inside the call's JSON `arguments`.
+    symbols = [{"name": "Evals", "symbol_type": "class"}]
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "extract_symbols", "arguments": json.dumps({"symbols": symbols})}}  # fmt: skip
+    listed: Any = {**EXACT, "name": "symbols",
+                   "input": "{{sample.output_tools[0].function.arguments.symbols[0].name}}"}  # fmt: skip
+    as_json: Any = {**EXACT, "name": "json", "input": "{{sample.output_json.answer}}"}
+    rows = [
+        {"item": {"answer": "sun"}, "sample": chat_completion("sun")},
+        {"item": {"answer": "moon"}, "sample": chat_completion("sun")},
+        {"item": {"answer": "Evals"}, "sample": chat_completion(None, [call])},
+        {"item": {"answer": "sun"}, "sample": chat_completion('{"answer": "sun"}')},
+    ]
+    with client(live) as sdk, client(live, strict=False) as loose:
+        with_sample: Any = {**CONFIG, "include_sample_schema": True}
+        texts = sdk.evals.create(data_source_config=with_sample, testing_criteria=[EXACT])
+        run = finished(loose, texts.id, inline(rows[:2]))
+        assert (run.result_counts.passed, run.result_counts.failed) == (1, 1)
+        found = items(loose, texts.id, run.id)
+        assert [i.sample.output[0].content for i in found] == ["sun", "sun"]
+        assert run.data_source.to_dict()["source"]["content"][0]["sample"]["model"] == "gpt-4o-mini"
+
+        tools = sdk.evals.create(data_source_config=with_sample, testing_criteria=[listed])
+        run = finished(loose, tools.id, inline(rows[2:3]))
+        counts = run.result_counts
+        assert (counts.passed, counts.errored) == (1, 0), items(loose, tools.id, run.id)
+        [item] = items(loose, tools.id, run.id)
+        assert item.sample.finish_reason == "tool_calls"
+        assert (item.sample.output[0].model_extra or {})["tool_calls"] == [call]
+
+        parsed = sdk.evals.create(data_source_config=with_sample, testing_criteria=[as_json])
+        run = finished(loose, parsed.id, inline(rows[3:]))
+        assert (run.result_counts.passed, run.result_counts.errored) == (1, 0)
+
+
+def test_max_completions_tokens_is_an_alias_in_sampling_params(live: Live) -> None:
+    # Two of OpenAI's cookbook notebooks send the misspelling; OpenAI runs them.
+    rows = [{"item": {"question": "abc", "answer": "cba"}}]
+    params = {"seed": 42, "temperature": 0.7, "top_p": 0.9, "max_completions_tokens": 40}
+    with client(live) as sdk, client(live, strict=False) as loose:
+        evaluation = sdk.evals.create(data_source_config=CONFIG, testing_criteria=[EXACT])
+        run = finished(loose, evaluation.id, completions(rows, sampling_params=params))
+        assert run.status == "completed" and run.result_counts.passed == 1
+        [item] = items(loose, evaluation.id, run.id)
+        assert item.sample.max_completion_tokens == 40
+        both = {**params, "max_completion_tokens": 30}
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.evals.runs.create(
+                evaluation.id, data_source=completions(rows, sampling_params=both)
+            )
+        assert caught.value.param == "data_source.sampling_params"
+        assert "max_completions_tokens" in caught.value.message
 
 
 def test_completions_run_asks_the_model(live: Live) -> None:

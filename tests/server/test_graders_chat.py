@@ -7,6 +7,7 @@ import asyncio
 import base64
 import struct
 import threading
+from typing import Any
 
 import httpx
 import openai
@@ -225,3 +226,38 @@ def test_a_client_that_leaves_a_stream_early_does_not_disturb_the_next(live: Liv
         stream.close()  # gone after the first chunk
         reply = sdk.chat.completions.create(model="openrft-tiny", messages=USER)  # type: ignore[arg-type]
         assert reply.choices[0].message.content == "olleh"
+
+
+def test_hostile_graders_are_400s_naming_the_field(live: Live) -> None:
+    exact = {**GRADER, "reference": "4"}
+    hostile = [
+        ({**GRADER, "input": "{{ sample.output_json.__class__ }}"}, "grader.input"),
+        ({"type": "multi", "graders": {"a": exact}, "calculate_output": "(" * 500 + "a" + ")" * 500},
+         "grader.calculate_output"),
+        ({"type": "multi", "graders": {"a": exact}, "calculate_output": "-" * 100_000 + "a"},
+         "grader.calculate_output"),
+    ]  # fmt: skip
+    with client(live) as sdk:
+        graders = sdk.fine_tuning.alpha.graders
+        for grader, param in hostile:
+            with pytest.raises(openai.BadRequestError) as caught:
+                graders.validate(grader=grader)  # type: ignore[arg-type]
+            assert caught.value.param == param, caught.value.message
+            with pytest.raises(openai.BadRequestError) as caught:
+                graders.run(grader=grader, model_sample='{"a": 1}')  # type: ignore[arg-type]
+            assert caught.value.param == param, caught.value.message
+
+
+def test_image_tag_is_accepted_on_a_score_model(live: Live) -> None:
+    # Azure's published sample sends image_tag on a score_model (decision G10).
+    judge = {"type": "score_model", "name": "judge", "model": "openrft-tiny",
+             "input": [{"role": "user", "content": "Rate {{sample.output_text}}"}],
+             "image_tag": "2025-05-08"}  # fmt: skip
+    multi = {"type": "multi", "image_tag": "2025-05-08", "calculate_output": "exact",
+             "graders": {"exact": {**GRADER, "image_tag": "2025-05-08"}}}  # fmt: skip
+    with client(live, strict=False) as sdk:
+        graders = sdk.fine_tuning.alpha.graders
+        echoed: Any = graders.validate(grader=judge).grader  # type: ignore[arg-type]
+        assert echoed.image_tag == "2025-05-08"
+        ran = graders.run(grader=multi, model_sample="4", item={"answer": "4"})  # type: ignore[arg-type]
+        assert ran.reward == 1.0

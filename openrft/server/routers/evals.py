@@ -222,8 +222,9 @@ def list_output_items(
     after: str | None = None,
     limit: Limit = 20,
     order: Order = "asc",
-    status: Literal["pass", "fail"] | None = None,
+    status: Literal["pass", "fail", "error"] | None = None,
 ) -> dict[str, Any]:
+    """`status` is OpenAI's `pass` or `fail`, or `error` for the errored items (decision E1)."""
     store = _store(request)
     rows, more = store.item_page(project, eval_id, run_id, after, limit, order, status)
     return _list(rows, more, item_object)
