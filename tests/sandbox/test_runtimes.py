@@ -161,7 +161,8 @@ async def test_a_published_ast_grep_grader_loads_and_scores() -> None:
     context = GraderContext(sandbox=SandboxPool(1), python_timeout=60)
     try:
         full = await agrade(_Spec(AST_GREP_GRADER), Sample.from_text(code), item, context)
-        half = await agrade(_Spec(AST_GREP_GRADER), Sample.from_text(code[:60]), item, context)
+        only_one = "```ts\nawait stripe.customers.create({email});\n```"
+        half = await agrade(_Spec(AST_GREP_GRADER), Sample.from_text(only_one), item, context)
     finally:
         await context.aclose()
     assert (full.reward, full.errors) == (1.0, None)
