@@ -8,6 +8,7 @@ STAMP   := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# The python graders' runtimes: one venv per image_tag, .venv/grader-runtimes/<tag>/.
 RUNTIMES := $(wildcard openrft/sandbox/runtimes/*.txt)
 
 $(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh \
@@ -16,7 +17,6 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh \
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[train,dev]'
 	bash scripts/install-system-deps.sh $(VENV)
-	# python graders' runtimes, one venv per image_tag (.venv/grader-runtimes/<tag>/)
 	bash scripts/install-grader-runtimes.sh $(VENV)
 	@touch $(STAMP)
 
