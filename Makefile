@@ -8,11 +8,16 @@ STAMP   := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh
+# The python graders' runtimes: one venv per image_tag, .venv/grader-runtimes/<tag>/.
+RUNTIMES := $(wildcard openrft/sandbox/runtimes/*.txt)
+
+$(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh \
+          scripts/install-grader-runtimes.sh $(RUNTIMES)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[train,dev]'
 	bash scripts/install-system-deps.sh $(VENV)
+	bash scripts/install-grader-runtimes.sh $(VENV)
 	@touch $(STAMP)
 
 lint: venv

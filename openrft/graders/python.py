@@ -100,6 +100,7 @@ async def _grade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> Gr
         item,
         timeout=ctx.python_timeout or DEFAULT_TIMEOUT,
         owner=ctx.project,
+        image_tag=getattr(spec, "image_tag", None),
     )
     if verdict.score is not None:
         return GradeResult(verdict.score)

@@ -102,7 +102,17 @@ class PythonGrader(_GraderBase):
     source: str
     """Python source defining `grade(sample, item) -> float`; runs only in the sandbox."""
     image_tag: str | None = None
-    """Accepted and recorded (G10); openrft has one runtime image."""
+    """The runtime image (`openrft.sandbox.runtimes`); none means the default, `2025-05-08`."""
+
+    @field_validator("image_tag")
+    @classmethod
+    def _known_image(cls, value: str | None) -> str | None:
+        from openrft.sandbox.runtimes import known_tags
+
+        if value is not None and value not in known_tags():
+            known = ", ".join(known_tags())
+            raise ValueError(f"unknown python grader image_tag {value!r}; known tags: {known}")
+        return value
 
 
 SubGrader = Annotated[

@@ -10,9 +10,10 @@ tested in tests/sandbox/:
 - **Resources**: cgroup memory (2 GiB + the 1 GiB /tmp, whose pages it is charged for) and
   pids (64); RLIMIT_AS/FSIZE/NOFILE/CORE/NPROC; RLIMIT_CPU and an alarm per call; a wall clock
   enforced twice (in the sandbox, and by the pool, which kills the whole sandbox if it must).
-- **Files**: only /usr, the interpreter and its venv (read-only, at their own paths), the
-  harness, /dev, /proc of its own namespace and a private, size-capped /tmp. No OPENRFT_HOME,
-  no other user's data, no socket files, no /etc beyond the loader cache. A clean environment.
+- **Files**: only /usr, the grader's runtime venv (its `image_tag`, see `runtimes`) and its
+  base interpreter (read-only, at their own paths), the harness, /dev, /proc of its own
+  namespace and a private, size-capped /tmp. No OPENRFT_HOME, not the server's venv, no other
+  user's data, no socket files, no /etc beyond the loader cache. A clean environment.
 - **Network**: none (empty network namespace), and seccomp makes `socket()` fail with EPERM
   for every family but AF_UNIX; ptrace, mount, unshare/clone-namespaces, bpf, io_uring,
   userfaultfd, keyrings, perf, kexec, modules and TIOCSTI also fail with EPERM.
@@ -29,10 +30,11 @@ only, and the slot runs as the invoking user inside a user namespace. Tier 3
 namespace: seccomp alone blocks the network; the grader can read what its uid can read, and
 without root it runs as the server's own user.
 
-Modules: `tiers` (what this host supports), `config` (limits, interpreter), `launcher` (argv
-per tier), `harness` (the in-sandbox zygote, stdlib only, one file because it is bound into
-the sandbox as one), `slot` (one live sandbox), `verdict` (the strict result reader), `pool`
-(slots, reuse), `uids` (host-wide slot uids), `seccomp`, `cgroup`.
+Modules: `tiers` (what this host supports), `config` (limits, interpreter), `runtimes` (the
+virtualenv per `image_tag` that graders run on), `launcher` (argv per tier), `harness` (the
+in-sandbox zygote, stdlib only, one file because it is bound into the sandbox as one), `slot`
+(one live sandbox), `verdict` (the strict result reader), `pool` (slots, reuse), `uids`
+(host-wide slot uids), `seccomp`, `cgroup`.
 """
 
 from openrft.sandbox.config import Runtime, SandboxLimits

@@ -1,10 +1,11 @@
 """The pool of grading slots python graders run in; its size is the grading concurrency.
 
-A slot is bound to one `(owner, sha256(source))` key and reused for every call with that key
-(the harness forks a fresh child per call), so a grader's import cost is paid once per slot,
-not per sample. A slot is never shared across keys: taking it for another grader or owner
-kills its sandbox first. Each slot has its own uid, held host-wide while the pool lives
-(`openrft.sandbox.uids`).
+A slot is bound to one `(owner, sha256(source), runtime)` key and reused for every call with
+that key (the harness forks a fresh child per call), so a grader's import cost is paid once per
+slot, not per sample. A slot is never shared across keys: taking it for another grader, owner or
+image kills its sandbox first. The runtime is the grader's `image_tag` virtualenv
+(`openrft.sandbox.runtimes`) unless the pool was given one interpreter for everything. Each slot
+has its own uid, held host-wide while the pool lives (`openrft.sandbox.uids`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import logging
 import time
 from typing import Any
 
-from openrft.sandbox import tiers
+from openrft.sandbox import runtimes, tiers
 from openrft.sandbox import uids as uid_locks
 from openrft.sandbox.config import Runtime, SandboxLimits
-from openrft.sandbox.slot import Slot
+from openrft.sandbox.slot import Slot, SlotKey
 from openrft.sandbox.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ class SandboxPool:
         self.tier = tiers.detect(bwrap=bwrap, allow_weak=allow_weak, tier=tier)
         self.limits = limits or SandboxLimits()
         self.reuse = reuse
-        runtime = runtime or Runtime.current()
+        self.runtime = runtime
+        """One interpreter for every grader (tests, tier 3); None: each grader's image_tag."""
         self.uids = uid_locks.acquire(slots, uid_base)
-        self._slots = [Slot(uid, self.tier, runtime, self.limits) for uid in self.uids]
+        self._slots = [Slot(uid, self.tier, self.limits) for uid in self.uids]
         self._free = list(self._slots)
         self._changed: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -65,7 +67,12 @@ class SandboxPool:
         *,
         timeout: float = 120.0,
         owner: str = "",
+        image_tag: str | None = None,
     ) -> Verdict:
+        runtime = self.runtime or runtimes.find(image_tag or runtimes.DEFAULT_TAG)
+        if runtime is None:
+            tag = image_tag or runtimes.DEFAULT_TAG
+            return Verdict(None, "runtime_unavailable", runtimes.missing_message(tag))
         try:
             payload = json.dumps({"sample": sample, "item": item, "timeout": timeout}).encode()
         except (TypeError, ValueError) as exc:
@@ -75,17 +82,24 @@ class SandboxPool:
         if self._closed:
             return Verdict(None, "sandbox_error", "the sandbox pool is closed")
         digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-        slot = await self._take((owner, digest))
+        key = (owner, digest, runtime.executable)
+        slot = await self._take(key)
         try:
-            return await self._run(slot, (owner, digest), source, payload + b"\n", timeout)
+            return await self._run(slot, key, runtime, source, payload + b"\n", timeout)
         finally:
             await self._give(slot)
 
     async def _run(
-        self, slot: Slot, key: tuple[str, str], source: str, payload: bytes, timeout: float
+        self,
+        slot: Slot,
+        key: SlotKey,
+        runtime: Runtime,
+        source: str,
+        payload: bytes,
+        timeout: float,
     ) -> Verdict:
         try:
-            verdict = await slot.ensure(key, source, timeout)
+            verdict = await slot.ensure(key, source, timeout, runtime)
             if verdict is None:
                 verdict = await slot.call(payload, timeout)
             if not self.reuse:
@@ -105,7 +119,7 @@ class SandboxPool:
             self._changed, self._loop = asyncio.Condition(), loop
         return self._changed
 
-    async def _take(self, key: tuple[str, str]) -> Slot:
+    async def _take(self, key: SlotKey) -> Slot:
         changed = self._condition()
         async with changed:
             await changed.wait_for(lambda: bool(self._free))

@@ -29,11 +29,14 @@ OUTPUT_CAP = 1 << 20
 START_TIMEOUT = 30.0
 GRACE = 5.0
 
+SlotKey = tuple[str, str, str]
+"""(owner, sha256 of the source, runtime interpreter): what a live slot is bound to."""
+
 
 class Slot:
-    def __init__(self, uid: int, tier: Tier, runtime: Runtime, limits: SandboxLimits) -> None:
-        self.uid, self.tier, self.runtime, self.limits = uid, tier, runtime, limits
-        self.key: tuple[str, str] | None = None
+    def __init__(self, uid: int, tier: Tier, limits: SandboxLimits) -> None:
+        self.uid, self.tier, self.limits = uid, tier, limits
+        self.key: SlotKey | None = None
         self.last_used = 0.0
         self._box: Launched | None = None
         self._group: cgroup.Cgroup | None = None
@@ -44,23 +47,27 @@ class Slot:
         self._overflow = False
         self._ooms = 0
 
-    async def ensure(self, key: tuple[str, str], source: str, timeout: float) -> Verdict | None:
-        """Make this slot a live sandbox for `key`; a Verdict says why that failed."""
+    async def ensure(
+        self, key: SlotKey, source: str, timeout: float, runtime: Runtime
+    ) -> Verdict | None:
+        """Make this slot a live sandbox for `key` on `runtime`; a Verdict says why that failed."""
         if self._loop is not asyncio.get_running_loop():
             self.kill_now()  # started under another event loop: its pipes are unusable here
             self.discard()
         if self.key == key and self._box is not None and self._box.process.returncode is None:
             return None
         await self.stop()
-        return await self._start(key, source, timeout)
+        return await self._start(key, source, timeout, runtime)
 
-    async def _start(self, key: tuple[str, str], source: str, timeout: float) -> Verdict | None:
+    async def _start(
+        self, key: SlotKey, source: str, timeout: float, runtime: Runtime
+    ) -> Verdict | None:
         self._loop = asyncio.get_running_loop()
         version = cgroup.available() if os.geteuid() == 0 else None
         if version and self.tier is not Tier.BWRAP_USERNS:
             limits = self.limits
             self._group = cgroup.Cgroup(version, limits.cgroup_bytes, limits.pids, limits.cpus)
-        self._box = await launch(self.tier, self.runtime, self.limits, self.uid, self._group)
+        self._box = await launch(self.tier, runtime, self.limits, self.uid, self._group)
         self._pump = asyncio.create_task(self._drain(self._box.process))
         self._ooms, self._written, self._overflow = 0, 0, False
         setup = {"source": source, "timeout": timeout}

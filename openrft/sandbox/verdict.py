@@ -11,7 +11,9 @@ RUNTIME_REASONS = frozenset(
     {"grader_exception", "invalid_return", "load_error", "timeout", "cpu_limit", "killed"}
     | {"crashed", "ambiguous_result", "output_too_large", "oom", "invalid_input"}
 )
-SERVER_REASONS = frozenset({"sandbox_unavailable", "sandbox_start_failed", "sandbox_error"})
+SERVER_REASONS = frozenset(
+    {"sandbox_unavailable", "runtime_unavailable", "sandbox_start_failed", "sandbox_error"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,8 +113,9 @@ async def test_9_no_view_of_state_or_secrets(pool: SandboxPool, tmp_path, monkey
 
 
 async def test_10_read_only_trees_and_tmp_cap(pool: SandboxPool) -> None:
-    venv = os.path.realpath(os.sys.prefix)  # type: ignore[attr-defined]
+    server_venv = os.path.realpath(os.sys.prefix)  # type: ignore[attr-defined]
     body = ERRNO_OF + (
+        "import sys\n"
         "def write(path):\n"
         "    with open(path, 'w') as f:\n"
         "        f.write('x')\n"
@@ -123,12 +124,14 @@ async def test_10_read_only_trees_and_tmp_cap(pool: SandboxPool) -> None:
         "        for _ in range(2048):\n"
         "            f.write(b'x' * (1 << 20))\n"
         "def probe(item):\n"
-        "    paths = ['/usr/pwned', item['venv'] + '/pwned', '/sbx/harness.py', '/etc/x']\n"
-        "    return [attempt(lambda p=p: write(p)) for p in paths] + [attempt(fill)]\n"
+        "    paths = ['/usr/pwned', sys.prefix + '/pwned', '/sbx/harness.py', '/etc/x']\n"
+        "    return [attempt(lambda p=p: write(p)) for p in paths] + [attempt(fill)] + [\n"
+        "        sys.prefix, attempt(lambda: open(item['server'] + '/pyvenv.cfg').read())]\n"
     )
-    seen = await probe(pool, body, {"venv": venv})
-    assert seen[:4] == [errno.EROFS] * 4
+    seen = await probe(pool, body, {"server": server_venv})
+    assert seen[:4] == [errno.EROFS] * 4  # the grader's own runtime venv included
     assert seen[4] in (errno.EFBIG, errno.ENOSPC)
+    assert "grader-runtimes" in seen[5] and seen[6] == errno.ENOENT  # not the server's venv
 
 
 async def test_11_environment_holds_no_secrets(pool: SandboxPool, monkeypatch) -> None:

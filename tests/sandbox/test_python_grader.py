@@ -122,7 +122,7 @@ def test_20_grade_bound_by_assignment_is_left_to_run_time() -> None:
 
 
 PACKAGES = """
-import jsonschema, numpy, pandas, pydantic, rapidfuzz, sacrebleu, scipy.stats, sympy, yaml
+import jsonschema, numpy, pandas, pydantic, rapidfuzz, scipy.stats, sympy, yaml
 from nltk.corpus import wordnet
 from rouge_score import rouge_scorer
 
