@@ -23,9 +23,9 @@ from typing import Any
 
 from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
-from openrft.jobs.models import ModelCatalog, org_for
+from openrft.jobs.models import ModelCatalog, org_for, parse_base_models
 from openrft.jobs.prepare import read_rows
-from openrft.jobs.record import record_outcome
+from openrft.jobs.record import fine_tuned_name, record_checkpoints, record_outcome
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
@@ -49,6 +49,17 @@ class DbEvents:
         step: int | None = None,
     ) -> None:
         self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
+
+
+class DbCheckpoints:
+    """The trainer's `CheckpointHook`: the checkpoint rows follow the disk as it changes."""
+
+    def __init__(self, jobs: JobStore, events: EventStore, job_id: str):
+        self.jobs, self.events, self.job_id = jobs, events, job_id
+
+    def __call__(self, kept: list[dict[str, Any]]) -> None:
+        name = fine_tuned_name(self.jobs.row(self.job_id))
+        record_checkpoints(self.events, self.job_id, name, kept)
 
 
 class DbControl:
@@ -88,6 +99,12 @@ def _spec_class(runner: Any) -> Any:
     return JobSpec
 
 
+def _catalog(db: Database) -> ModelCatalog:
+    """The server's allow-list, as the worker passed it (`OPENRFT_BASE_MODELS`)."""
+    given = os.environ.get("OPENRFT_BASE_MODELS")
+    return ModelCatalog(db, None if given is None else parse_base_models(given.split(",")))
+
+
 def run(job_id: str, attempt: int, home: Path) -> None:
     db = Database(home)
     jobs, events = JobStore(db), EventStore(db)
@@ -98,7 +115,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     runner = runner_module()
     spec = _spec_class(runner)(
         id=job_id,
-        model=ModelCatalog(db).resolve(job["project"], job["model"]),
+        model=_catalog(db).resolve(job["project"], job["model"]),
         training_rows=read_rows(workdir / "train.jsonl"),
         validation_rows=read_rows(workdir / "valid.jsonl"),
         method=loads(job["method"]),
@@ -109,7 +126,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         settings=loads(job["settings"]) or {},
     )
     sink = DbEvents(events, job_id)
-    hooks: dict[str, Any] = {}
+    hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(jobs, events, job_id)}
     if job["eval_id"]:
         hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
     try:
@@ -131,7 +148,7 @@ def _failed(message: str) -> Any:
         status="failed",
         error={"code": "training_error", "message": message[:2000], "param": None},
         resolved_hyperparameters=None,
-        checkpoints=[],
+        checkpoints=None,  # unknown: the rows the trainer last reported stand
         fine_tuned_model_path=None,
         trained_tokens=None,
     )
