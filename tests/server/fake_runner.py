@@ -105,6 +105,7 @@ def run_job(
         ckpt.mkdir(exist_ok=True)
         (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))
         (ckpt / "settings.json").write_text(json.dumps(spec.settings))
+        (ckpt / "model.txt").write_text(spec.model)
         (ckpt / "ok").write_text("1")
         _retain(workdir, on_checkpoint)
         events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
