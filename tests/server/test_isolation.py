@@ -177,9 +177,8 @@ def _jsonl(file_id: str) -> Any:
 
 @pytest.mark.parametrize("route", sorted(_by_id()))
 def test_another_projects_ids_answer_404(live: Live, world: World, route: str) -> None:
-    with client(live, "key-b") as other:
-        with pytest.raises(openai.NotFoundError) as caught:
-            _by_id()[route](other, world)
+    with client(live, "key-b") as other, pytest.raises(openai.NotFoundError) as caught:
+        _by_id()[route](other, world)
     assert str(live.home) not in caught.value.response.text
 
 
@@ -197,10 +196,14 @@ def _model_uses(sdk: OpenAI, model: str, own_file: str, own_eval: str) -> dict[s
             model=model, training_file=own_file, method=METHOD
         ),
         "runs.create": lambda b, w: sdk.evals.runs.create(
-            own_eval, data_source={"type": "completions", "model": model, "input_messages": ASK,
-                                   "source": {"type": "file_id", "id": w.eval_file}},  # type: ignore[typeddict-item]
-        ),  # fmt: skip
+            own_eval, data_source=_answered_by(model, w.eval_file)
+        ),
     }
+
+
+def _answered_by(model: str, file_id: str) -> Any:
+    source = {"type": "file_id", "id": file_id}
+    return {"type": "completions", "model": model, "input_messages": ASK, "source": source}
 
 
 CREATES = {"jobs.create": "model", "runs.create": "data_source.model"}
