@@ -12,6 +12,8 @@ and what `GET /health` says with no key, with one project's key and with another
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from openrft.errors import InvalidRequestError
+from openrft.jobs.models import parse_base_models
 from openrft.server import Settings
 from tests.server.conftest import KEYS, Live, live_server
 from tests.server.fakes import FakeBackend
@@ -318,3 +322,27 @@ def test_health_names_no_path_and_no_other_project(live: Live, world: World) -> 
     for body in (anonymous.text, wrong.text, alpha.text, beta.text):
         assert str(live.home) not in body and world.job not in body
     assert world.model not in beta.text
+
+
+def test_the_allow_list_is_read_from_the_environment_and_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENRFT_BASE_MODELS", raising=False)
+    assert Settings.from_env(tmp_path).base_models == {"openrft-tiny": "openrft-tiny"}
+    monkeypatch.setenv("OPENRFT_BASE_MODELS", f"openrft-tiny, smol={tmp_path}/., Org/hub-1.5")
+    assert Settings.from_env(tmp_path).base_models == {
+        "openrft-tiny": "openrft-tiny", "smol": str(tmp_path), "Org/hub-1.5": "Org/hub-1.5",
+    }  # fmt: skip
+    monkeypatch.setenv("OPENRFT_BASE_MODELS", "")
+    assert Settings.from_env(tmp_path).base_models == {}
+    for bad in ("../x", "/etc", "a/../b", "ft:x", ".", "x=/no/such/dir", f"x={tmp_path}/f"):
+        (tmp_path / "f").write_text("not a directory")
+        with pytest.raises(InvalidRequestError):
+            parse_base_models([bad])
+    env = {**os.environ, "OPENRFT_API_KEYS": "k:alpha"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "openrft.cli", "serve", "--home", str(tmp_path),
+         "--base-model", "mine=/no/such/dir"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "is not a directory" in refused.stderr
