@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openrft.errors import OpenRFTError
 from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
 from openrft.jobs.models import ModelCatalog, org_for, parse_base_models
@@ -112,10 +113,17 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     if job["status"] != "running" or job["attempt"] != attempt:
         return  # superseded before it started
     workdir = home / "jobs" / job_id
+    sink = DbEvents(events, job_id)
+    try:
+        model = _catalog(db).resolve(job["project"], job["model"])
+    except OpenRFTError as exc:  # e.g. the operator took the base model off the allow-list
+        sink.emit("message", "error", f"Job failed: {exc.message}")
+        record_outcome(jobs, events, job_id, _failed(exc.message, "model_not_found"))
+        return
     runner = runner_module()
     spec = _spec_class(runner)(
         id=job_id,
-        model=_catalog(db).resolve(job["project"], job["model"]),
+        model=model,
         training_rows=read_rows(workdir / "train.jsonl"),
         validation_rows=read_rows(workdir / "valid.jsonl"),
         method=loads(job["method"]),
@@ -125,7 +133,6 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         project=job["project"],
         settings=loads(job["settings"]) or {},
     )
-    sink = DbEvents(events, job_id)
     hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(jobs, events, job_id)}
     if job["eval_id"]:
         hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
@@ -141,12 +148,12 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     record_outcome(jobs, events, job_id, outcome)
 
 
-def _failed(message: str) -> Any:
+def _failed(message: str, code: str = "training_error") -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(
         status="failed",
-        error={"code": "training_error", "message": message[:2000], "param": None},
+        error={"code": code, "message": message[:2000], "param": None},
         resolved_hyperparameters=None,
         checkpoints=None,  # unknown: the rows the trainer last reported stand
         fine_tuned_model_path=None,
