@@ -27,13 +27,22 @@ def serve_command(
     home: Annotated[
         Path | None, typer.Option(help="State directory (default $OPENRFT_HOME or ./.openrft).")
     ] = None,
+    base_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A base model requests may name: NAME (builtin or hub id) or NAME=DIR; "
+            "repeatable, added to $OPENRFT_BASE_MODELS (default: openrft-tiny)."
+        ),
+    ] = None,
 ) -> None:
     """Serve /v1 (files, fine-tuning jobs, graders, models, chat completions, embeddings)."""
     import uvicorn
 
+    from openrft.jobs.models import parse_base_models
     from openrft.server import Settings, create_app
 
     settings = Settings.from_env(home)
+    settings.base_models.update(parse_base_models(base_model or []))
     if not settings.api_keys:
         if not is_loopback(host):
             raise InvalidRequestError(

@@ -21,11 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openrft.errors import OpenRFTError
 from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
-from openrft.jobs.models import ModelCatalog, org_for
+from openrft.jobs.models import ModelCatalog, org_for, parse_base_models
 from openrft.jobs.prepare import read_rows
-from openrft.jobs.record import record_outcome
+from openrft.jobs.record import fine_tuned_name, record_checkpoints, record_outcome
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
@@ -49,6 +50,17 @@ class DbEvents:
         step: int | None = None,
     ) -> None:
         self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
+
+
+class DbCheckpoints:
+    """The trainer's `CheckpointHook`: the checkpoint rows follow the disk as it changes."""
+
+    def __init__(self, jobs: JobStore, events: EventStore, job_id: str):
+        self.jobs, self.events, self.job_id = jobs, events, job_id
+
+    def __call__(self, kept: list[dict[str, Any]]) -> None:
+        name = fine_tuned_name(self.jobs.row(self.job_id))
+        record_checkpoints(self.events, self.job_id, name, kept)
 
 
 class DbControl:
@@ -88,6 +100,12 @@ def _spec_class(runner: Any) -> Any:
     return JobSpec
 
 
+def _catalog(db: Database) -> ModelCatalog:
+    """The server's allow-list, as the worker passed it (`OPENRFT_BASE_MODELS`)."""
+    given = os.environ.get("OPENRFT_BASE_MODELS")
+    return ModelCatalog(db, None if given is None else parse_base_models(given.split(",")))
+
+
 def run(job_id: str, attempt: int, home: Path) -> None:
     db = Database(home)
     jobs, events = JobStore(db), EventStore(db)
@@ -95,10 +113,17 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     if job["status"] != "running" or job["attempt"] != attempt:
         return  # superseded before it started
     workdir = home / "jobs" / job_id
+    sink = DbEvents(events, job_id)
+    try:
+        model = _catalog(db).resolve(job["project"], job["model"])
+    except OpenRFTError as exc:  # e.g. the operator took the base model off the allow-list
+        sink.emit("message", "error", f"Job failed: {exc.message}")
+        record_outcome(jobs, events, job_id, _failed(exc.message, "model_not_found"))
+        return
     runner = runner_module()
     spec = _spec_class(runner)(
         id=job_id,
-        model=ModelCatalog(db).resolve(job["project"], job["model"]),
+        model=model,
         training_rows=read_rows(workdir / "train.jsonl"),
         validation_rows=read_rows(workdir / "valid.jsonl"),
         method=loads(job["method"]),
@@ -108,8 +133,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         project=job["project"],
         settings=loads(job["settings"]) or {},
     )
-    sink = DbEvents(events, job_id)
-    hooks: dict[str, Any] = {}
+    hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(jobs, events, job_id)}
     if job["eval_id"]:
         hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
     try:
@@ -124,14 +148,14 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     record_outcome(jobs, events, job_id, outcome)
 
 
-def _failed(message: str) -> Any:
+def _failed(message: str, code: str = "training_error") -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(
         status="failed",
-        error={"code": "training_error", "message": message[:2000], "param": None},
+        error={"code": code, "message": message[:2000], "param": None},
         resolved_hyperparameters=None,
-        checkpoints=[],
+        checkpoints=None,  # unknown: the rows the trainer last reported stand
         fine_tuned_model_path=None,
         trained_tokens=None,
     )

@@ -2,7 +2,8 @@
 
 Events are append-only and listed newest first; a metrics event is stored once per step
 (a resumed job that replays a step does not duplicate it). Checkpoints are recorded only
-after the trainer reports them complete, so a listed checkpoint is always loadable.
+after the trainer reports them complete (as each is written, not only when the attempt ends),
+and one whose directory is gone (retention) is not listed, so a listed checkpoint is loadable.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from openrft.errors import InvalidRequestError
 from openrft.jobs.ids import new_id
+from openrft.jobs.models import servable
 from openrft.store.db import Database, dumps, loads
 
 __all__ = ["EventStore", "checkpoint_object", "event_object"]
@@ -101,8 +103,16 @@ class EventStore:
     def checkpoint_page(
         self, job_id: str, after: str | None, limit: int
     ) -> tuple[list[sqlite3.Row], bool]:
-        """Newest (highest step) first."""
-        return self._page("checkpoints", "step", "checkpoint", job_id, after, limit)
+        """Newest (highest step) first; only checkpoints whose directory exists (a job keeps
+        a handful, so they are filtered here rather than in SQL)."""
+        sql = "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step DESC"
+        rows = [row for row in self.db.all(sql, (job_id,)) if servable(row)]
+        if after is not None:
+            ids = [row["id"] for row in rows]
+            if after not in ids:
+                raise InvalidRequestError(f"No such checkpoint: {after}", param="after")
+            rows = rows[ids.index(after) + 1 :]
+        return rows[:limit], len(rows) > limit
 
 
 def event_object(row: sqlite3.Row) -> dict[str, Any]:

@@ -1,28 +1,77 @@
-"""Which models a project can call: base models, its fine-tuned models and their kept
-checkpoints (`{ft model}:ckpt-step-{N}`, decision J3), each resolved to what to load.
+"""Which models a project can call: the base models the operator allows, its fine-tuned
+models and their kept checkpoints (`{ft model}:ckpt-step-{N}`, decision J3), each resolved to
+what to load.
 
-A fine-tuned or checkpoint model belongs to the project of its job; another project's name
-answers 404 like an unknown one. Deleting a fine-tuned model hides it and its checkpoints
-(the weights stay on disk under `jobs/<id>/`).
+Guarantees: a name is looked up, never opened. A base model is a name on the operator's
+allow-list (`OPENRFT_BASE_MODELS`, `openrft serve --base-model`; default `openrft-tiny`), which
+maps it to a builtin, a hub id or a directory the operator chose; a path given as `model` is
+an unknown name (404), so no request reaches a file the operator did not list. A fine-tuned or
+checkpoint model belongs to the project of its job; another project's name answers 404 like an
+unknown one, and a checkpoint whose directory is gone (retention) is neither listed nor served.
+Deleting a fine-tuned model hides it and its checkpoints (the weights stay under `jobs/<id>/`).
+What it does not do: the CLI loads paths directly (`openrft train`/`eval`), without the catalog.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.store.db import Database
 
-__all__ = ["BASE_MODELS", "ModelCatalog", "org_for"]
+__all__ = [
+    "DEFAULT_BASE_MODELS",
+    "ModelCatalog",
+    "org_for",
+    "parse_base_models",
+    "render",
+    "servable",
+]
 
-BASE_MODELS = ("openrft-tiny",)
+DEFAULT_BASE_MODELS: Mapping[str, str] = {"openrft-tiny": "openrft-tiny"}
+"""Base model name -> what `load_model` gets (the name itself, or a directory)."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 _JOBS = "SELECT * FROM jobs WHERE project = ? AND status = 'succeeded' AND model_deleted = 0"
 
 
 def org_for(project: str) -> str:
     """The org part of model ids (J4): the project, or `openrft` for the keyless default."""
     return "openrft" if project == "default" else project
+
+
+def parse_base_models(entries: Iterable[str]) -> dict[str, str]:
+    """`NAME` (a builtin or hub id, loaded by name) or `NAME=DIR` (a local model directory,
+    made absolute now) per entry; a bad name or a DIR that is not a directory is an error."""
+    models: dict[str, str] = {}
+    for entry in (entry.strip() for entry in entries):
+        if not entry:
+            continue
+        name, sep, where = entry.partition("=")
+        name = name.strip()
+        if not _NAME.match(name) or any(part in ("", ".", "..") for part in name.split("/")):
+            raise InvalidRequestError(
+                f"base model name {name!r}: letters, digits, '.', '_', '-' and '/' between "
+                "parts (no '..'); written NAME or NAME=DIR"
+            )
+        models[name] = _directory(name, where.strip()) if sep else name
+    return models
+
+
+def _directory(name: str, where: str) -> str:
+    path = Path(where).expanduser().resolve()
+    if "," in str(path) or not path.is_dir():
+        raise InvalidRequestError(f"base model {name}: {where!r} is not a directory (or has a ',')")
+    return str(path)
+
+
+def render(models: Mapping[str, str]) -> str:
+    """The `OPENRFT_BASE_MODELS` text for `models` (what the job child reads back)."""
+    return ",".join(
+        name if target == name else f"{name}={target}" for name, target in models.items()
+    )
 
 
 def _missing(name: str) -> NotFoundError:
@@ -34,13 +83,14 @@ def _missing(name: str) -> NotFoundError:
 
 
 class ModelCatalog:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, base_models: Mapping[str, str] | None = None):
         self.db = db
+        self.base_models = dict(DEFAULT_BASE_MODELS if base_models is None else base_models)
 
     def models(self, project: str) -> list[dict[str, Any]]:
         """Base models, then per job: its fine-tuned model (once succeeded) and its kept
         checkpoints (a paused job's checkpoints are servable too)."""
-        models = [_model(name, 0, "openrft") for name in BASE_MODELS]
+        models = [_model(name, 0, "openrft") for name in self.base_models]
         owner = org_for(project)
         jobs = "SELECT * FROM jobs WHERE project = ? AND model_deleted = 0 ORDER BY created_ns"
         for job in self.db.all(jobs, (project,)):
@@ -52,7 +102,8 @@ class ModelCatalog:
         return models
 
     def _checkpoints(self, job_id: str) -> list[Any]:
-        return self.db.all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,))
+        rows = self.db.all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,))
+        return [row for row in rows if servable(row)]
 
     def retrieve(self, project: str, name: str) -> dict[str, Any]:
         for model in self.models(project):
@@ -61,27 +112,34 @@ class ModelCatalog:
         raise _missing(name)
 
     def resolve(self, project: str, name: str) -> str:
-        """What `load_model` gets for `name`: a checkpoint/model directory, or the base name."""
+        """What `load_model` gets for `name`: an allowed base model's target, or the directory
+        of one of the project's fine-tuned models or checkpoints; 404 for anything else."""
         if not name.startswith("ft:"):
-            if name in BASE_MODELS or Path(name).is_dir():
-                return name
-            raise _missing(name)
+            target = self.base_models.get(name)
+            if target is None:
+                raise _missing(name)
+            return target
         job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
         if job is not None and job["fine_tuned_model_path"]:
             return str(job["fine_tuned_model_path"])
+        ckpt = self._checkpoint(project, name)
+        if ckpt is None:
+            raise _missing(name)
+        return str(ckpt["path"])
+
+    def _checkpoint(self, project: str, name: str) -> Any:
+        """The project's servable checkpoint called `name`, or None."""
         ckpt = self.db.one(
             "SELECT checkpoints.path FROM checkpoints JOIN jobs ON jobs.id = checkpoints.job_id "
             "WHERE checkpoints.model_name = ? AND jobs.project = ? AND jobs.model_deleted = 0",
             (name, project),
         )
-        if ckpt is None:
-            raise _missing(name)
-        return str(ckpt["path"])
+        return ckpt if ckpt is not None and servable(ckpt) else None
 
     def delete(self, project: str, name: str) -> dict[str, Any]:
         job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
         if job is None:
-            if name in BASE_MODELS or ":ckpt-step-" in name:
+            if name in self.base_models or self._checkpoint(project, name) is not None:
                 raise InvalidRequestError(
                     "Only fine-tuned models can be deleted (not base models or checkpoints).",
                     param="model",
@@ -90,6 +148,11 @@ class ModelCatalog:
         with self.db.tx() as conn:
             conn.execute("UPDATE jobs SET model_deleted = 1 WHERE id = ?", (job["id"],))
         return {"id": name, "object": "model", "deleted": True}
+
+
+def servable(checkpoint: Any) -> bool:
+    """A recorded checkpoint whose directory still exists (retention deletes directories)."""
+    return Path(checkpoint["path"]).is_dir()
 
 
 def _model(name: str, created: int, owner: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from openrft.jobs.events import EventStore
 from openrft.jobs.models import org_for
 from openrft.jobs.store import JobStore
 
-__all__ = ["fine_tuned_name", "record_outcome"]
+__all__ = ["fine_tuned_name", "record_checkpoints", "record_outcome"]
 
 
 def fine_tuned_name(job: Any) -> str:
@@ -34,9 +34,15 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
 
 
-def _record_checkpoints(events: EventStore, job_id: str, ft_name: str, outcome: Any) -> None:
+def record_checkpoints(
+    events: EventStore, job_id: str, ft_name: str, kept: list[Any] | None
+) -> None:
+    """Make the job's checkpoint rows the trainer's kept ones; None (a crash that could not
+    say) leaves the rows as the last report left them."""
+    if kept is None:
+        return
     steps = set()
-    for ckpt in _get(outcome, "checkpoints") or []:
+    for ckpt in kept:
         step = int(_get(ckpt, "step"))
         # Named from the job's own model id, so `{fine_tuned_model}:ckpt-step-{N}` (J3) holds
         # even when the trainer saw a resolved path as its base model.
@@ -57,7 +63,7 @@ def _error(outcome: Any) -> dict[str, Any]:
 def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any) -> None:
     job = jobs.row(job_id)
     ft_name = fine_tuned_name(job)
-    _record_checkpoints(events, job_id, ft_name, outcome)
+    record_checkpoints(events, job_id, ft_name, _get(outcome, "checkpoints"))
     resolved = _get(outcome, "resolved_hyperparameters")
     jobs.update(job_id, resolved=resolved, trained_tokens=_get(outcome, "trained_tokens"))
     status, now = _get(outcome, "status"), int(time.time())

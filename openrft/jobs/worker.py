@@ -26,9 +26,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from openrft.jobs.events import EventStore
+from openrft.jobs.models import DEFAULT_BASE_MODELS, render
 from openrft.jobs.prepare import prepare_next
 from openrft.jobs.store import JobStore
 from openrft.store.db import Database
@@ -43,8 +45,18 @@ _TICK = 0.1
 
 
 class Worker:
-    def __init__(self, home: Path, db: Database, *, lease: float = 30.0, max_running: int = 1):
+    def __init__(
+        self,
+        home: Path,
+        db: Database,
+        *,
+        lease: float = 30.0,
+        max_running: int = 1,
+        base_models: Mapping[str, str] = DEFAULT_BASE_MODELS,
+    ):
         self.home, self.lease = home, lease
+        self.base_models = dict(base_models)
+        """The operator's allow-list; the child resolves a job's base model by it."""
         self.db, self.jobs, self.events = db, JobStore(db), EventStore(db)
         self.files = FileStore(home, db=db)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -109,8 +121,9 @@ class Worker:
         workdir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "openrft.jobs.child", job_id, str(attempt)]
         command += [str(self.home), str(os.getpid())]
+        env = {**os.environ, "OPENRFT_BASE_MODELS": render(self.base_models)}
         with open(workdir / "child.log", "ab") as log_file:
-            return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+            return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
 
     def _reap(self) -> None:
         for job_id, (child, stop_asked) in list(self.children.items()):

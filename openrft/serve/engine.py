@@ -34,16 +34,20 @@ class Engine:
         max_models: int = 4,
     ):
         self.backend: Backend = backend or TorchBackend(settings.home)
-        self.catalog = ModelCatalog(db)
+        self.catalog = ModelCatalog(db, settings.base_models)
         self.window = settings.batch_window_ms / 1000
         self.max_batch = settings.max_batch
         self.max_models = max_models
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="openrft-generate")
         self._models: OrderedDict[str, Any] = OrderedDict()
         self.batchers: dict[str, Batcher] = {}
+        self.names: dict[tuple[str, str], str] = {}
+        """(project, model name) -> target, for per-project counters that name no path."""
 
     def resolve(self, project: str, name: str) -> str:
-        return self.catalog.resolve(project, name)
+        target = self.catalog.resolve(project, name)
+        self.names[(project, name)] = target
+        return target
 
     def _loaded(self, target: str) -> Any:
         """On the generation thread only."""
@@ -77,18 +81,21 @@ class Engine:
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Per served model: model calls so far, requests they carried, the largest batch."""
+    def stats(self, project: str) -> dict[str, dict[str, int]]:
+        """Per model `project` has called, by the name it used (never a path): model calls
+        so far, requests they carried, the largest batch (shared by every name of a target)."""
         return {
-            target: {
-                "batches": len(batcher.batch_sizes),
-                "requests": sum(batcher.batch_sizes),
-                "largest": max(batcher.batch_sizes, default=0),
-            }
-            for target, batcher in self.batchers.items()
+            name: _counters(self.batchers[target])
+            for (owner, name), target in self.names.items()
+            if owner == project and target in self.batchers
         }
 
     async def aclose(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _counters(batcher: Batcher) -> dict[str, int]:
+    sizes = batcher.batch_sizes
+    return {"batches": len(sizes), "requests": sum(sizes), "largest": max(sizes, default=0)}

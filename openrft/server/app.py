@@ -18,11 +18,14 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from openrft import __version__
+from openrft.errors import AuthenticationError
 from openrft.evals.records import EvalStore
 from openrft.graders import GraderContext
 from openrft.jobs.events import EventStore
+from openrft.jobs.models import ModelCatalog
 from openrft.jobs.store import JobStore
 from openrft.server import errors
+from openrft.server.auth import project
 from openrft.server.config import Settings
 from openrft.server.routers import chat, embeddings, evals, files, fine_tuning, graders, models
 from openrft.store.db import Database
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None, *, backend: Any = None) -> Fast
     app.state.jobs = JobStore(app.state.db)
     app.state.events = EventStore(app.state.db)
     app.state.evals = EvalStore(app.state.db)
+    app.state.catalog = ModelCatalog(app.state.db, settings.base_models)
     app.state.grader_context = GraderContext()
     app.state.backend = backend
     app.state.sandbox_tier = None
@@ -72,7 +76,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.eval_runs.start()
     state.worker = None
     if settings.start_worker:
-        state.worker = Worker(settings.home, state.db, lease=settings.lease_seconds)
+        state.worker = Worker(
+            settings.home,
+            state.db,
+            lease=settings.lease_seconds,
+            base_models=settings.base_models,
+        )
         state.worker.start()
     try:
         yield
@@ -85,18 +94,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _health(request: Request) -> dict[str, Any]:
+    """Open to all; batching counters only for a caller with a valid key (or with auth off),
+    and only for the models that caller's project called, by name."""
     state = request.app.state
     if state.sandbox_tier is None:
         state.sandbox_tier = await run_in_threadpool(_sandbox_tier)
     worker = getattr(state, "worker", None)
-    return {
+    body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
         "auth": bool(state.settings.api_keys),
         "sandbox": state.sandbox_tier,
         "worker": "running" if worker is not None and worker.alive() else "stopped",
-        "batching": state.engine.stats() if hasattr(state, "engine") else {},
     }
+    try:
+        caller = project(request)
+    except AuthenticationError:
+        return body
+    body["batching"] = state.engine.stats(caller) if hasattr(state, "engine") else {}
+    return body
 
 
 def _sandbox_tier() -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openrft.errors import InvalidRequestError
+from openrft.jobs.models import DEFAULT_BASE_MODELS, parse_base_models
 from openrft.store.files import MAX_FILE_BYTES, default_home
 
 __all__ = ["Settings", "parse_keys"]
@@ -29,6 +30,9 @@ class Settings:
     """How long the serving engine gathers concurrent chat requests into one batch."""
     max_batch: int = 32
     start_worker: bool = True
+    base_models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_MODELS))
+    """The base models requests may name: name -> the name itself (builtin or hub id) or a
+    directory. `OPENRFT_BASE_MODELS="openrft-tiny,smol=/srv/models/smol"`; paths never work."""
 
     @classmethod
     def from_env(cls, home: Path | None = None) -> Settings:
@@ -40,6 +44,8 @@ class Settings:
             settings.lease_seconds = float(lease)
         if window := env.get("OPENRFT_BATCH_WINDOW_MS"):
             settings.batch_window_ms = float(window)
+        if "OPENRFT_BASE_MODELS" in env:
+            settings.base_models = parse_base_models(env["OPENRFT_BASE_MODELS"].split(","))
         return settings
 
 

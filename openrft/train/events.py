@@ -1,5 +1,5 @@
 """The runner's outside world: where events go (`EventSink`), who can stop it (`Control`), who
-hears each validation's samples (`ValidationHook`).
+hears each validation's samples (`ValidationHook`) and the kept checkpoints (`CheckpointHook`).
 
 Events are idempotent across resume: `Journal` appends every emitted event to `events.jsonl`
 in the job's workdir (the job's own exactly-once record; `openrft train` reads it) and drops
@@ -38,6 +38,12 @@ class EventSink(Protocol):
 ValidationHook = Callable[[int, list[tuple[dict[str, Any], Any, Any, int]]], None]
 """Told each validation's samples: (step, [(row, sample, grade, completion tokens)]); the
 server's job child writes them as a run of the job's eval (`openrft.jobs.validation_runs`)."""
+
+
+CheckpointHook = Callable[[list[dict[str, Any]]], None]
+"""Told the kept checkpoints (`JobOutcome.checkpoints`' shape) whenever they change: after a
+checkpoint is written and retention ran, before its event; the job child records them, so
+`checkpoints.list` shows what is on disk while the job runs."""
 
 
 class Control(Protocol):

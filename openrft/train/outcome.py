@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.train.checkpoints import CheckpointStore
+from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.naming import checkpoint_id
 
 
@@ -36,7 +36,19 @@ def build_outcome(
 ) -> JobOutcome:
     kept = store.verified()
     final = kept[-1] if kept and status == "succeeded" else None
-    checkpoints = [
+    return JobOutcome(
+        status=status,
+        error=error,
+        resolved_hyperparameters=hyperparameters,
+        checkpoints=describe(kept, model_name),
+        fine_tuned_model_path=str(final.path) if final else None,
+        trained_tokens=trained_tokens,
+    )
+
+
+def describe(kept: list[Checkpoint], model_name: str) -> list[dict[str, Any]]:
+    """Kept checkpoints as the job store records them (`JobOutcome.checkpoints`)."""
+    return [
         {
             "step": c.step,
             "path": str(c.path),
@@ -45,11 +57,3 @@ def build_outcome(
         }
         for c in kept
     ]
-    return JobOutcome(
-        status=status,
-        error=error,
-        resolved_hyperparameters=hyperparameters,
-        checkpoints=checkpoints,
-        fine_tuned_model_path=str(final.path) if final else None,
-        trained_tokens=trained_tokens,
-    )

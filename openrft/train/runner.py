@@ -25,12 +25,12 @@ from openrft.graders import validate_grader
 from openrft.graders.judge_budget import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.train import grpo
-from openrft.train.checkpoints import CheckpointStore
-from openrft.train.events import Control, EventSink, Journal, ValidationHook
+from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.naming import model_id
-from openrft.train.outcome import JobOutcome, build_outcome
+from openrft.train.outcome import JobOutcome, build_outcome, describe
 from openrft.train.rewards import Rewarder, check_error_rate
 from openrft.train.setup import load_policy, optimizer_for, splits, write_weights
 from openrft.train.spec import JobSpec
@@ -57,11 +57,12 @@ def run_job(
     events: EventSink,
     control: Control | None = None,
     on_validation: ValidationHook | None = None,
+    on_checkpoint: CheckpointHook | None = None,
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
     journal = Journal(workdir / "events.jsonl", events)
     job = _Job(spec, workdir, home, journal, control)
-    job.on_validation = on_validation
+    job.on_validation, job.on_checkpoint = on_validation, on_checkpoint
     try:
         return job.run()
     except OpenRFTError as exc:
@@ -86,6 +87,7 @@ class _Job:
         self.rewarder: Rewarder | None = None
         self.budget: JudgeBudget | None = None
         self.on_validation: ValidationHook | None = None
+        self.on_checkpoint: CheckpointHook | None = None
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -116,6 +118,7 @@ class _Job:
             self._started(data.held_out, len(data.valid))
         else:
             self.state = dict(resume.state)
+            self._kept(self.store.verified())  # what a crashed attempt left, as it is now
             self.events.emit(
                 "message", "info", f"Resumed from step {resume.step}", None, resume.step
             )
@@ -250,8 +253,13 @@ class _Job:
         if step == 0 or (self.store.root / f"step-{step}").exists():
             return
         self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
-        self.store.retain(self.spec.settings.keep_best)
+        self._kept(self.store.retain(self.spec.settings.keep_best))
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
+
+    def _kept(self, kept: list[Checkpoint]) -> None:
+        """Tell the job store which checkpoints exist now (listed before their event)."""
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(describe(kept, self.model_name()))
 
     def fail(self, code: str, message: str, param: str | None = None) -> JobOutcome:
         self.events.emit("message", "error", f"Job failed: {message}", None, self.state["step"])

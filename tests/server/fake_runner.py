@@ -3,13 +3,16 @@ the job child via `OPENRFT_JOB_RUNNER=tests.server.fake_runner`. No torch: each 
 `FAKE_STEP_SECONDS`, emits a metrics event and writes a checkpoint directory.
 
 `FAKE_STEPS` (default 4) sets the steps; `FAKE_CRASH_AT` kills the process (exit 3, once per
-job) before that step; it resumes from the newest checkpoint directory in the workdir.
+job) before that step; it resumes from the newest checkpoint directory in the workdir. Like the
+trainer, it reports the kept checkpoints (the newest 3) to `on_checkpoint` before it emits
+"Checkpoint created at step N"; `FAKE_RETAIN=1` also deletes the directories it no longer keeps.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +82,7 @@ def run_job(
     events: Any,
     control: Any = None,
     on_validation: Any = None,
+    on_checkpoint: Any = None,
 ) -> JobOutcome:
     total = int(os.environ.get("FAKE_STEPS", "4"))
     crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
@@ -101,5 +105,17 @@ def run_job(
         ckpt.mkdir(exist_ok=True)
         (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))
         (ckpt / "settings.json").write_text(json.dumps(spec.settings))
+        (ckpt / "model.txt").write_text(spec.model)
         (ckpt / "ok").write_text("1")
+        _retain(workdir, on_checkpoint)
+        events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
     return _outcome("succeeded", workdir)
+
+
+def _retain(workdir: Path, on_checkpoint: Any) -> None:
+    kept = _checkpoints(workdir)
+    if os.environ.get("FAKE_RETAIN") == "1":
+        for step in set(_done_steps(workdir)) - {ckpt["step"] for ckpt in kept}:
+            shutil.rmtree(workdir / f"step-{step}")
+    if on_checkpoint is not None:
+        on_checkpoint(kept)

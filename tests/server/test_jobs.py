@@ -180,12 +180,11 @@ def test_pause_resume_cancel_while_running(live: Live, monkeypatch: pytest.Monke
             model="openrft-tiny", training_file=upload(sdk), method=method()
         )
         wait_for(sdk, job.id, "running")
-        time.sleep(0.5)
-        assert loose.fine_tuning.jobs.pause(job.id).status == "paused"
         deadline = time.monotonic() + 20
-        while not sdk.fine_tuning.jobs.checkpoints.list(job.id).data:
+        while not sdk.fine_tuning.jobs.checkpoints.list(job.id).data:  # listed while running
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        assert loose.fine_tuning.jobs.pause(job.id).status == "paused"
         time.sleep(0.3)
         assert loose.fine_tuning.jobs.retrieve(job.id).status == "paused"
         with pytest.raises(openai.BadRequestError) as caught:

@@ -248,3 +248,33 @@ def test_a_full_disk_fails_the_job_clearly_and_keeps_the_last_checkpoint(
     assert outcome.status == "failed" and outcome.error["code"] == "disk_full"
     assert [c["step"] for c in outcome.checkpoints] == [2]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]
+
+
+def test_kept_checkpoints_are_reported_before_each_checkpoint_event(
+    home: Path, tmp_path: Path
+) -> None:
+    """The job store lists a checkpoint by the time its event is out, and never one that
+    retention deleted: each report is exactly the checkpoint directories on disk."""
+    sink = ListSink()
+    reports: list[tuple[int, list[int]]] = []
+
+    def on_checkpoint(kept: list[dict[str, Any]]) -> None:
+        on_disk = sorted(int(p.name[5:]) for p in (tmp_path / "checkpoints").glob("step-*"))
+        assert [c["step"] for c in kept] == on_disk
+        assert all(Path(c["path"]).is_dir() for c in kept)
+        reports.append((len(sink.events), [c["step"] for c in kept]))
+
+    spec = demo_spec(4, eval_interval=1, settings={"keep_best": 1})
+    outcome = run_job(spec, workdir=tmp_path, home=home, events=sink, on_checkpoint=on_checkpoint)
+    assert outcome.status == "succeeded"
+    created = [
+        (index, int(e["message"].rsplit(" ", 1)[1]))
+        for index, e in enumerate(sink.events)
+        if e["message"].startswith("Checkpoint created at step ")
+    ]
+    assert [step for _, step in created] == [1, 2, 3, 4]
+    for index, step in created:  # the last report before each event holds its step
+        last = [kept for seen, kept in reports if seen <= index][-1]
+        assert step in last
+    assert reports[-1][1] == [c["step"] for c in outcome.checkpoints]
+    assert any(len(kept) < len(created) for _, kept in reports[1:])  # retention was reported

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
-from openrft.jobs.models import ModelCatalog
 from openrft.jobs.store import JobStore, job_object
 from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
@@ -46,7 +45,7 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     if body.validation_file is not None:
         _check_file(request, project, body.validation_file, "validation_file")
     try:
-        ModelCatalog(request.app.state.db).resolve(project, body.model)
+        request.app.state.catalog.resolve(project, body.model)
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     hyper = reinforcement.hyperparameters

@@ -14,7 +14,8 @@ Project = Annotated[str, Depends(project)]
 
 
 def _catalog(request: Request) -> ModelCatalog:
-    return ModelCatalog(request.app.state.db)
+    catalog: ModelCatalog = request.app.state.catalog
+    return catalog
 
 
 @router.get("")
