@@ -25,7 +25,7 @@ from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
 from openrft.jobs.models import ModelCatalog, org_for
 from openrft.jobs.prepare import read_rows
-from openrft.jobs.record import record_outcome
+from openrft.jobs.record import fine_tuned_name, record_outcome
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
@@ -96,8 +96,10 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         return  # superseded before it started
     workdir = home / "jobs" / job_id
     runner = runner_module()
+    ft_name = fine_tuned_name(job)
     spec = _spec_class(runner)(
         id=job_id,
+        model_name=ft_name,
         model=ModelCatalog(db).resolve(job["project"], job["model"]),
         training_rows=read_rows(workdir / "train.jsonl"),
         validation_rows=read_rows(workdir / "valid.jsonl"),
@@ -121,7 +123,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         log.exception("job %s failed", job_id)
         outcome = _failed(f"{type(exc).__name__}: {exc}")
         sink.emit("message", "error", f"Job failed: {outcome.error['message']}")
-    record_outcome(jobs, events, job_id, outcome)
+    record_outcome(jobs, events, job_id, outcome, ft_name)
 
 
 def _failed(message: str) -> Any:
