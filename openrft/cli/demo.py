@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from openrft.cli.render import console
-from openrft.demo.run import DemoResult, DemoSettings, run_demo
+from openrft.demo.run import GRADER, DemoResult, DemoSettings, run_demo
 from openrft.evals import report as html
 from openrft.evals import views
 
@@ -46,34 +46,50 @@ def demo_command(
         "[bold]openrft demo[/bold]: sort digits ascending. The warm-started model gets it right "
         "about a third of the time and learns it from the grader alone."
     )
-    result = run_demo(DemoSettings(home=home.resolve(), n_epochs=n_epochs), _say)
-    console.print(_summary(result))
+    settings = DemoSettings(home=home.resolve(), n_epochs=n_epochs)
+    result = run_demo(settings, _say)
+    console.print(_summary(result, settings))
     paths = write_demo_report(report, result)
     console.print(f"report: {paths[0]} (data: {paths[1]})")
 
 
-def _summary(result: DemoResult) -> Table:
+def _summary(result: DemoResult, settings: DemoSettings) -> Table:
+    """Every number beside what it measures: which rows, how many answers, sampled how."""
     assert result.baseline and result.tuned and result.verdict
-    before, after = result.baseline.overall.mean_reward, result.tuned.overall.mean_reward
-    table = Table(title="openrft demo", min_width=60)
+    base, tuned = result.baseline.overall.mean_reward, result.tuned.overall.mean_reward
+    valid, k = settings.valid_rows, settings.eval_samples
+    compared = f"{valid} valid rows × {k}, T=1, seed {settings.seed}"
+    title = f"openrft demo: {result.job['fine_tuned_model']}"
+    table = Table(title=title, min_width=60, caption=_CAPTION.format(GRADER["name"]))
     table.add_column("")
+    table.add_column("measured on")
     table.add_column("value", justify="right")
-    table.add_row("fine-tuned model", str(result.job["fine_tuned_model"]))
-    table.add_row("steps", str(result.curve[-1]["step"] if result.curve else "?"))
-    table.add_row("checkpoints kept", str(len(result.checkpoints)))
+    steps = str(result.curve[-1]["step"] if result.curve else "?")
+    table.add_row("training steps", f"{settings.batch_size} prompts each", steps)
+    table.add_row("checkpoints kept", "", str(len(result.checkpoints)))
     if len(runs := result.validation_runs) >= 2:
         first, last = runs[0], runs[-1]
         table.add_row(
-            f"answers right, step {first['step']}→{last['step']}",
+            f"exact answers, job's eval, step {first['step']} → {last['step']}",
+            f"{valid} valid rows × 1, T=1",
             f"{first['passed']}/{first['total']} → {last['passed']}/{last['total']}",
         )
-    table.add_row("valid reward, base model", f"{before:.3f}")
-    table.add_row("valid reward, fine-tuned", f"{after:.3f}")
-    table.add_row("gain", f"{after - before:+.3f}")
-    table.add_row("rollout gate", "PASS" if result.verdict.passed else "FAIL")
-    table.add_row(f"chat: {result.chat['prompt']}", result.chat["answer"])
-    table.add_row("wall time", f"{result.seconds:.0f} s")
+    table.add_row("mean reward, base model", compared, f"{base:.3f}")
+    table.add_row("mean reward, fine-tuned", compared, f"{tuned:.3f}")
+    table.add_row("gain", "fine-tuned − base", f"{tuned - base:+.3f}")
+    pass_k = f"{result.baseline.pass_at_k:.3f} → {result.tuned.pass_at_k:.3f}"
+    table.add_row(f"pass@{k}, base → fine-tuned", "rows with an exact answer", pass_k)
+    gate = "PASS" if result.verdict.passed else "FAIL"
+    table.add_row("rollout gate", "gain ≥ 0.1, slices ≥ −0.05", gate)
+    table.add_row(f"chat: {result.chat['prompt']}", "fine-tuned, greedy", result.chat["answer"])
+    table.add_row("wall time", "the whole demo", f"{result.seconds:.0f} s")
     return table
+
+
+_CAPTION = (
+    "reward: grader {} (1 if the answer is exactly the sorted digits, else 0); "
+    "T=1: answers sampled at temperature 1; greedy: temperature 0"
+)
 
 
 def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:

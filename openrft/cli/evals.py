@@ -24,7 +24,7 @@ from openrft.evals import readiness as readiness_mod
 from openrft.evals import views
 from openrft.evals.compare import ModelEval, evaluate
 from openrft.evals.sampling import EndpointSampler, LocalSampler, Sampler, SamplingParams
-from openrft.graders import AnyGrader
+from openrft.graders import AnyGrader, display_name
 
 BaseUrl = Annotated[
     str | None, typer.Option(envvar="OPENRFT_BASE_URL", help="OpenAI-compatible /v1 URL.")
@@ -78,7 +78,7 @@ def eval_command(
     rows = validate_file(data, split="valid")
     params = _params(samples, temperature, max_tokens, seed)
     results = asyncio.run(_evaluate_all(model, rows, spec, sampler_for(base_url, api_key), params))
-    console.print(views.eval_table(results))
+    console.print(views.eval_table(results, views.measured(len(rows), display_name(spec), params)))
     paths = views.write_eval(report or Path("reports/eval"), results)
     console.print(f"report: {paths[0]} (data: {paths[1]})")
 

@@ -84,7 +84,9 @@ def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
         page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=20)
         result.checkpoints = [c.model_dump() for c in page.data]
         result.validation_runs = _validation_runs(client, result.job)
-        say("step", "comparing the prompt-only baseline with the fine-tuned model")
+        say("step", "comparing the prompt-only baseline with the fine-tuned model on the "
+            f"{len(valid)} validation rows × {settings.eval_samples} answers sampled at T=1, "
+            f"seed {settings.seed} on every request")  # fmt: skip
         asyncio.run(_compare(base_url, valid, settings, result))
         say("step", "chatting with the fine-tuned model")
         result.chat = _chat(client, str(result.job["fine_tuned_model"]))
@@ -128,6 +130,10 @@ def _start(client: OpenAI, settings: DemoSettings, train: list[Any], valid: list
         suffix="demo",
     )
     say("job", job.id)
+    per_prompt = round(hyper["compute_multiplier"] * 8)  # samples per prompt (decision J2)
+    say("step", f"train reward: mean {GRADER['name']} reward (1 exact, else 0) of a step's "
+        f"{settings.batch_size} prompts × {per_prompt} sampled answers; valid reward: the same "
+        f"on the {len(valid)} validation rows × 1 sampled answer (T=1)")  # fmt: skip
     return job.id
 
 

@@ -12,6 +12,7 @@ from openrft.evals.audit import AuditReport
 from openrft.evals.compare import ModelEval
 from openrft.evals.gate import Verdict
 from openrft.evals.readiness import Readiness
+from openrft.evals.sampling import SamplingParams
 
 _STATUS_MARKS = {"go": "good", "pass": "good", "no-go": "bad", "fail": "bad", "warn": "bad"}
 
@@ -43,8 +44,17 @@ def _rich(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def eval_table(results: list[ModelEval]) -> Table:
-    return _rich("evaluation", eval_rows(results))
+def eval_table(results: list[ModelEval], how: str = "") -> Table:
+    """`how` says what was measured (rows, grader, how answers were drawn), as the title."""
+    return _rich(f"evaluation: {how}" if how else "evaluation", eval_rows(results))
+
+
+def measured(rows: int, grader: str, params: SamplingParams) -> str:
+    """What an eval's numbers are over: `rows` rows × `n` answers, drawn how, graded by what."""
+    drawn = "greedy" if params.temperature <= 0 else f"sampled at T={params.temperature:g}"
+    seed = f", seed {params.seed} on every request" if params.seed is not None else ""
+    answers = "answer" if params.n == 1 else "answers"
+    return f"{rows} rows × {params.n} {answers} {drawn}{seed}, grader {grader}"
 
 
 def slice_rows(results: list[ModelEval]) -> list[dict[str, Any]]:

@@ -55,12 +55,11 @@ class DbEvents:
 class DbCheckpoints:
     """The trainer's `CheckpointHook`: the checkpoint rows follow the disk as it changes."""
 
-    def __init__(self, jobs: JobStore, events: EventStore, job_id: str):
-        self.jobs, self.events, self.job_id = jobs, events, job_id
+    def __init__(self, events: EventStore, job_id: str, ft_name: str):
+        self.events, self.job_id, self.ft_name = events, job_id, ft_name
 
     def __call__(self, kept: list[dict[str, Any]]) -> None:
-        name = fine_tuned_name(self.jobs.row(self.job_id))
-        record_checkpoints(self.events, self.job_id, name, kept)
+        record_checkpoints(self.events, self.job_id, self.ft_name, kept)
 
 
 class DbControl:
@@ -114,15 +113,17 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         return  # superseded before it started
     workdir = home / "jobs" / job_id
     sink = DbEvents(events, job_id)
+    ft_name = fine_tuned_name(job)
     try:
         model = _catalog(db).resolve(job["project"], job["model"])
     except OpenRFTError as exc:  # e.g. the operator took the base model off the allow-list
         sink.emit("message", "error", f"Job failed: {exc.message}")
-        record_outcome(jobs, events, job_id, _failed(exc.message, "model_not_found"))
+        record_outcome(jobs, events, job_id, _failed(exc.message, "model_not_found"), ft_name)
         return
     runner = runner_module()
     spec = _spec_class(runner)(
         id=job_id,
+        model_name=ft_name,
         model=model,
         training_rows=read_rows(workdir / "train.jsonl"),
         validation_rows=read_rows(workdir / "valid.jsonl"),
@@ -133,7 +134,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         project=job["project"],
         settings=loads(job["settings"]) or {},
     )
-    hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(jobs, events, job_id)}
+    hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job_id, ft_name)}
     if job["eval_id"]:
         hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
     try:
@@ -145,7 +146,7 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         log.exception("job %s failed", job_id)
         outcome = _failed(f"{type(exc).__name__}: {exc}")
         sink.emit("message", "error", f"Job failed: {outcome.error['message']}")
-    record_outcome(jobs, events, job_id, outcome)
+    record_outcome(jobs, events, job_id, outcome, ft_name)
 
 
 def _failed(message: str, code: str = "training_error") -> Any:

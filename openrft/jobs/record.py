@@ -8,26 +8,31 @@ the job meanwhile, that state stands and only the checkpoints are kept.
 from __future__ import annotations
 
 import time
+from pathlib import PurePath
 from typing import Any
 
 from openrft.jobs.events import EventStore
 from openrft.jobs.models import org_for
 from openrft.jobs.store import JobStore
+from openrft.train.naming import model_id
 
-__all__ = ["fine_tuned_name", "record_checkpoints", "record_outcome"]
+__all__ = ["base_model_of", "fine_tuned_name", "record_checkpoints", "record_outcome"]
 
 
 def fine_tuned_name(job: Any) -> str:
-    """`ft:{base}:{org}:{suffix}:{8 chars}` (J4), by the trainer's naming function when it
-    is installed (the two must agree: the trainer names checkpoint models the same way)."""
-    args = (job["model"], org_for(job["project"]), job["suffix"], job["id"])
-    try:
-        from openrft.train.naming import model_id
-    except ImportError:  # a runner without openrft.train (tests' scripted runner)
-        base = job["model"].rstrip("/").rsplit("/", 1)[-1]
-        return f"ft:{base}:{args[1]}:{args[2] or ''}:{job['id'][-8:]}"
-    name: str = model_id(*args)
-    return name
+    """`ft:{base}:{org}:{suffix}:{8 chars}` (J4): the job's one model name, computed when an
+    attempt starts and carried to the trainer, so its events, the checkpoints and the job row
+    all say the same name. Never a path: the base is a model's name (`base_model_of`)."""
+    return model_id(base_model_of(job["model"]), org_for(job["project"]), job["suffix"], job["id"])
+
+
+def base_model_of(model: str) -> str:
+    """The base model a job's model names: the model itself, or, for an `ft:` model or one of
+    its checkpoints, the base in its id (OpenAI's ft names keep the original base model).
+    A local directory (the CLI, an operator's model) is named by its last part, never its path."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return PurePath(model).name if model.startswith(("/", ".", "~")) else model
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -60,9 +65,10 @@ def _error(outcome: Any) -> dict[str, Any]:
     return {"code": "training_error", "message": str(error or "training failed"), "param": None}
 
 
-def record_outcome(jobs: JobStore, events: EventStore, job_id: str, outcome: Any) -> None:
-    job = jobs.row(job_id)
-    ft_name = fine_tuned_name(job)
+def record_outcome(
+    jobs: JobStore, events: EventStore, job_id: str, outcome: Any, ft_name: str
+) -> None:
+    """Record `outcome` under `ft_name`, the name the trainer was given (`fine_tuned_name`)."""
     record_checkpoints(events, job_id, ft_name, _get(outcome, "checkpoints"))
     resolved = _get(outcome, "resolved_hyperparameters")
     jobs.update(job_id, resolved=resolved, trained_tokens=_get(outcome, "trained_tokens"))

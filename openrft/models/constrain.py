@@ -107,10 +107,15 @@ class JsonConstraint:
         return self._masks[state].clone()
 
 
-def min_tokens(automaton: JsonAutomaton) -> int:
-    """The shortest valid output, in bytes: a budget below it cannot produce valid JSON."""
-    distance = automaton.distance(automaton.start)
-    return int(distance) if math.isfinite(distance) else 0
+def tokens_needed(tokenizer: Any, schema: dict[str, Any]) -> int:
+    """The fewest `max_new_tokens` with which `JsonConstraint` can close `schema`'s JSON: it
+    lets the first token cover several bytes, then counts a byte per token (`_bias`), so a
+    budget below 1 + the bytes left after the best first token ends every row empty."""
+    vocabulary = _vocabulary(tokenizer)
+    automaton, _ = vocabulary.compiled(schema)
+    start, feed, distance = automaton.start, automaton.feed, automaton.distance
+    best = min((distance(feed(start, data)) for data in vocabulary.table if data), default=_INF)
+    return 1 + int(best) if math.isfinite(best) else 1 + int(distance(start))
 
 
 class _Vocabulary:
@@ -135,10 +140,15 @@ _VOCABULARIES: weakref.WeakKeyDictionary[Any, _Vocabulary] = weakref.WeakKeyDict
 _SCHEMAS_PER_TOKENIZER = 32
 
 
-def constraint_for(tokenizer: Any, schema: dict[str, Any], max_new: int) -> JsonConstraint:
-    """A fresh processor (it holds per-row state) over cached tables, automata and masks."""
+def _vocabulary(tokenizer: Any) -> _Vocabulary:
     vocabulary = _VOCABULARIES.get(tokenizer)
     if vocabulary is None:
         vocabulary = _VOCABULARIES[tokenizer] = _Vocabulary(tokenizer)
+    return vocabulary
+
+
+def constraint_for(tokenizer: Any, schema: dict[str, Any], max_new: int) -> JsonConstraint:
+    """A fresh processor (it holds per-row state) over cached tables, automata and masks."""
+    vocabulary = _vocabulary(tokenizer)
     automaton, masks = vocabulary.compiled(schema)
     return JsonConstraint(automaton, vocabulary.table, tokenizer.eos_token_id, max_new, masks)

@@ -10,10 +10,13 @@ padded to a multiple of `PAD_MULTIPLE` tokens there.
 Seeds: `seed` seeds the whole batch (a training step's rollouts); `seeds`, one per prompt, give
 each prompt's samples their own generators (`SeededDraws`), so a seeded chat request says the
 same thing alone or batched with others, and seeded requests still share one forward pass.
+A generator is keyed by the seed, the sample number and the prompt text: rows that share a seed
+(an eval's one seed on every row) still draw independently of each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +73,7 @@ def sample(
     greedy = temperature <= 0  # n greedy samples are one sample n times
     draws = None
     if seeds is not None and not greedy:
-        draws = SeededDraws(temperature, top_p, [_generator(s, j) for s in seeds for j in range(n)])
+        draws = SeededDraws(temperature, top_p, row_generators(seeds, prompts, n))
         prompts = [prompt for prompt in prompts for _ in range(n)]
     multiple = PAD_MULTIPLE if static_cache(loaded.device) else None
     enc = tokenizer(
@@ -153,10 +156,20 @@ def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
 
 
-def _generator(seed: int, sample: int) -> torch.Generator:
-    """Sample `sample` of a prompt seeded `seed`: its own stream (the first uses the seed).
-    The CPU generator keeps only a seed's low 32 bits, so the sample number is mixed into them."""
-    return torch.Generator().manual_seed((seed ^ (sample * 0x9E3779B9)) & 0xFFFFFFFF)
+def row_generators(seeds: list[int], prompts: list[str], n: int) -> list[torch.Generator]:
+    """One generator per generated row: prompt r's `n` samples, prompt by prompt."""
+    keys = zip(seeds, prompts, strict=True)
+    return [_generator(seed, j, prompt) for seed, prompt in keys for j in range(n)]
+
+
+def _generator(seed: int, sample: int, prompt: str) -> torch.Generator:
+    """Sample `sample` of `prompt` seeded `seed`: a stream of its own, the same whatever else is
+    in the batch. The prompt is part of the key, or every row given one seed would draw the
+    same numbers. The CPU generator keeps only 32 bits of a seed, so the key is hashed to 32."""
+    key = f"{seed}:{sample}:{prompt}".encode()
+    return torch.Generator().manual_seed(
+        int.from_bytes(hashlib.blake2b(key, digest_size=4).digest())
+    )
 
 
 def _sampling_options(temperature: float, top_p: float) -> dict[str, Any]:

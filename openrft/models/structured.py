@@ -189,6 +189,16 @@ class JsonAutomaton:
     def accepts(self, state: State | None) -> bool:
         return state is not None and self._accept in state
 
+    def shortest(self) -> bytes:
+        """The shortest text in the language: each byte one step closer to accepting."""
+        state: State | None = self.start
+        out = bytearray()
+        while (left := self.distance(state)) > 0:
+            byte = next(b for b in range(256) if self.distance(self.step(state, b)) == left - 1)
+            state = self.step(state, byte)
+            out.append(byte)
+        return bytes(out)
+
 
 def schema_of(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
     """The JSON schema in a `response_format`, in Chat Completions or flattened shape."""

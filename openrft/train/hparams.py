@@ -60,8 +60,7 @@ def resolve_hyperparameters(
     total = steps_per_epoch * epochs
     multiplier = float(_pick(hp.compute_multiplier, 1.0))
     lr_mult = float(_pick(hp.learning_rate_multiplier, 1.0))
-    effort = "medium" if hp.reasoning_effort == "default" else hp.reasoning_effort
-    base_tokens = settings.max_completion_tokens or (16 if model == "openrft-tiny" else 256)
+    effort = effort_of(hp.reasoning_effort)
     return Resolved(
         batch_size=batch,
         learning_rate_multiplier=lr_mult,
@@ -72,7 +71,23 @@ def resolve_hyperparameters(
         reasoning_effort=effort,
         samples_per_prompt=min(64, max(2, round(multiplier * 8))),
         learning_rate=lr_mult * (BASE_LR_LORA if settings.lora_rank else BASE_LR_FULL),
-        max_completion_tokens=max(1, round(base_tokens * _EFFORT[effort])),
+        max_completion_tokens=completion_budget(base_completion_tokens(settings, model), effort),
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
     )
+
+
+def effort_of(reasoning_effort: str | None) -> str:
+    """`reasoning_effort` with its default (`default`, `auto` or unset: medium) resolved."""
+    return "medium" if reasoning_effort in (None, "default", "auto") else reasoning_effort
+
+
+def base_completion_tokens(settings: TrainSettings, model: str) -> int:
+    """Completion tokens at medium effort: the job's setting, else 16 for openrft-tiny (its
+    task's answers are short) and 256 for other models."""
+    return settings.max_completion_tokens or (16 if model == "openrft-tiny" else 256)
+
+
+def completion_budget(base: int, effort: str) -> int:
+    """A rollout's completion tokens: `base` × the effort's factor (low 0.5, medium 1, high 2)."""
+    return max(1, round(base * _EFFORT[effort]))

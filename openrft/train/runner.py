@@ -266,7 +266,8 @@ class _Job:
         return self.outcome("failed", {"code": code, "message": message, "param": param})
 
     def model_name(self) -> str:
-        return model_id(self.spec.model, self.spec.org, self.spec.suffix, self.spec.id)
+        given = self.spec.model_name
+        return given or model_id(self.spec.model, self.spec.org, self.spec.suffix, self.spec.id)
 
     def outcome(self, status: str, error: dict[str, Any] | None = None) -> JobOutcome:
         hp = getattr(self, "hp", None)

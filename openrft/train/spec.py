@@ -80,6 +80,9 @@ class JobSpec(_Strict):
     seed: int = 0
     suffix: str | None = None
     org: str = "openrft"
+    model_name: str | None = None
+    """The fine-tuned model's id, given by the jobs layer (one name for the events, the
+    checkpoints and the job row); None (`openrft train`): made from `model`, `org`, `suffix`."""
     project: str | None = None
     settings: TrainSettings = Field(default_factory=lambda: TrainSettings())
 

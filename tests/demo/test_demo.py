@@ -36,6 +36,11 @@ def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None
     ]
     assert all(run["total"] == 100 and run["errored"] == 0 for run in runs)
     assert runs[-1]["passed"] > runs[0]["passed"]
-    assert "valid reward, fine-tuned" in done.stdout and "report:" in done.stdout
+    # The comparison (2 seeded answers per row) and the job's own validation (1 answer per row)
+    # sample the same models on the same rows: with one random stream shared by every row the
+    # comparison said 0.02 for a base model the job's eval had at 0.41.
+    assert abs(baseline - runs[0]["passed"] / 100) < 0.2, (baseline, runs[0])
+    assert abs(tuned - runs[-1]["passed"] / 100) < 0.2, (tuned, runs[-1])
+    assert "mean reward, fine-tuned" in done.stdout and "report:" in done.stdout
     page = report.with_suffix(".html").read_text()
     assert "<polyline" in page and "<script" not in page

@@ -148,8 +148,13 @@ def test_eval_gate_and_audit_commands_write_reports(endpoint: str, tmp_path: Pat
     grader = tmp_path / "grader.json"
     grader.write_text(json.dumps(EXACT))
     done = _cli("eval", "-m", "reverser", "-m", "sorter", "-d", str(valid), "-g", str(grader),
-                "--base-url", endpoint, "--report", str(tmp_path / "eval"), cwd=tmp_path)  # fmt: skip
+                "--base-url", endpoint, "--report", str(tmp_path / "eval"), "--seed", "7",
+                cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    rows = len(_rows())  # the table says what its numbers are over
+    assert f"{rows} rows × 1 answer sampled at T=1, seed 7 on every request, grader exact" in (
+        " ".join(done.stdout.split())
+    )
     models = json.loads((tmp_path / "eval.json").read_text())["models"]
     assert [m["model"] for m in models] == ["reverser", "sorter"]
     assert models[1]["overall"]["mean_reward"] == 1.0

@@ -143,3 +143,32 @@ def test_seeded_draws_follow_the_distribution_and_top_p() -> None:
     hot = sampling.SeededDraws(0.5, 1.0, [torch.Generator().manual_seed(2)])
     picked = sum(int(hot(torch.zeros(1, 1), logits)[0].argmax() == 2) for _ in range(2000))
     assert 0.85 < picked / 2000 < 0.95  # 0.7² / (0.01 + 0.04 + 0.49) = 0.907
+
+
+def test_rows_that_share_a_seed_draw_independently(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One seed on every row (an eval's default) must not mean one draw for every row: with
+    the model made to give every prompt the same distribution (uniform over the ten digits),
+    the rows of one seeded batch are independent samples of it."""
+    loaded = load_model(NAME, home=home)
+    digits = loaded.tokenizer("0123456789", add_special_tokens=False)["input_ids"]
+    real = loaded.model.forward
+
+    def same_for_every_prompt(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        out.logits = torch.full_like(out.logits, float("-inf"))
+        out.logits[..., digits] = 0.0
+        return out
+
+    monkeypatch.setattr(loaded.model, "forward", same_for_every_prompt)
+    rows = [ChatRequest([{"role": "user", "content": f"sort {k}:"}], n=2, max_tokens=4, seed=42)
+            for k in range(60)]  # fmt: skip
+    texts = [c.text for completions in chat_completions(loaded, rows) for c in completions]
+    assert len(set(texts)) > 100  # 10^4 equally likely texts; one stream per sample gives 2
+    firsts = [text[0] for text in texts]
+    counts = [firsts.count(d) for d in "0123456789"]
+    assert all(2 <= c <= 30 for c in counts), counts  # 12 expected each; one stream puts 60 on one
+    # Still reproducible: a row says the same alone as in its batch.
+    [alone] = chat_completions(loaded, [rows[7]])
+    assert [c.text for c in alone] == texts[14:16]

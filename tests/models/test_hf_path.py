@@ -75,3 +75,19 @@ def test_a_job_runs_on_a_local_model_path(bpe_model: Path, tmp_path: Path) -> No
     assert outcome.resolved_hyperparameters is not None
     served = load_model(outcome.fine_tuned_model_path, home=tmp_path)
     assert type(served.model).__name__ == "Qwen2ForCausalLM"
+
+
+def test_a_budget_check_counts_with_the_models_tokenizer(bpe_model: Path) -> None:
+    """Job create's response_format check (jobs/budget.py) with multi-byte tokens: the need is
+    below the shortest JSON's 19 bytes, and exactly the budget constrained sampling needs."""
+    from openrft.jobs.budget import _tokenizer
+    from openrft.models.constrain import tokens_needed
+
+    loaded = load_model(str(bpe_model), home=bpe_model)
+    need = tokens_needed(_tokenizer(str(bpe_model)), SCHEMA)
+    assert need == tokens_needed(loaded.tokenizer, SCHEMA) < len(b'{"answer":"","n":0}')
+    fits = sample(loaded, ["sort 5:"], n=4, max_new_tokens=need, schema=SCHEMA, seed=0)
+    for text in fits.texts:
+        jsonschema.validate(json.loads(text), SCHEMA)
+    short = sample(loaded, ["sort 5:"], n=4, max_new_tokens=need - 1, schema=SCHEMA, seed=0)
+    assert all(not text.endswith("}") for text in short.texts), short.texts

@@ -113,3 +113,21 @@ def test_constrained_sampling_survives_a_narrow_top_p(home: Path) -> None:
     )
     for text in rollouts.texts:
         jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def test_tokens_needed_is_the_least_budget_the_constraint_closes_the_json_in(home: Path) -> None:
+    """Job create rejects a response_format by this number (jobs/budget.py): one token fewer
+    and every sample ends empty, that many and every sample is valid JSON."""
+    from openrft.models.constrain import tokens_needed
+
+    loaded = load_model("openrft-tiny", home=home)
+    shortest = JsonAutomaton(SCHEMA).shortest()
+    jsonschema.validate(json.loads(shortest), SCHEMA)
+    need = tokens_needed(loaded.tokenizer, SCHEMA)
+    assert need == len(shortest)  # a byte-level tokenizer: one byte per token
+    prompt = ["<|user|>sort 123:<|end|><|assistant|>"]
+    short = sample(loaded, prompt, n=4, max_new_tokens=need - 1, schema=SCHEMA, seed=0)
+    assert short.texts == [""] * 4
+    enough = sample(loaded, prompt, n=4, max_new_tokens=need, schema=SCHEMA, seed=0)
+    for text in enough.texts:
+        jsonschema.validate(json.loads(text), SCHEMA)

@@ -29,6 +29,7 @@ class JobSpec:
     seed: int
     suffix: str | None = None
     org: str | None = None
+    model_name: str | None = None
     project: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 

@@ -289,3 +289,42 @@ def test_each_validation_is_a_run_of_the_jobs_eval(live: Live) -> None:
         assert items[1].sample.input[0].content == "w1"
         with client(live, "key-b") as other, pytest.raises(openai.NotFoundError):
             other.evals.retrieve(eval_id)
+
+
+def _json_schema(*keys: str) -> dict[str, Any]:
+    properties = {key: {"type": "string"} for key in keys}
+    schema = {"type": "object", "properties": properties, "required": list(keys),
+              "additionalProperties": False}  # fmt: skip
+    return {"type": "json_schema", "json_schema": {"name": "out", "schema": schema, "strict": True}}
+
+
+def test_a_response_format_that_cannot_fit_the_budget_is_a_400(live: Live) -> None:
+    """openrft-tiny's budget is 16 completion tokens at medium effort (bytes, for its byte-level
+    tokenizer); `{"explanation":"","final_answer":""}` is 36: every sample would end empty."""
+    long = _json_schema("explanation", "final_answer")
+    with client(live) as sdk:
+        train = upload(sdk)
+
+        def create(response_format: Any, effort: str = "default", **extra: Any) -> Any:
+            body = method()
+            body["reinforcement"] |= {"response_format": response_format}
+            body["reinforcement"]["hyperparameters"]["reasoning_effort"] = effort
+            return sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train,
+                                               method=body, **extra)  # fmt: skip
+
+        for effort, budget in (("default", 16), ("high", 32)):
+            with pytest.raises(openai.BadRequestError) as caught:
+                create(long, effort)
+            error = caught.value
+            assert error.param == "method.reinforcement.response_format"
+            assert "needs 36 completion tokens" in error.message, error.message
+            assert f"may use {budget} (max completion tokens 16 × reasoning_effort" in error.message
+        unsupported = _json_schema("a")
+        unsupported["json_schema"]["schema"]["properties"]["a"] = {"type": "null"}
+        with pytest.raises(openai.BadRequestError) as caught:
+            create(unsupported)
+        assert caught.value.param == "method.reinforcement.response_format"
+        # What fits is accepted: a short schema, or the long one with a larger budget.
+        assert create(_json_schema("answer")).status == "validating_files"  # 13 bytes
+        roomy = create(long, extra_body={"settings": {"max_completion_tokens": 36}})
+        assert roomy.status == "validating_files"

@@ -126,3 +126,39 @@ def test_the_server_serves_openrft_tiny_as_a_judge(
         assert metadata["sampled_model_name"] == "openrft-tiny"
         assert metadata["token_usage"]["total_tokens"] > 0
         assert 0.0 <= response["reward"] <= (10.0 if grader is score else 1.0)
+
+
+def _train(sdk: OpenAI, model: str, suffix: str, train: str, valid: str) -> str:
+    hyper = {"n_epochs": 1, "batch_size": 4, "compute_multiplier": 0.25, "eval_interval": 1}
+    job = sdk.fine_tuning.jobs.create(
+        model=model, training_file=train, validation_file=valid, suffix=suffix,
+        method={"type": "reinforcement", "reinforcement": {"grader": GRADER, "hyperparameters": hyper}},  # type: ignore[typeddict-item]
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while (status := sdk.fine_tuning.jobs.retrieve(job.id).status) not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, f"job still {status}"
+        time.sleep(0.5)
+    assert status == "succeeded", sdk.fine_tuning.jobs.retrieve(job.id).error
+    return job.id
+
+
+def test_a_job_from_an_ft_model_names_its_model_once(real: Live) -> None:
+    """Job B fine-tunes job A's model: B's events, checkpoints and job agree on one name, with
+    the original base model in it and no server path (it once said `ft:/…/step-2:openrft::…`)."""
+    with OpenAI(base_url=real.base_url, api_key="unused", max_retries=0) as sdk:
+        train = sdk.files.create(
+            file=("t.jsonl", jsonl(task.make_rows(4, seed=2))), purpose="fine-tune"
+        )
+        valid = sdk.files.create(file=("v.jsonl", jsonl(task.make_rows(2, seed=3))), purpose="fine-tune")  # fmt: skip
+        first = sdk.fine_tuning.jobs.retrieve(_train(sdk, "openrft-tiny", "a", train.id, valid.id))
+        assert first.fine_tuned_model
+        second = _train(sdk, first.fine_tuned_model, "b", train.id, valid.id)
+        done = sdk.fine_tuning.jobs.retrieve(second)
+        name = done.fine_tuned_model
+        assert name and name.startswith("ft:openrft-tiny:openrft:b:") and "/" not in name
+        events = [e.message for e in sdk.fine_tuning.jobs.list_events(second, limit=100)]
+        created = {m for m in events if m.startswith("New fine-tuned model created")}
+        assert created == {f"New fine-tuned model created: {name}"}
+        assert not [m for m in events if str(real.home) in m or "/checkpoints/" in m]
+        ckpts = sdk.fine_tuning.jobs.checkpoints.list(second).data
+        assert [c.fine_tuned_model_checkpoint for c in ckpts] == [f"{name}:ckpt-step-1"]

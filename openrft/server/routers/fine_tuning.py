@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
+from openrft.jobs.budget import check_response_format
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
 from openrft.jobs.store import JobStore, job_object
 from openrft.jobs.validation_runs import job_eval_fields
@@ -45,22 +46,26 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     if body.validation_file is not None:
         _check_file(request, project, body.validation_file, "validation_file")
     try:
-        request.app.state.catalog.resolve(project, body.model)
+        source = request.app.state.catalog.resolve(project, body.model)
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     hyper = reinforcement.hyperparameters
     graded = grader.model_dump(mode="json", exclude_none=True)
+    response_format = _response_format(reinforcement.response_format)
     method = {
         "type": "reinforcement",
         "reinforcement": {
             "grader": graded,
-            "response_format": _response_format(reinforcement.response_format),
+            "response_format": response_format,
             "hyperparameters": hyper.model_dump(exclude_none=True) if hyper else {},
         },
     }
     fields = body.model_dump(include={"model", "training_file", "validation_file", "suffix"})
     fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
     fields["settings"] = _settings(body.settings)
+    check_response_format(response_format, model=body.model, source=source,
+                          reasoning_effort=hyper.reasoning_effort if hyper else None,
+                          settings=fields["settings"])  # fmt: skip
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
     key = request.headers.get("idempotency-key")
     with request.app.state.db.tx():  # the job, its eval and first event appear together
