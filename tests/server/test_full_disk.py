@@ -29,8 +29,13 @@ EVAL = {
         "item_schema": {"type": "object", "properties": {"a": {"type": "string"}}},
     },
     "testing_criteria": [
-        {"type": "string_check", "name": "s", "input": "{{ item.a }}", "reference": "x",
-         "operation": "eq"}  # fmt: skip
+        {
+            "type": "string_check",
+            "name": "s",
+            "input": "{{ item.a }}",
+            "reference": "x",
+            "operation": "eq",
+        }
     ],
 }
 
@@ -96,8 +101,9 @@ def test_full_disk_answers_disk_full_and_fails_the_running_job(
 
         for call in (
             lambda: upload(sdk, ROWS * 40),
-            lambda: sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=kept,
-                                                method=method()),  # fmt: skip
+            lambda: sdk.fine_tuning.jobs.create(
+                model="openrft-tiny", training_file=kept, method=method()
+            ),
             lambda: sdk.evals.create(**EVAL),
         ):
             _assert_disk_full(call)

@@ -4,6 +4,7 @@ file whole, and answers as before."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -22,11 +23,12 @@ BIG = 48 * 1024 * 1024
 
 def _upload_in_background(url: str) -> threading.Thread:
     def send() -> None:
-        with OpenAI(base_url=url, api_key="x", max_retries=0) as sdk:
-            try:
-                upload(sdk, bytes(BIG))
-            except Exception:  # the server is killed under it (or it finished first)
-                pass
+        # The server is killed under it (or it finished first).
+        with (
+            OpenAI(base_url=url, api_key="x", max_retries=0) as sdk,
+            contextlib.suppress(Exception),
+        ):
+            upload(sdk, bytes(BIG))
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
