@@ -25,11 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from openrft.jobs.events import EventStore
@@ -71,19 +73,26 @@ class Worker:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        self.reserve.hold()
-        self.requeue_expired()
+        self._guarded(self._start)
         while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as exc:  # boundary: the worker must outlive one bad tick
-                if not is_disk_full(exc):
-                    log.exception("job worker tick failed")
-                elif self.reserve.held():  # said once, when the reserve is released
-                    log.error("job worker: the disk is full: %s", exc)
+            self._guarded(self.tick)
             self._stop.wait(_TICK)
         self._shutdown()
         self.db.close()
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # boundary: the worker must outlive one bad tick
+            if not is_disk_full(exc):
+                log.exception("job worker step failed")
+            elif self.reserve.held():  # said once, when the reserve is released
+                log.error("job worker: the disk is full: %s", exc)
+
+    def _start(self) -> None:
+        self.reserve.hold()
+        self.requeue_expired()
+        self.sweep_finished()
 
     def tick(self) -> None:
         self._reap()  # first: a failing step below must not keep dead children unrecorded
@@ -197,6 +206,24 @@ class Worker:
                     "Worker lost; job requeued to resume from its checkpoint",
                     level="warn",
                 )
+
+    def sweep_finished(self) -> None:
+        """Remove the temp files a killed writer left in finished jobs' dirs (half-written
+        `checkpoints/step-N.tmp/`, `.tmp-*` rows). A running or paused job's are left to its
+        own next start; a job finished under a minute ago may still have a child stopping."""
+        done = self.db.all(
+            "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
+            "AND finished_at < ?",
+            (int(time.time() - 2 * STOP_GRACE),),
+        )
+        for job in done:
+            workdir = self.workdir(job["id"])
+            for path in [*workdir.glob(".tmp-*"), *workdir.glob("checkpoints/*.tmp")]:
+                log.info("removing %s, left by an interrupted write", path)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def _shutdown(self) -> None:
         for job_id, (child, _) in list(self.children.items()):

@@ -7,14 +7,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
-from tests.server.test_jobs import ROWS, upload
+from openrft.server import Settings
+from tests.server.conftest import live_server
+from tests.server.fakes import FakeBackend
+from tests.server.test_jobs import ROWS, method, upload, wait_for
 from tests.server.test_restart import openrft_serve
 from tests.support.loopback import free_port
 
@@ -65,3 +70,35 @@ def test_kill_during_an_upload_copy_leaves_nothing_after_restart(
         assert sorted(os.listdir(home / "files")) == [kept]
         assert sdk.files.content(kept).content == ROWS
         assert [f.id for f in sdk.files.list()] == [kept]
+
+
+def test_finished_jobs_temp_files_are_removed_at_start(tmp_path: Path) -> None:
+    """A half-written checkpoint (`step-N.tmp/`) or rows file (`.tmp-*`) that a killed writer
+    left in a job's dir that finished long ago goes at the next start; a job that finished
+    moments ago (its child may still be stopping) keeps them."""
+    settings = Settings(home=tmp_path / "home", lease_seconds=1)
+    with (
+        live_server(settings, FakeBackend()) as first,
+        OpenAI(base_url=first.base_url, api_key="x", max_retries=0) as sdk,
+    ):
+        done = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+                                           method=method())  # fmt: skip
+        assert wait_for(sdk, done.id, "succeeded", "failed").status == "succeeded"
+        recent = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+                                             method=method())  # fmt: skip
+        assert wait_for(sdk, recent.id, "succeeded", "failed").status == "succeeded"
+    left = []
+    for job_id in (done.id, recent.id):
+        half = settings.home / "jobs" / job_id / "checkpoints" / "step-9.tmp"
+        half.mkdir(parents=True)
+        (half / "optimizer.pt").write_bytes(bytes(1000))
+        (settings.home / "jobs" / job_id / ".tmp-rows").write_text("{}")
+        left.append({half, settings.home / "jobs" / job_id / ".tmp-rows"})
+    with closing(sqlite3.connect(settings.home / "openrft.db", isolation_level=None)) as db:
+        db.execute("UPDATE jobs SET finished_at = finished_at - 600 WHERE id = ?", (done.id,))
+    with live_server(settings, FakeBackend()):
+        deadline = time.monotonic() + 30
+        while any(path.exists() for path in left[0]):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert all(path.exists() for path in left[1])
