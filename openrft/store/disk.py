@@ -83,6 +83,9 @@ class Reserve:
         if self.held():
             return True
         try:
+            room = os.statvfs(self.path.parent)
+            if room.f_bavail * room.f_frsize < 2 * self.size:
+                return False  # nearly full: taking the last bytes would fail someone's write
             _fill(self.path, self.size)
         except OSError as exc:
             self.path.unlink(missing_ok=True)
