@@ -8,6 +8,7 @@
     ├── NotFoundError             404: an unknown id (or another project's)
     ├── PayloadTooLargeError      413: an upload or body over its cap
     ├── RateLimitError            429: too many requests
+    ├── DiskFullError             507: no space left under OPENRFT_HOME (`code` = disk_full)
     ├── BudgetExceededError       400: a judge-token budget was used up (the run stops)
     └── SandboxUnavailableError   400: python graders cannot run safely on this host
 
@@ -90,6 +91,21 @@ class PayloadTooLargeError(OpenRFTError):
 class RateLimitError(OpenRFTError):
     status = 429
     type = "rate_limit_error"
+
+
+class DiskFullError(OpenRFTError):
+    """The disk under `OPENRFT_HOME` is full (ENOSPC, EDQUOT, SQLite's SQLITE_FULL): nothing of
+    the request was stored. 507 Insufficient Storage, so a client can tell it from a crash."""
+
+    status = 507
+
+    def __init__(self, message: str | None = None):
+        super().__init__(
+            message
+            or "No space left on the server's disk: nothing was stored. "
+            "Free space under OPENRFT_HOME and retry.",
+            code="disk_full",
+        )
 
 
 class BudgetExceededError(InvalidRequestError):

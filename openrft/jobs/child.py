@@ -30,6 +30,7 @@ from openrft.jobs.record import fine_tuned_name, record_checkpoints, record_outc
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
+from openrft.store.disk import is_disk_full
 
 log = logging.getLogger("openrft.jobs.child")
 _PR_SET_PDEATHSIG = 1
@@ -144,12 +145,14 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         )  # fmt: skip
     except Exception as exc:  # boundary: a training crash fails the job, with a reason
         log.exception("job %s failed", job_id)
-        outcome = _failed(f"{type(exc).__name__}: {exc}")
+        code = "disk_full" if is_disk_full(exc) else "training_error"
+        outcome = _failed(f"{type(exc).__name__}: {exc}", code)
         sink.emit("message", "error", f"Job failed: {outcome.error['message']}")
+    # On a full disk this write fails too; the worker then records the exit (see worker.py).
     record_outcome(jobs, events, job_id, outcome, ft_name)
 
 
-def _failed(message: str, code: str = "training_error") -> Any:
+def _failed(message: str, code: str) -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(

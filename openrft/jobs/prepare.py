@@ -26,6 +26,7 @@ from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
 from openrft.store.db import Database, loads
+from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
 
 __all__ = ["JobDataError", "Prepared", "prepare", "prepare_next", "read_rows"]
@@ -107,13 +108,11 @@ def prepare_next(
         grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
         prepared = prepare(job, grader, files, home / "jobs" / job["id"])
     except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
-        if not isinstance(exc, JobDataError):
-            log.exception("preparing job %s failed", job["id"])
-            exc = JobDataError(f"could not read the job's files: {exc}", "training_file")
+        error = _error_of(exc, job["id"])
         jobs.move(
-            job["id"], {"validating_files"}, "failed", error=exc.error, finished_at=int(time.time())
+            job["id"], {"validating_files"}, "failed", error=error, finished_at=int(time.time())
         )
-        events.add(job["id"], exc.error["message"], level="error")
+        events.add(job["id"], error["message"], level="error")
         return
     if prepared.note:
         events.add(job["id"], prepared.note)
@@ -121,14 +120,28 @@ def prepare_next(
         events.add(job["id"], "Files validated; the job is queued")
 
 
+def _error_of(exc: Exception, job_id: str) -> dict[str, Any]:
+    if isinstance(exc, JobDataError):
+        return exc.error
+    if is_disk_full(exc):
+        message = f"No space left on the disk under OPENRFT_HOME for the job's data: {exc}"
+        return {"code": "disk_full", "message": message, "param": None}
+    log.exception("preparing job %s failed", job_id)
+    return JobDataError(f"could not read the job's files: {exc}", "training_file").error
+
+
 def _write_rows(path: Path, rows: list[Row]) -> None:
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def read_rows(path: Path) -> list[Row]:

@@ -71,6 +71,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from openrft.server.eval_runs import RunExecutor
 
     state, settings = app.state, app.state.settings
+    state.files.sweep()  # what uploads killed mid-copy left behind
     state.engine = Engine(settings, state.db, backend=state.backend)
     state.eval_runs = RunExecutor(state.evals, state.engine, state.files, state.grader_context)
     state.eval_runs.start()

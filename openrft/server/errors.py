@@ -3,6 +3,7 @@
     OpenRFTError            its own status and `to_body()`
     RequestValidationError  400, naming the first bad field as `param`
     HTTPException           its status (404 for unknown routes, 405, …), OpenAI's body
+    a full disk             507 `disk_full` (ENOSPC, EDQUOT, SQLite's "database or disk is full")
     anything else           500, logged with the request id; the body says only the id
 
 `RequestMiddleware` gives every response an `x-request-id`, enforces the body-size caps
@@ -23,7 +24,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openrft.errors import OpenRFTError, PayloadTooLargeError
+from openrft.errors import DiskFullError, OpenRFTError, PayloadTooLargeError
+from openrft.store.disk import is_disk_full
 
 __all__ = ["RequestMiddleware", "error_body", "install"]
 
@@ -106,7 +108,12 @@ class RequestMiddleware:
         except OpenRFTError as exc:
             if not started:
                 await _send_json(send_with_id, exc.status, exc.to_body())
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):
+                log.error("request %s: the disk is full: %s", request_id, exc)
+                if not started:
+                    await _send_json(send_with_id, 507, DiskFullError().to_body())
+                return
             log.exception("unhandled error, request %s", request_id)
             if not started:
                 message = (

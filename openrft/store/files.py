@@ -8,6 +8,10 @@ Guarantees:
 - Content writes are atomic (temp file in the same directory, fsync, `os.replace`, fsync of the
   directory): after a crash a file is whole or absent. A file is visible once its record is
   committed to the SQLite store (`files` table), and deleting removes the record first.
+- What a killed upload leaves (`.tmp-*`, or content whose record was never committed) is
+  removed by `sweep()` when the server starts. A writer holds an exclusive `flock` on its file
+  from creation until its record is committed (or the file removed), so a sweep never takes
+  the upload of a live process, and never a recorded file.
 - An upload over `max_bytes` is refused (`PayloadTooLargeError`) after reading at most
   `max_bytes` plus one chunk; nothing of it is kept. Content-Type is never consulted.
 - A file belongs to one project: another project's id answers `NotFoundError`, as an unknown id.
@@ -18,6 +22,8 @@ Listing is one indexed query, however many files a home holds.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import secrets
 import string
@@ -49,6 +55,7 @@ OUTPUT_PURPOSES = ("assistants_output", "batch_output", "fine-tune-results")
 _ALPHABET = string.ascii_letters + string.digits
 _CHUNK = 1 << 20
 _PLACES = ", ".join("?" * len(FILE_COLUMNS))
+log = logging.getLogger(__name__)
 
 
 def default_home() -> Path:
@@ -125,34 +132,77 @@ class FileStore:
                 param="purpose",
             )
         file_id, now = _new_id(), time.time_ns()
-        size = self._write_atomic(self.root / file_id, _chunks(stream, self.max_bytes))
-        record = FileRecord(
-            file_id, size, now // 10**9, display_name(filename), purpose, project, now
-        )
+        target = self.root / file_id
+        fd, temporary = self._locked_temp()
+        try:
+            size = _write(fd, _chunks(stream, self.max_bytes))
+            os.replace(temporary, target)
+            _fsync_dir(self.root)
+            record = FileRecord(
+                file_id, size, now // 10**9, display_name(filename), purpose, project, now
+            )
+            self._insert(record)
+        except BaseException:  # e.g. a full disk: keep neither the temp file nor the content
+            Path(temporary).unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)  # releases the lock, once the record is committed or the file gone
+        return record
+
+    def _locked_temp(self) -> tuple[int, str]:
+        """A new temp file, locked. A sweep may remove it between its creation and the lock;
+        then the path no longer names the locked file, and a fresh one is made."""
+        while True:
+            fd, temporary = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(temporary).st_ino == os.fstat(fd).st_ino:
+                    return fd, temporary
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def _insert(self, record: FileRecord) -> None:
         row = asdict(record)
         with self.db.tx() as conn:
             conn.execute(
                 f"INSERT INTO files ({', '.join(FILE_COLUMNS)}) VALUES ({_PLACES})",
                 tuple(row[column] for column in FILE_COLUMNS),
             )
-        return record
 
-    def _write_atomic(self, target: Path, chunks: Iterator[bytes]) -> int:
-        fd, temporary = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        size = 0
+    def sweep(self) -> int:
+        """Remove what killed uploads left behind: `.tmp-*` files and `file-*` content with
+        no record, unless a live writer holds its lock. Returns the bytes freed."""
+        freed = 0
+        for path in self.root.iterdir():
+            if path.name.startswith(".tmp-") or _valid_id(path.name):
+                freed += self._sweep_one(path)
+        if freed:
+            log.warning("removed %d bytes left by interrupted uploads in %s", freed, self.root)
+        return freed
+
+    def _sweep_one(self, path: Path) -> int:
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.root)
-        return size
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return 0  # renamed or removed meanwhile, or not a plain file
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: an upload in progress
+            if _valid_id(path.name) and self._recorded(path.name):
+                return 0
+            if os.stat(path, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
+                return 0
+            size = os.fstat(fd).st_size
+            path.unlink()
+            return size
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
+
+    def _recorded(self, file_id: str) -> bool:
+        return self.db.one("SELECT 1 FROM files WHERE id = ?", (file_id,)) is not None
 
     def get(self, project: str, file_id: str) -> FileRecord:
         missing = NotFoundError(f"No such File object: {file_id}", param="file_id")
@@ -216,6 +266,18 @@ class FileStore:
         (self.root / f"{record.id}.json").unlink(missing_ok=True)  # an imported old record
         _fsync_dir(self.root)
         return {"id": record.id, "object": "file", "deleted": True}
+
+
+def _write(fd: int, chunks: Iterator[bytes]) -> int:
+    """Write and fsync; the caller keeps `fd` (and its lock) open."""
+    size = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+        size += len(chunk)
+    os.fsync(fd)
+    return size
 
 
 def _chunks(stream: BinaryIO, max_bytes: int) -> Iterator[bytes]:

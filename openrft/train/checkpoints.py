@@ -10,6 +10,7 @@ plus the newest (the one a resume continues from, and at the end the final model
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from openrft.errors import InvalidRequestError
+from openrft.store.disk import no_room
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -88,8 +90,14 @@ class CheckpointStore:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             return self._save(step, state, write, tmp, final)
-        except BaseException:
+        except BaseException as exc:
+            # torch's zip writer reports a full disk as RuntimeError("... unexpected pos ...");
+            # probe the disk before the half checkpoint's space is given back.
+            full = isinstance(exc, Exception) and not isinstance(exc, OSError)
+            full = full and no_room(self.root)
             shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: leave no half checkpoint
+            if full:
+                raise OSError(errno.ENOSPC, f"No space left on device ({exc})", str(tmp)) from exc
             raise
 
     def _save(

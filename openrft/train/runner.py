@@ -11,7 +11,6 @@ what the killed one would have done, and its events dedupe by step (see `events`
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from openrft.errors import OpenRFTError
 from openrft.graders import validate_grader
 from openrft.graders.judge_budget import JudgeBudget
 from openrft.models.structured import schema_of
+from openrft.store.disk import is_disk_full
 from openrft.train import grpo
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
@@ -68,7 +68,7 @@ def run_job(
     except OpenRFTError as exc:
         return job.fail(exc.code or "invalid_request", exc.message, exc.param)
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+        if not is_disk_full(exc):  # ENOSPC or EDQUOT
             raise
         return job.fail("disk_full", f"no space left while writing: {exc.filename or exc}")
     finally:

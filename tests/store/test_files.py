@@ -222,3 +222,39 @@ def test_records_an_earlier_version_kept_beside_each_file_are_imported(tmp_path:
     store.delete("p", old["id"])
     assert every_file(store.root) == {store.root / newer.id}
     assert [r.id for r in FileStore(tmp_path).list("p")] == [newer.id]  # not imported again
+
+
+def test_a_full_disk_at_the_record_leaves_no_content_behind(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    def full(*_: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store.db, "tx", full)
+    with pytest.raises(sqlite3.OperationalError):
+        store.create("p1", io.BytesIO(ROW), "a.jsonl", "fine-tune")
+    assert every_file(store.root) == set()
+
+
+def test_sweep_removes_what_killed_uploads_left_and_nothing_else(store: FileStore) -> None:
+    """What `kill -9` leaves mid-upload: a temp file, or content whose record never landed.
+    A recorded file and a temp file a live writer holds (its `flock`) are kept."""
+    import fcntl
+
+    kept = store.create("p1", io.BytesIO(ROW), "a.jsonl", "fine-tune")
+    (store.root / ".tmp-killed").write_bytes(ROW * 100)
+    orphan = store.root / ("file-" + "A" * 24)
+    orphan.write_bytes(ROW * 10)
+    live = store.root / ".tmp-live"
+    live.write_bytes(ROW)
+    other = store.root / "notes.txt"  # not a name the store makes: never touched
+    other.write_bytes(b"x")
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as an upload in progress in another process holds it
+        assert store.sweep() == len(ROW) * 110
+        assert every_file(store.root) == {store.root / kept.id, live, other}
+    assert store.sweep() == len(ROW)  # its writer is gone now
+    with store.open_content("p1", kept.id) as stream:
+        assert stream.read() == ROW
