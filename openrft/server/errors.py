@@ -6,8 +6,9 @@
     anything else           500, logged with the request id; the body says only the id
 
 `RequestMiddleware` gives every response an `x-request-id`, enforces the body-size caps
-(413) before a route reads the body, and is where the 500 is produced, so even a crash
-answers JSON with the id.
+(413) before a route reads the body, turns away JSON bodies no parser should see (not UTF-8,
+nested too deep, lone surrogates: 400, `json_body.py`), and is where the 500 is produced, so
+even a crash answers JSON with the id.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import secrets
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openrft.errors import OpenRFTError, PayloadTooLargeError
+from openrft.server.json_body import check_json_body, is_json
 
 __all__ = ["RequestMiddleware", "error_body", "install"]
 
@@ -56,6 +59,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     where = f" for '{param}'" if param else ""
     if first.get("type") == "extra_forbidden":
         message = f"Unrecognized request argument supplied: {param}"
+    elif first.get("type") == "missing" and param is None:
+        message = "The request body is missing: send a JSON object."
     elif first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
     else:
@@ -102,7 +107,10 @@ class RequestMiddleware:
         cap = self.max_upload if scope["path"].rstrip("/").endswith("/files") else self.max_body
         try:
             _check_length(scope, cap)
-            await self.app(scope, _capped(receive, cap), send_with_id)
+            receive = _capped(receive, cap)
+            if scope["method"] in _WITH_BODY and is_json(_header(scope, b"content-type")):
+                receive = await _checked_json(receive)
+            await self.app(scope, receive, send_with_id)
         except OpenRFTError as exc:
             if not started:
                 await _send_json(send_with_id, exc.status, exc.to_body())
@@ -113,6 +121,43 @@ class RequestMiddleware:
                     f"The server had an error processing your request. Request id: {request_id}"
                 )
                 await _send_json(send_with_id, 500, error_body(message, "server_error"))
+
+
+_WITH_BODY = ("POST", "PUT", "PATCH")
+_CHECK_OFF_LOOP = 1 << 20
+"""Bodies larger than this are checked on a worker thread, not the event loop."""
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope.get("headers", []) if key == name), None)
+
+
+async def _checked_json(receive: Receive) -> Receive:
+    """Reads the whole (capped) body, checks it, and hands it on as one message; a client
+    that left before sending it all is passed on as it is."""
+    chunks: list[bytes] = []
+    message = await receive()
+    while message["type"] == "http.request":
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            body = b"".join(chunks)
+            if len(body) > _CHECK_OFF_LOOP:
+                await anyio.to_thread.run_sync(check_json_body, body)
+            else:
+                check_json_body(body)
+            message = {"type": "http.request", "body": body, "more_body": False}
+            break
+        message = await receive()
+    first: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is not None:
+            sent, first = first, None
+            return sent
+        return await receive()
+
+    return replay
 
 
 def _too_large(cap: int) -> PayloadTooLargeError:
