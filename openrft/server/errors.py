@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -54,9 +55,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if first.get("type") == "json_invalid":
         message = "We could not parse the JSON body of your request: it is not valid JSON."
         return JSONResponse(error_body(message, "invalid_request_error"), status_code=400)
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = ".".join(loc) or None
+    param = _param(first)
     where = f" for '{param}'" if param else ""
+    # A union ("auto" or a bounded number) fails once per branch: say every branch's reason.
+    reasons = dict.fromkeys(e.get("msg", "invalid") for e in exc.errors() if _param(e) == param)
     if first.get("type") == "extra_forbidden":
         message = f"Unrecognized request argument supplied: {param}"
     elif first.get("type") == "missing" and param is None:
@@ -64,8 +66,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     elif first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
     else:
-        message = f"Invalid value{where}: {first.get('msg', 'invalid')}"
+        message = f"Invalid value{where}: {' or '.join(reasons)}"
     return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+
+
+# Location parts pydantic adds for union branches; they are not fields of the request.
+_BRANCH = re.compile(r"(literal|list|dict|function-\w+)\[.*\]|constrained-\w+|int|float|str|bool")
+
+
+def _param(error: Any) -> str | None:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return ".".join(part for part in loc if not _BRANCH.fullmatch(part)) or None
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 
 from openrft.server.json_body import MAX_DEPTH
 from openrft.server.routers.evals import MAX_SCHEMA_DEPTH
 from tests.server.conftest import Live
+from tests.server.test_jobs import ROWS, upload
 
 KEY = "key-a"
 TIMEOUT = 20
@@ -166,3 +168,23 @@ def test_the_bound_names_itself(raw: httpx.Client) -> None:
     assert answer.json()["error"]["param"] == "data_source_config.item_schema"
     utf16 = raw.post("/v1/embeddings", content=json.dumps(EMBED).encode("utf-16"))
     assert "must be UTF-8" in utf16.json()["error"]["message"]
+
+
+def test_hyperparameters_auto_or_out_of_bounds_are_never_a_500(sdk: OpenAI) -> None:
+    """Found by the fuzz run: a bounded number-or-"auto" field met "auto" or a string with
+    pydantic's TypeError (a 500, which the SDK retries) instead of a validation error."""
+    training = upload(sdk, ROWS)
+    grader = EVAL["testing_criteria"][0]
+    for value, reason in (("x", "valid integer"), (0, "greater than or equal to 1")):
+        hyperparameters = {"n_epochs": value}
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=training, method={
+                "type": "reinforcement", "reinforcement": {"grader": grader,
+                "hyperparameters": hyperparameters}})  # type: ignore[typeddict-item]  # fmt: skip
+        assert caught.value.param == "method.reinforcement.hyperparameters.n_epochs"
+        message = caught.value.body["message"]  # type: ignore[index]
+        assert "'auto'" in message and reason in message
+    job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=training, method={
+        "type": "reinforcement", "reinforcement": {"grader": grader,
+        "hyperparameters": {"n_epochs": "auto", "batch_size": "auto"}}})  # fmt: skip
+    assert job.id.startswith("ftjob-")  # created: what "auto" resolves to is the job's business
