@@ -7,17 +7,20 @@
     anything else           500, logged with the request id; the body says only the id
 
 `RequestMiddleware` gives every response an `x-request-id`, enforces the body-size caps
-(413) before a route reads the body, and is where the 500 is produced, so even a crash
-answers JSON with the id.
+(413) before a route reads the body, turns away JSON bodies no parser should see (not UTF-8,
+nested too deep, lone surrogates: 400, `json_body.py`), and is where the 500 is produced, so
+even a crash answers JSON with the id.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openrft.errors import DiskFullError, OpenRFTError, PayloadTooLargeError
+from openrft.server.json_body import check_json_body, is_json
 from openrft.store.disk import is_disk_full
 
 __all__ = ["RequestMiddleware", "error_body", "install"]
@@ -53,16 +57,28 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if first.get("type") == "json_invalid":
         message = "We could not parse the JSON body of your request: it is not valid JSON."
         return JSONResponse(error_body(message, "invalid_request_error"), status_code=400)
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = ".".join(loc) or None
+    param = _param(first)
     where = f" for '{param}'" if param else ""
+    # A union ("auto" or a bounded number) fails once per branch: say every branch's reason.
+    reasons = dict.fromkeys(e.get("msg", "invalid") for e in exc.errors() if _param(e) == param)
     if first.get("type") == "extra_forbidden":
         message = f"Unrecognized request argument supplied: {param}"
+    elif first.get("type") == "missing" and param is None:
+        message = "The request body is missing: send a JSON object."
     elif first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
     else:
-        message = f"Invalid value{where}: {first.get('msg', 'invalid')}"
+        message = f"Invalid value{where}: {' or '.join(reasons)}"
     return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+
+
+# Location parts pydantic adds for union branches; they are not fields of the request.
+_BRANCH = re.compile(r"(literal|list|dict|function-\w+)\[.*\]|constrained-\w+|int|float|str|bool")
+
+
+def _param(error: Any) -> str | None:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return ".".join(part for part in loc if not _BRANCH.fullmatch(part)) or None
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -104,7 +120,10 @@ class RequestMiddleware:
         cap = self.max_upload if scope["path"].rstrip("/").endswith("/files") else self.max_body
         try:
             _check_length(scope, cap)
-            await self.app(scope, _capped(receive, cap), send_with_id)
+            receive = _capped(receive, cap)
+            if scope["method"] in _WITH_BODY and is_json(_header(scope, b"content-type")):
+                receive = await _checked_json(receive)
+            await self.app(scope, receive, send_with_id)
         except OpenRFTError as exc:
             if not started:
                 await _send_json(send_with_id, exc.status, exc.to_body())
@@ -120,6 +139,43 @@ class RequestMiddleware:
                     f"The server had an error processing your request. Request id: {request_id}"
                 )
                 await _send_json(send_with_id, 500, error_body(message, "server_error"))
+
+
+_WITH_BODY = ("POST", "PUT", "PATCH")
+_CHECK_OFF_LOOP = 1 << 20
+"""Bodies larger than this are checked on a worker thread, not the event loop."""
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope.get("headers", []) if key == name), None)
+
+
+async def _checked_json(receive: Receive) -> Receive:
+    """Reads the whole (capped) body, checks it, and hands it on as one message; a client
+    that left before sending it all is passed on as it is."""
+    chunks: list[bytes] = []
+    message = await receive()
+    while message["type"] == "http.request":
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            body = b"".join(chunks)
+            if len(body) > _CHECK_OFF_LOOP:
+                await anyio.to_thread.run_sync(check_json_body, body)
+            else:
+                check_json_body(body)
+            message = {"type": "http.request", "body": body, "more_body": False}
+            break
+        message = await receive()
+    first: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is not None:
+            sent, first = first, None
+            return sent
+        return await receive()
+
+    return replay
 
 
 def _too_large(cap: int) -> PayloadTooLargeError:

@@ -31,12 +31,14 @@ class GraderRunRequest(Inbound):
 
 
 class ReinforcementHyperparameters(Inbound):
-    batch_size: Auto | int | None = Field(None, ge=1, le=256)
-    compute_multiplier: Auto | float | None = Field(None, gt=0.00001, le=10)
-    eval_interval: Auto | int | None = Field(None, ge=1)
-    eval_samples: Auto | int | None = Field(None, ge=1)
-    learning_rate_multiplier: Auto | float | None = Field(None, gt=0)
-    n_epochs: Auto | int | None = Field(None, ge=1, le=50)
+    # Bounds sit on the number, inside the union: on the field they also met "auto", which
+    # pydantic answers with a TypeError (a 500), not a validation error.
+    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] | None = None
+    compute_multiplier: Auto | Annotated[float, Field(gt=0.00001, le=10)] | None = None
+    eval_interval: Auto | Annotated[int, Field(ge=1)] | None = None
+    eval_samples: Auto | Annotated[int, Field(ge=1)] | None = None
+    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0)] | None = None
+    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] | None = None
     reasoning_effort: Literal["default", "low", "medium", "high"] | None = None
 
 

@@ -60,7 +60,9 @@ class FakeBackend:
         if request.get("response_format"):
             text = json.dumps({"answer": prompt[::-1]})
         if request.get("tools"):
-            name = request["tools"][0]["function"]["name"]
+            # As lenient as the real backend: a malformed tool still gets answered.
+            function = request["tools"][0].get("function")
+            name = function.get("name", "tool") if isinstance(function, dict) else "tool"
             arguments = json.dumps({"text": prompt})
             calls = [{"id": f"call_{index}", "type": "function",
                       "function": {"name": name, "arguments": arguments}}]  # fmt: skip

@@ -19,6 +19,7 @@ from openrft.evals.records import EvalStore, eval_object, item_object, run_objec
 from openrft.evals.sources import CompletionsSource, check_items, load_rows, parse_data_source
 from openrft.graders import validate_grader
 from openrft.server.auth import project
+from openrft.server.json_body import nesting
 from openrft.server.wire import EvalCreateRequest, EvalRunCreateRequest, EvalUpdateRequest
 from openrft.store.db import loads
 
@@ -26,6 +27,8 @@ router = APIRouter(prefix="/evals")
 Project = Annotated[str, Depends(project)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Order = Literal["asc", "desc"]
+MAX_SCHEMA_DEPTH = 64
+"""An item schema's JSON nesting bound, a data row's (jsonschema recurses per level)."""
 
 SAMPLE_SCHEMA = {
     "type": "object",
@@ -96,6 +99,12 @@ def _config(data: dict[str, Any]) -> dict[str, Any]:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
+    if nesting(config.item_schema) > MAX_SCHEMA_DEPTH:
+        raise InvalidRequestError(
+            f"Invalid 'data_source_config.item_schema': it nests deeper than "
+            f"{MAX_SCHEMA_DEPTH} levels of arrays and objects.",
+            param="data_source_config.item_schema",
+        )
     try:
         Draft202012Validator.check_schema(config.item_schema)
     except SchemaError as exc:
