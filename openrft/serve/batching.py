@@ -102,7 +102,13 @@ class Batcher:
         return sum(not pending.future.done() for pending in self.waiting)
 
     async def _gather(self) -> list[Pending]:
+        while not (batch := await self._gathered()):  # all that waited were abandoned
+            continue
+        return batch
+
+    async def _gathered(self) -> list[Pending]:
         while not self.queued():
+            self.waiting = [p for p in self.waiting if not p.future.done()]  # the abandoned
             self._arrived.clear()
             await self._arrived.wait()
         # Wait for stragglers only under concurrency (the last batch had company), and only
@@ -121,8 +127,10 @@ class Batcher:
         return self._pick()
 
     def _pick(self) -> list[Pending]:
-        """The next batch (the queue policy in the module docstring); never empty."""
+        """The next batch (the queue policy in the module docstring)."""
         live = [pending for pending in self.waiting if not pending.future.done()]
+        if not live:
+            return []
         head = _head(live)
         size = head.ticket.size
         alike = [p for p in live if p is not head and _alike(p.ticket.size, size)]
