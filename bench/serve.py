@@ -12,8 +12,13 @@ the same work; the server is `openrft serve` in its own process, the real model 
 The sequential and concurrent phases alternate for `rounds` rounds and the gain is the median
 of the rounds' gains, so a burst of other load on a shared host skews one round, not the result.
 Target (issue 7): N-client throughput >= 3x the 1-client throughput.
-Last, streaming with one client: time to the first text and to the end of a streamed answer,
+Then streaming with one client: time to the first text and to the end of a streamed answer,
 beside the same request unstreamed.
+Last, fairness (issue 13): `--short-clients` clients each send short requests one after the
+other; their latencies alone, then with one more client sending a long request at the same
+time, in the same run: a 32 KiB prompt (past the model's context: refused at once) and the
+longest request the context allows (a prompt that nearly fills it, a large completion budget,
+sampled). `--fairness-only` runs just this part.
 """
 
 from __future__ import annotations
@@ -137,6 +142,59 @@ def streaming(url: str, prompts: list[Messages], tokens: int) -> dict[str, float
             (("plain", plain), ("first", first), ("whole", whole))}  # fmt: skip
 
 
+LONG_BODIES = {
+    "32 KiB prompt": {"content": "9" * 32 * 1024, "max_tokens": 16, "temperature": 0},
+    "longest allowed": {"content": "sort " + "9" * 230 + ":", "max_tokens": 4096,
+                        "temperature": 1.5, "seed": 0},
+}  # fmt: skip
+
+
+async def short_latencies(
+    url: str, prompts: list[Messages], clients: int, tokens: int, long: dict[str, Any] | None
+) -> tuple[list[float], float, str]:
+    """Seconds per short request, each of `clients` clients sending its share in turn; with
+    `long`, one more client sends that long request as they start. Also the long request's
+    seconds and HTTP status."""
+    shares = [prompts[i::clients] for i in range(clients)]
+    limits = httpx.Limits(max_connections=clients + 1)
+    async with httpx.AsyncClient(limits=limits, timeout=600) as http:
+
+        async def one_client(share: list[Messages]) -> list[float]:
+            seconds = []
+            for messages in share:
+                start = time.perf_counter()
+                response = await http.post(url + "/chat/completions", json=body(messages, tokens))
+                response.raise_for_status()
+                seconds.append(time.perf_counter() - start)
+            return seconds
+
+        async def long_client() -> tuple[float, str]:
+            if long is None:
+                return 0.0, "-"
+            start = time.perf_counter()
+            request = {**body([{"role": "user", "content": long["content"]}], 0), **long}
+            request.pop("content")
+            response = await http.post(url + "/chat/completions", json=request)
+            return time.perf_counter() - start, str(response.status_code)
+
+        *shorts, (elapsed, status) = await asyncio.gather(
+            *[one_client(share) for share in shares], long_client()
+        )
+    return [s for seconds in shorts for s in seconds], elapsed, status
+
+
+def fairness(url: str, prompts: list[Messages], clients: int, tokens: int) -> None:
+    """Short-request latency alone and beside each long request, printed as a table."""
+    asyncio.run(short_latencies(url, prompts[:clients], clients, tokens, None))  # warm up
+    print(f"{'short requests (' + str(clients) + ' clients) beside':32} {'median ms':>10} "
+          f"{'max ms':>8}   long request")  # fmt: skip
+    for name, long in [("nothing", None), *LONG_BODIES.items()]:
+        seconds, elapsed, status = asyncio.run(short_latencies(url, prompts, clients, tokens, long))
+        median, worst = statistics.median(seconds) * 1000, max(seconds) * 1000
+        said = "-" if long is None else f"HTTP {status} after {elapsed * 1000:.0f} ms"
+        print(f"{name:32} {median:10.1f} {worst:8.1f}   {said}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=96)
@@ -144,14 +202,21 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sdk", action="store_true", help="clients are the openai SDK, not httpx")
+    parser.add_argument("--short-clients", type=int, default=4)
+    parser.add_argument("--fairness-only", action="store_true")
     args = parser.parse_args()
     prompts = [row["messages"] for row in task.make_rows(args.requests, seed=11)]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        if args.fairness_only:
+            with local_server(home) as url:
+                fairness(url, prompts[:32], args.short_clients, args.max_tokens)
+            return
         loaded = load_model("openrft-tiny", home=home)
         with local_server(home) as url:
             r = run_rounds(url, loaded, prompts, args)
             live = streaming(url, prompts[:24], args.max_tokens)
+            fairness(url, prompts[:32], args.short_clients, args.max_tokens)
         ceiling = one_call(loaded, prompts[: args.clients], args.max_tokens)
     single, serial = statistics.mean(r["local"]), statistics.mean(r["remote"])
     elapsed = statistics.median(r["elapsed"])

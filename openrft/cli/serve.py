@@ -1,4 +1,9 @@
-"""`openrft serve`: the OpenAI-compatible server and its job worker, in one process."""
+"""`openrft serve`: the OpenAI-compatible server and its job worker, in one process.
+
+On SIGTERM or Ctrl-C it stops taking connections, gives requests in flight
+`--shutdown-timeout` seconds to finish, then cancels them (a generating request stops at its
+next token) and exits: a long generation never keeps the server up.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,10 @@ def serve_command(
             "repeatable, added to $OPENRFT_BASE_MODELS (default: openrft-tiny)."
         ),
     ] = None,
+    shutdown_timeout: Annotated[
+        int,
+        typer.Option(help="Seconds requests in flight get to finish on SIGTERM, then cancelled."),
+    ] = 5,
 ) -> None:
     """Serve /v1 (files, fine-tuning jobs, graders, models, chat completions, embeddings)."""
     import uvicorn
@@ -56,4 +65,10 @@ def serve_command(
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     typer.echo(f"openrft: state in {settings.home.resolve()}; http://{host}:{port}/v1", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=max(0, shutdown_timeout),
+    )

@@ -6,15 +6,24 @@ alone or batched (a seed changes nothing in greedy decoding). `stop` strings cut
 after generation. A request with `on_text` hears its text as it is generated (`streaming`).
 A `response_format` JSON schema constrains sampling (see `constrain`);
 `tools` go to the chat template, and `<tool_call>` blocks come back as `tool_calls`.
+
+A prompt that leaves no room in the model's context (`max_position_embeddings`) is refused
+with a 400 for that request only, before any generation. A request whose `cancel` event is
+set (its client is gone) has its rows stopped at the next token; its neighbours go on.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+from transformers import StoppingCriteria
+
+from openrft.errors import InvalidRequestError
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import sample
@@ -37,6 +46,8 @@ class ChatRequest:
     stop: list[str] | None = None
     on_text: OnText | None = None
     """Streaming: called with (choice index, new text) as tokens come (not with `tools`)."""
+    cancel: threading.Event | None = None
+    """Set when nobody waits for the answer any more: generation stops at the next token."""
 
 
 @dataclass
@@ -49,17 +60,54 @@ class Completion:
 
 
 def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[list[Completion]]:
-    """`n` completions for each request, in request order."""
+    """`n` completions for each request, in request order; raises the first request's error."""
+    answers = chat_answers(loaded, requests)
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return answers  # type: ignore[return-value]
+
+
+def chat_answers(
+    loaded: LoadedModel, requests: list[ChatRequest]
+) -> list[list[Completion] | InvalidRequestError]:
+    """For each request, in order: its `n` completions, or why it cannot be served (only that
+    request fails: a batch of others' requests is not poisoned)."""
+    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools) for r in requests]
+    answers: dict[int, list[Completion] | InvalidRequestError] = {}
     groups: dict[str, list[int]] = defaultdict(list)
-    for index, request in enumerate(requests):
-        groups[_group_key(request)].append(index)
-    answers: dict[int, list[Completion]] = {}
+    for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
+        if (refusal := _too_long(loaded, prompt)) is not None:
+            answers[index] = refusal
+        else:
+            groups[_group_key(request)].append(index)
     for members in groups.values():
-        for index, completions in zip(
-            members, _run(loaded, [requests[i] for i in members]), strict=True
-        ):
-            answers[index] = completions
+        batch = [requests[i] for i in members]
+        completed = _run(loaded, batch, [prompts[i] for i in members])
+        answers.update(zip(members, completed, strict=True))
     return [answers[i] for i in range(len(requests))]
+
+
+def context_length(loaded: LoadedModel) -> int | None:
+    """The model's context in tokens, where its config says."""
+    length = getattr(loaded.model.config, "max_position_embeddings", None)
+    return length if isinstance(length, int) and length > 0 else None
+
+
+def _too_long(loaded: LoadedModel, prompt: str) -> InvalidRequestError | None:
+    context = context_length(loaded)
+    if context is None or len(prompt) < context:  # a token is at least one character
+        return None
+    tokens = len(loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if tokens < context:
+        return None
+    return InvalidRequestError(
+        f"This model's maximum context length is {context} tokens. However, your messages "
+        f"resulted in {tokens} tokens, which leaves no room for a completion. Please reduce "
+        "the length of the messages.",
+        param="messages",
+        code="context_length_exceeded",
+    )
 
 
 def _group_key(request: ChatRequest) -> str:
@@ -78,9 +126,10 @@ def _seeded(request: ChatRequest) -> bool:
     return request.seed is not None and request.temperature > 0
 
 
-def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]]:
+def _run(
+    loaded: LoadedModel, batch: list[ChatRequest], prompts: list[str]
+) -> list[list[Completion]]:
     first = batch[0]
-    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools) for r in batch]
     rollouts = sample(
         loaded,
         prompts,
@@ -91,6 +140,7 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
         schema=schema_of(first.response_format),
         seeds=[int(r.seed or 0) for r in batch] if _seeded(first) else None,
         streamer=_streamer(loaded, batch),
+        stopping=_cancelled(batch),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
     completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
@@ -127,6 +177,29 @@ def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | Non
 
     rows = [Row(targets(r, choices), r.stop or []) for r in batch for choices in per_row]
     return TextDeltas(loaded.tokenizer, rows, loaded.tokenizer.eos_token_id)
+
+
+def _rows_per_request(batch: list[ChatRequest]) -> int:
+    """Generated rows per request: greedy generates one and repeats it for all `n`."""
+    return 1 if batch[0].temperature <= 0 else batch[0].n
+
+
+def _cancelled(batch: list[ChatRequest]) -> Cancelled | None:
+    if all(request.cancel is None for request in batch):
+        return None
+    rows = _rows_per_request(batch)
+    return Cancelled([request.cancel for request in batch for _ in range(rows)])
+
+
+class Cancelled(StoppingCriteria):
+    """Stops each generated row whose request's `cancel` event is set (checked every step)."""
+
+    def __init__(self, events: list[threading.Event | None]):
+        self.events = events
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
+        stop = [event is not None and event.is_set() for event in self.events]
+        return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
 
 
 def _completion(text: str, finish: str, request: ChatRequest, prompt: int, used: int) -> Completion:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from openrft.models.constrain import constraint_for
 from openrft.models.registry import LoadedModel
@@ -65,10 +65,12 @@ def sample(
     seed: int | None = None,
     seeds: list[int] | None = None,
     streamer: Any | None = None,
+    stopping: StoppingCriteria | None = None,
 ) -> Rollouts:
     """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
     decoding step's new tokens, one per generated row. `seeds` (one per prompt) draw each
-    prompt's samples from generators of their own instead of the global one."""
+    prompt's samples from generators of their own instead of the global one. `stopping` ends
+    rows early (a row it stops is padded, like one that ended)."""
     tokenizer = loaded.tokenizer
     greedy = temperature <= 0  # n greedy samples are one sample n times
     draws = None
@@ -96,6 +98,8 @@ def sample(
         processors.append(draws)  # after the constraint: draws only among allowed tokens
     if processors:
         options["logits_processor"] = LogitsProcessorList(processors)
+    if stopping is not None:
+        options["stopping_criteria"] = StoppingCriteriaList([stopping])
     one_each = greedy or draws is not None  # one generated row per prompt row
     with torch.no_grad():
         out = loaded.model.generate(

@@ -21,7 +21,9 @@ class Backend(Protocol):
 
     def request(self, **params: Any) -> Any: ...
 
-    def complete(self, loaded: Any, requests: list[Any]) -> list[list[Any]]: ...
+    def complete(self, loaded: Any, requests: list[Any]) -> list[Any]:
+        """Per request, in order: its completions, or the exception it alone gets."""
+        ...
 
     def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]: ...
 
@@ -40,10 +42,10 @@ class TorchBackend:
 
         return ChatRequest(**params)
 
-    def complete(self, loaded: Any, requests: list[Any]) -> list[list[Any]]:
-        from openrft.models.generate import chat_completions
+    def complete(self, loaded: Any, requests: list[Any]) -> list[Any]:
+        from openrft.models.generate import chat_answers
 
-        return chat_completions(loaded, requests)
+        return chat_answers(loaded, requests)  # a request that cannot be served: its error
 
     def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]:
         import torch

@@ -6,7 +6,10 @@ being written is never served; every model call runs on one generation thread (t
 already uses every core; two concurrent generates would only fight), which also owns the
 model cache (LRU, `max_models`), so the cache needs no lock.
 A streamed request carries an `on_text` listener that hears its text as it is generated
-(`openrft.server.chat_stream`). What it does not do: share one batch across different models.
+(`openrft.server.chat_stream`). Each request goes to the batcher with a `Ticket`: its size
+(for the queue policy, `openrft.serve.batching`), whether it has spoken, and a `cancel` event,
+also handed to the backend, that a caller who stops waiting sets. What it does not do: share
+one batch across different models.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 
 from openrft.jobs.models import ModelCatalog
 from openrft.serve.backend import Backend, TorchBackend
-from openrft.serve.batching import Batcher
+from openrft.serve.batching import Batcher, Ticket
 from openrft.server.config import Settings
 from openrft.store.db import Database
 
 __all__ = ["Engine"]
+
+COMPLETION_GUESS = 256
+"""A request's completion budget for its size when it sets none (the model's default)."""
 
 
 class Engine:
@@ -65,12 +71,16 @@ class Engine:
         batcher = self.batchers.get(target)
         if batcher is None:
 
-            def run(requests: list[Any]) -> list[list[Any]]:
+            def run(requests: list[Any]) -> list[Any]:
                 return self.backend.complete(self._loaded(target), requests)
 
             batcher = Batcher(run, self.executor, window=self.window, max_batch=self.max_batch)
             self.batchers[target] = batcher
-        result: list[Any] = await batcher.submit(self.backend.request(**params))
+        ticket = Ticket(size=_size(params))
+        if params.get("on_text") is not None:
+            params = {**params, "on_text": _Heard(params["on_text"], ticket)}
+        request = self.backend.request(**params, cancel=ticket.cancel)
+        result: list[Any] = await batcher.submit(request, ticket)
         return result
 
     async def embed(self, target: str, texts: list[str]) -> tuple[list[list[float]], int]:
@@ -90,6 +100,10 @@ class Engine:
             if owner == project and target in self.batchers
         }
 
+    def queued(self) -> int:
+        """Chat requests waiting for a model call, over all models."""
+        return sum(batcher.queued() for batcher in self.batchers.values())
+
     async def aclose(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()
@@ -99,3 +113,22 @@ class Engine:
 def _counters(batcher: Batcher) -> dict[str, int]:
     sizes = batcher.batch_sizes
     return {"batches": len(sizes), "requests": sum(sizes), "largest": max(sizes, default=0)}
+
+
+def _size(params: dict[str, Any]) -> int:
+    """Tokens a request's rows may occupy, estimated before tokenizing: a token is at least one
+    character of the messages (and tools), plus the completion budget, for each of `n` rows."""
+    prompt = len(str(params.get("messages") or "")) + len(str(params.get("tools") or ""))
+    completion = params.get("max_tokens") or COMPLETION_GUESS
+    return (prompt + int(completion)) * int(params.get("n") or 1)
+
+
+class _Heard:
+    """A stream's listener that marks its ticket once it has heard text."""
+
+    def __init__(self, on_text: Any, ticket: Ticket):
+        self.on_text, self.ticket = on_text, ticket
+
+    def __call__(self, choice: int, text: str) -> None:
+        self.ticket.spoke = True
+        self.on_text(choice, text)

@@ -9,6 +9,11 @@ Errors keep their status where they can: until the first text arrives nothing ha
 so a failure then is the usual JSON error. A failure after that is an `error` event (the
 SDK raises it) with the message of an openrft error, or a generic one with the request's
 place in the log.
+
+A client that leaves cancels its request, before its first text (the route's
+`while_connected`) or during the stream (Starlette cancels the stream, which cancels the
+request): generation stops at the next token. A request that already sent text is never run
+again, so no text is sent twice (`openrft.serve.batching`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,12 @@ async def live_stream(
     task.add_done_callback(_settle)
     first: asyncio.Future[Delta] = asyncio.ensure_future(queue.get())
     waiting: set[asyncio.Future[Any]] = {task, first}
-    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the client left before the first text
+        first.cancel()
+        task.cancel()
+        raise
     error = None if first.done() else task.exception()
     if error is not None:  # nothing sent yet: the usual JSON error
         first.cancel()
@@ -76,9 +86,11 @@ async def _events(
             index, text = queue.get_nowait()
             sent[index] += text
             yield chunks.delta(index, {"content": text})
-    finally:
+    finally:  # also when the client left mid-stream: stop generating for nobody
         if pending is not None:
             pending.cancel()
+        if not task.done():
+            task.cancel()
     try:
         completions = task.result()
     except Exception as exc:

@@ -2,7 +2,8 @@
 
 `response_format`, `tools`, `n`, `stop`, `seed`, `temperature`, `top_p` and the token caps
 go to the model; `tool_choice`, penalties, `logit_bias`, `user`, `store` and `metadata` are
-accepted and not acted on (docs/server.md).
+accepted and not acted on (docs/server.md). A client that disconnects cancels its request
+(`openrft.server.disconnect`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from openrft.server.auth import project
 from openrft.server.chat_stream import live_stream
 from openrft.server.chat_wire import chat_object
+from openrft.server.disconnect import ClientGone, gone_response, while_connected
 from openrft.server.wire import ChatCompletionRequest
 
 router = APIRouter()
@@ -39,12 +41,16 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, project: Project
-) -> JSONResponse | StreamingResponse:
+) -> Response:
     engine = request.app.state.engine
     target = engine.resolve(project, body.model)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return await live_stream(engine, target, _params(body), body.model, include_usage)
-    completions = await engine.complete(target, _params(body))
+    try:
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            stream = live_stream(engine, target, _params(body), body.model, include_usage)
+            return await while_connected(request, stream)
+        completions = await while_connected(request, engine.complete(target, _params(body)))
+    except ClientGone:
+        return gone_response()
     # A plain-JSON dict already: skip FastAPI's jsonable_encoder walk (the serving hot path).
     return JSONResponse(chat_object(body.model, completions))
