@@ -20,6 +20,7 @@ from openrft.models.registry import LoadedModel
 from openrft.models.sampling import sample
 from openrft.models.streaming import OnText, Row, TextDeltas
 from openrft.models.structured import schema_of
+from openrft.models.thinking import ThinkingBudget, budget, template_switch, thinking_tags
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -35,6 +36,8 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     stop: list[str] | None = None
+    reasoning_effort: str | None = None
+    """Bounds a thinking section (`openrft.models.thinking`); ignored by other models."""
     on_text: OnText | None = None
     """Streaming: called with (choice index, new text) as tokens come (not with `tools`)."""
 
@@ -69,6 +72,7 @@ def _group_key(request: ChatRequest) -> str:
         request.temperature,
         request.top_p,
         request.response_format,
+        request.reasoning_effort,
         _seeded(request),
     ]
     return json.dumps(settings, sort_keys=True)
@@ -80,17 +84,20 @@ def _seeded(request: ChatRequest) -> bool:
 
 def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]]:
     first = batch[0]
-    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools) for r in batch]
+    thinking = template_switch(loaded.tokenizer, first.reasoning_effort)
+    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools, **thinking) for r in batch]
+    max_new = first.max_tokens or DEFAULT_MAX_TOKENS
     rollouts = sample(
         loaded,
         prompts,
         n=first.n,
-        max_new_tokens=first.max_tokens or DEFAULT_MAX_TOKENS,
+        max_new_tokens=max_new,
         temperature=first.temperature,
         top_p=first.top_p,
         schema=schema_of(first.response_format),
         seeds=[int(r.seed or 0) for r in batch] if _seeded(first) else None,
         streamer=_streamer(loaded, batch),
+        processors=_thinking_budget(loaded, first.reasoning_effort, max_new),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
     completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
@@ -110,6 +117,11 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
             ]
         )
     return out
+
+
+def _thinking_budget(loaded: LoadedModel, effort: str | None, max_new: int) -> list[Any]:
+    tags, limit = thinking_tags(loaded.tokenizer), budget(effort, max_new)
+    return [ThinkingBudget(tags, limit)] if tags is not None and limit is not None else []
 
 
 def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | None:

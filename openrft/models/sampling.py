@@ -62,10 +62,12 @@ def sample(
     seed: int | None = None,
     seeds: list[int] | None = None,
     streamer: Any | None = None,
+    processors: list[Any] | None = None,
 ) -> Rollouts:
     """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
     decoding step's new tokens, one per generated row. `seeds` (one per prompt) draw each
-    prompt's samples from generators of their own instead of the global one."""
+    prompt's samples from generators of their own instead of the global one. `processors`
+    (logits processors) run after the schema constraint and before the seeded draws."""
     tokenizer = loaded.tokenizer
     greedy = temperature <= 0  # n greedy samples are one sample n times
     draws = None
@@ -86,9 +88,10 @@ def sample(
     # With per-prompt draws, generate() runs greedy over scores that leave one token: the drawn one.
     options = _sampling_options(0.0 if draws else temperature, top_p)
     options |= cache_options(loaded.device)
-    processors: list[Any] = []
+    extra, processors = processors or [], []
     if schema is not None:
         processors.append(constraint_for(tokenizer, schema, max_new_tokens))
+    processors += extra
     if draws is not None:
         processors.append(draws)  # after the constraint: draws only among allowed tokens
     if processors:

@@ -45,6 +45,10 @@ class TorchBackend:
 
         return chat_completions(loaded, requests)
 
+    def context_length(self, loaded: Any) -> int | None:
+        length = getattr(loaded.model.config, "max_position_embeddings", None)
+        return length if isinstance(length, int) else None
+
     def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]:
         import torch
 

@@ -41,6 +41,8 @@ class Engine:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="openrft-generate")
         self._models: OrderedDict[str, Any] = OrderedDict()
         self.batchers: dict[str, Batcher] = {}
+        self.contexts: dict[str, int] = {}
+        """Context length per model loaded so far (for `chat_checks.token_cap`)."""
 
     def resolve(self, project: str, name: str) -> str:
         return self.catalog.resolve(project, name)
@@ -52,6 +54,9 @@ class Engine:
             return self._models[target]
         loaded = self.backend.load(target)
         self._models[target] = loaded
+        context = getattr(self.backend, "context_length", None)
+        if context is not None and (length := context(loaded)) is not None:
+            self.contexts[target] = int(length)
         while len(self._models) > self.max_models:
             self._models.popitem(last=False)
         return loaded

@@ -2,7 +2,8 @@
 
     OpenRFTError            its own status and `to_body()`
     RequestValidationError  400, naming the first bad field as `param`
-    HTTPException           its status (404 for unknown routes, 405, …), OpenAI's body
+    HTTPException           its status, OpenAI's body; an unknown method on a known path is
+                            404 "Invalid URL (METHOD /path)", as OpenAI answers it, not 405
     anything else           500, logged with the request id; the body says only the id
 
 `RequestMiddleware` gives every response an `x-request-id`, enforces the body-size caps
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -51,7 +53,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if first.get("type") == "json_invalid":
         message = "We could not parse the JSON body of your request: it is not valid JSON."
         return JSONResponse(error_body(message, "invalid_request_error"), status_code=400)
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    loc = [str(part) for part in first.get("loc", ()) if not _wrapper(part)]
     param = ".".join(loc) or None
     where = f" for '{param}'" if param else ""
     if first.get("type") == "extra_forbidden":
@@ -63,13 +65,27 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
 
 
+_UNION_TAG = re.compile(r"(constrained-)?(int|float|str|bool|none)|[\w-]+\[.*\]")
+
+
+def _wrapper(part: Any) -> bool:
+    """Where pydantic says the error was but the client never wrote: the body itself, or
+    the branch of a union (`n_epochs.constrained-int` is `n_epochs` to the client)."""
+    if part in ("body", "query", "path"):
+        return True
+    return isinstance(part, str) and _UNION_TAG.fullmatch(part) is not None
+
+
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    if exc.status_code == 404:
+    status, headers = exc.status_code, exc.headers
+    if status == 405:  # OpenAI answers a known path with an unknown method as a bad URL
+        status, headers = 404, None
+    if status == 404:
         message = f"Invalid URL ({request.method} {request.url.path})"
     else:
         message = str(exc.detail)
-    kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return JSONResponse(error_body(message, kind), status_code=exc.status_code, headers=exc.headers)
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(error_body(message, kind), status_code=status, headers=headers)
 
 
 class RequestMiddleware:

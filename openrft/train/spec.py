@@ -7,7 +7,7 @@ has no word for (LoRA or full fine-tuning, device, completion budget).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,17 +19,17 @@ class _Strict(BaseModel):
 
 
 class Hyperparameters(_Strict):
-    batch_size: int | Auto = Field(default="auto", ge=1, le=256)
+    batch_size: Annotated[int, Field(ge=1, le=256)] | Auto = "auto"
     """Prompts per step."""
-    learning_rate_multiplier: float | Auto = Field(default="auto", gt=0)
+    learning_rate_multiplier: Annotated[float, Field(gt=0)] | Auto = "auto"
     """Times the model's base learning rate (1e-4 full fine-tuning, 1e-3 LoRA)."""
-    n_epochs: int | Auto = Field(default="auto", ge=1, le=50)
+    n_epochs: Annotated[int, Field(ge=1, le=50)] | Auto = "auto"
     """Passes over the training rows."""
-    eval_interval: int | Auto = Field(default="auto", ge=1)
+    eval_interval: Annotated[int, Field(ge=1)] | Auto = "auto"
     """Training steps between validation runs (the last step always validates)."""
-    eval_samples: int | Auto = Field(default="auto", ge=1)
+    eval_samples: Annotated[int, Field(ge=1)] | Auto = "auto"
     """Samples per validation prompt; the validation reward averages over them."""
-    compute_multiplier: float | Auto = Field(default="auto", gt=0.00001, le=10)
+    compute_multiplier: Annotated[float, Field(gt=0.00001, le=10)] | Auto = "auto"
     """× 8, rounded and clamped to 2..64: samples per training prompt (the GRPO group)."""
     reasoning_effort: Literal["default", "low", "medium", "high"] = "default"
     """low/medium/high: 0.5×/1×/2× the completion-token budget."""

@@ -1,8 +1,9 @@
 """`/v1/chat/completions` for base models, fine-tuned models and kept checkpoints.
 
-`response_format`, `tools`, `n`, `stop`, `seed`, `temperature`, `top_p` and the token caps
-go to the model; `tool_choice`, penalties, `logit_bias`, `user`, `store` and `metadata` are
-accepted and not acted on (docs/server.md).
+`response_format`, `tools`, `n`, `stop`, `seed`, `temperature`, `top_p`, `reasoning_effort`
+and the token caps go to the model; every other field of the SDK's `CompletionCreateParams`
+is accepted and not acted on (docs/server.md). A request is checked whole
+(`chat_checks`) before it joins a batch, so a bad one never costs its neighbours anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openrft.server.auth import project
+from openrft.server.chat_checks import check_chat, token_cap
 from openrft.server.chat_stream import live_stream
 from openrft.server.chat_wire import chat_object
 from openrft.server.wire import ChatCompletionRequest
@@ -21,18 +23,19 @@ router = APIRouter()
 Project = Annotated[str, Depends(project)]
 
 
-def _params(body: ChatCompletionRequest) -> dict[str, Any]:
+def _params(body: ChatCompletionRequest, context: int | None) -> dict[str, Any]:
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     return {
         "messages": body.messages,
         "n": body.n,
-        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "max_tokens": token_cap(body, context),
         "temperature": 1.0 if body.temperature is None else body.temperature,
         "top_p": 1.0 if body.top_p is None else body.top_p,
         "seed": body.seed,
         "response_format": body.response_format,
         "tools": body.tools,
         "stop": stop,
+        "reasoning_effort": body.reasoning_effort,
     }
 
 
@@ -42,9 +45,11 @@ async def chat_completions(
 ) -> JSONResponse | StreamingResponse:
     engine = request.app.state.engine
     target = engine.resolve(project, body.model)
+    check_chat(body)
+    params = _params(body, engine.contexts.get(target))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return await live_stream(engine, target, _params(body), body.model, include_usage)
-    completions = await engine.complete(target, _params(body))
+        return await live_stream(engine, target, params, body.model, include_usage)
+    completions = await engine.complete(target, params)
     # A plain-JSON dict already: skip FastAPI's jsonable_encoder walk (the serving hot path).
     return JSONResponse(chat_object(body.model, completions))
