@@ -22,6 +22,8 @@ __all__ = ["check_chat", "token_cap"]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 FORMATS = frozenset({"text", "json_object", "json_schema"})
 MAX_STOP = 4
+MAX_SCHEMA_DEPTH = 64
+"""JSON nesting of a `response_format` schema (as for dataset rows, decision D1)."""
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -89,13 +91,29 @@ def _response_format(response_format: dict[str, Any]) -> None:
     if not isinstance(inner, dict):
         raise _bad("response_format.json_schema must be an object", "response_format.json_schema")
     schema = schema_of(response_format)
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        message = f"response_format schema is nested deeper than {MAX_SCHEMA_DEPTH} levels"
+        raise _bad(message, "response_format")
     try:
         JsonAutomaton(schema or {})
-    except RecursionError:
-        raise _bad("response_format schema is nested too deeply", "response_format") from None
     except (TypeError, AttributeError, ValueError) as exc:  # a schema of the wrong shapes
         message = f"response_format schema is not a usable JSON Schema: {exc}"
         raise _bad(message, "response_format") from None
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON objects and arrays nest in `value` (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                deepest = max(deepest, level + 1)
+                stack.append((child, level + 1))
+    return deepest
 
 
 def _stop(stop: str | list[str] | None) -> None:
