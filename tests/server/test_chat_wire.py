@@ -138,7 +138,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     (
         {"tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]},
         "tools[0].function.parameters",
-    ),  # fmt: skip
+    ),
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
     ({"logit_bias": {"50256": 101}}, "logit_bias"),
     ({"logit_bias": {"word": 1}}, "logit_bias"),
