@@ -3,6 +3,7 @@ never a `TypeError` from a constraint applied to the wrong type (a 500 the SDK r
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from types import ModuleType
 
@@ -37,7 +38,5 @@ CASES = [
 @pytest.mark.parametrize(("model", "field"), CASES, ids=lambda v: getattr(v, "__name__", v))
 def test_a_wrong_value_is_a_validation_error(model: type[BaseModel], field: str) -> None:
     for value in ODD_VALUES:
-        try:
+        with contextlib.suppress(ValidationError):  # anything else fails the test
             model.model_validate({field: value})
-        except ValidationError:
-            pass
