@@ -86,7 +86,7 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
     first = batch[0]
     thinking = template_switch(loaded.tokenizer, first.reasoning_effort)
     prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools, **thinking) for r in batch]
-    max_new = first.max_tokens or DEFAULT_MAX_TOKENS
+    max_new = min(first.max_tokens or DEFAULT_MAX_TOKENS, _context(loaded))
     rollouts = sample(
         loaded,
         prompts,
@@ -117,6 +117,12 @@ def _run(loaded: LoadedModel, batch: list[ChatRequest]) -> list[list[Completion]
             ]
         )
     return out
+
+
+def _context(loaded: LoadedModel) -> int:
+    """The model's context: no completion is longer (a static cache is sized by the cap)."""
+    length = getattr(loaded.model.config, "max_position_embeddings", None)
+    return length if isinstance(length, int) and length > 0 else 1 << 30
 
 
 def _thinking_budget(loaded: LoadedModel, effort: str | None, max_new: int) -> list[Any]:

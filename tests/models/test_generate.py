@@ -143,3 +143,20 @@ def test_seeded_draws_follow_the_distribution_and_top_p() -> None:
     hot = sampling.SeededDraws(0.5, 1.0, [torch.Generator().manual_seed(2)])
     picked = sum(int(hot(torch.zeros(1, 1), logits)[0].argmax() == 2) for _ in range(2000))
     assert 0.85 < picked / 2000 < 0.95  # 0.7² / (0.01 + 0.04 + 0.49) = 0.907
+
+
+def test_a_cap_above_the_context_generates_within_it(home: Path, monkeypatch: Any) -> None:
+    """A judge config written for a hosted model asks for 32768 tokens: the model generates
+    within its context (a CUDA static cache is sized by the cap), reasoning_effort accepted."""
+    loaded = load_model(NAME, home=home)
+    seen: list[int] = []
+    real = sampling.sample
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["max_new_tokens"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("openrft.models.generate.sample", spy)
+    request = ChatRequest(USER, max_tokens=32768, temperature=0, reasoning_effort="medium")
+    [[completion]] = chat_completions(loaded, [request])
+    assert seen == [loaded.model.config.max_position_embeddings] and completion.text
