@@ -243,7 +243,7 @@ def eval_object(row: sqlite3.Row) -> dict[str, Any]:
         "object": "eval",
         "name": row["name"],
         "created_at": row["created_ns"] // 10**9,
-        "metadata": loads(row["metadata"]),
+        "metadata": loads(row["metadata"]) or {},  # OpenAI shows {} when none was given
         "data_source_config": loads(row["config"]),
         "testing_criteria": loads(row["criteria"]),
     }
@@ -259,7 +259,7 @@ def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
         "status": row["status"],
         "created_at": row["created_ns"] // 10**9,
         "data_source": loads(row["data_source"]),
-        "metadata": loads(row["metadata"]),
+        "metadata": loads(row["metadata"]) or {},
         "error": loads(row["error"]),
         "report_url": report_url,
         "result_counts": loads(row["counts"]),

@@ -100,9 +100,13 @@ class JudgeClient:
             first = model not in self.structured
             if failure is None or not judge_http.rejects_schema(failure, first):
                 raise
-            note = "judge %s refused response_format (%s); the schema goes in a user message"
+            note = "judge %s refused a structured request (%s); asking once more without "
+            note += "response_format, with the schema in a user message"
             log.warning(note, model, failure.details)
-            reply = await self._send(fallback_body(body))
+            try:
+                reply = await self._send(fallback_body(body))
+            except JudgeServerError as again:
+                raise _both(exc, again) from None
             self.structured[model] = False
             return reply
         self.structured[model] = True
@@ -136,6 +140,13 @@ class JudgeClient:
         state = self._loops.get(asyncio.get_running_loop())
         if state is not None:
             await state.aclose()
+
+
+def _both(structured: JudgeServerError, fallback: JudgeServerError) -> JudgeServerError:
+    """Both answers, when the request failed with and without `response_format`: the first
+    one names the cause; the second says the schema was not it."""
+    details = f"{structured.details}; without response_format: {fallback.details}"
+    return JudgeServerError(details, fallback.failure)
 
 
 def _disk_cache(settings: JudgeSettings) -> DiskCache | None:

@@ -28,6 +28,8 @@ class Failure:
     body: str = ""
     retry_after: float | None = None
     """Seconds the judge asked us to wait, when it said so."""
+    param: str | None = None
+    """The request parameter the judge's error names (OpenAI's `error.param`), if any."""
 
 
 def classify(exc: BaseException, timeout: float) -> Failure:
@@ -43,8 +45,15 @@ def classify(exc: BaseException, timeout: float) -> Failure:
         body = _body_text(exc)
         retryable = status in (408, 409, 429) or status >= 500
         wait = retry_after(exc.response.headers)
-        return Failure(retryable, f"judge answered HTTP {status}: {body[:500]}", status, body, wait)
+        details = f"judge answered HTTP {status}: {body[:500]}"
+        return Failure(retryable, details, status, body, wait, _param(exc))
     return Failure(False, f"judge request failed: {type(exc).__name__}: {exc}")
+
+
+def _param(exc: Any) -> str | None:
+    body = exc.body
+    param = body.get("param") if isinstance(body, dict) else None
+    return param if isinstance(param, str) and param else None
 
 
 def _body_text(exc: Any) -> str:
@@ -96,8 +105,12 @@ def backoff(attempt: int, base: float, cap: float, hint: float | None = None) ->
 
 def rejects_schema(failure: Failure, first_call: bool) -> bool:
     """G6: the judge does not do structured outputs. Any 400/422 on the first structured call
-    counts; later, only one whose message names `response_format` or `json_schema`."""
+    counts, unless it names another parameter as its cause (`error.param`: a judge that
+    rejects `reasoning_effort` would reject it without `response_format` too); later, only one
+    whose message names `response_format` or `json_schema`."""
     if failure.status not in (400, 422):
+        return False
+    if failure.param is not None and not failure.param.startswith("response_format"):
         return False
     if first_call:
         return True

@@ -16,11 +16,19 @@ _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 
 def render_prompt(
-    tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    **template: Any,
 ) -> str:
-    """The prompt text, ending with the assistant's generation prompt."""
+    """The prompt text, ending with the assistant's generation prompt; `template` holds
+    extra chat-template switches (`enable_thinking`)."""
     text = tokenizer.apply_chat_template(
-        _normalise(messages), tools=tools or None, add_generation_prompt=True, tokenize=False
+        _normalise(messages),
+        tools=tools or None,
+        add_generation_prompt=True,
+        tokenize=False,
+        **template,
     )
     return str(text)
 

@@ -29,6 +29,7 @@ from openrft.models.registry import LoadedModel
 from openrft.models.sampling import sample
 from openrft.models.streaming import OnText, Row, TextDeltas
 from openrft.models.structured import schema_of
+from openrft.models.thinking import ThinkingBudget, budget, template_switch, thinking_tags
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -44,6 +45,8 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     stop: list[str] | None = None
+    reasoning_effort: str | None = None
+    """Bounds a thinking section (`openrft.models.thinking`); ignored by other models."""
     on_text: OnText | None = None
     """Streaming: called with (choice index, new text) as tokens come (not with `tools`)."""
     cancel: threading.Event | None = None
@@ -73,7 +76,7 @@ def chat_answers(
 ) -> list[list[Completion] | InvalidRequestError]:
     """For each request, in order: its `n` completions, or why it cannot be served (only that
     request fails: a batch of others' requests is not poisoned)."""
-    prompts = [render_prompt(loaded.tokenizer, r.messages, r.tools) for r in requests]
+    prompts = [_prompt(loaded, r) for r in requests]
     answers: dict[int, list[Completion] | InvalidRequestError] = {}
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
@@ -86,6 +89,11 @@ def chat_answers(
         completed = _run(loaded, batch, [prompts[i] for i in members])
         answers.update(zip(members, completed, strict=True))
     return [answers[i] for i in range(len(requests))]
+
+
+def _prompt(loaded: LoadedModel, request: ChatRequest) -> str:
+    thinking = template_switch(loaded.tokenizer, request.reasoning_effort)
+    return render_prompt(loaded.tokenizer, request.messages, request.tools, **thinking)
 
 
 def context_length(loaded: LoadedModel) -> int | None:
@@ -117,6 +125,7 @@ def _group_key(request: ChatRequest) -> str:
         request.temperature,
         request.top_p,
         request.response_format,
+        request.reasoning_effort,
         _seeded(request),
     ]
     return json.dumps(settings, sort_keys=True)
@@ -130,17 +139,19 @@ def _run(
     loaded: LoadedModel, batch: list[ChatRequest], prompts: list[str]
 ) -> list[list[Completion]]:
     first = batch[0]
+    max_new = min(first.max_tokens or DEFAULT_MAX_TOKENS, context_length(loaded) or 1 << 30)
     rollouts = sample(
         loaded,
         prompts,
         n=first.n,
-        max_new_tokens=first.max_tokens or DEFAULT_MAX_TOKENS,
+        max_new_tokens=max_new,
         temperature=first.temperature,
         top_p=first.top_p,
         schema=schema_of(first.response_format),
         seeds=[int(r.seed or 0) for r in batch] if _seeded(first) else None,
         streamer=_streamer(loaded, batch),
         stopping=_cancelled(batch),
+        processors=_thinking_budget(loaded, first.reasoning_effort, max_new),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
     completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
@@ -160,6 +171,11 @@ def _run(
             ]
         )
     return out
+
+
+def _thinking_budget(loaded: LoadedModel, effort: str | None, max_new: int) -> list[Any]:
+    tags, limit = thinking_tags(loaded.tokenizer), budget(effort, max_new)
+    return [ThinkingBudget(tags, limit)] if tags is not None and limit is not None else []
 
 
 def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | None:

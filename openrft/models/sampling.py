@@ -66,11 +66,13 @@ def sample(
     seeds: list[int] | None = None,
     streamer: Any | None = None,
     stopping: StoppingCriteria | None = None,
+    processors: list[Any] | None = None,
 ) -> Rollouts:
     """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
     decoding step's new tokens, one per generated row. `seeds` (one per prompt) draw each
     prompt's samples from generators of their own instead of the global one. `stopping` ends
-    rows early (a row it stops is padded, like one that ended)."""
+    rows early (a row it stops is padded, like one that ended). `processors` (logits
+    processors) run after the schema constraint and before the seeded draws."""
     tokenizer = loaded.tokenizer
     greedy = temperature <= 0  # n greedy samples are one sample n times
     draws = None
@@ -91,9 +93,10 @@ def sample(
     # With per-prompt draws, generate() runs greedy over scores that leave one token: the drawn one.
     options = _sampling_options(0.0 if draws else temperature, top_p)
     options |= cache_options(loaded.device)
-    processors: list[Any] = []
+    extra, processors = processors or [], []
     if schema is not None:
         processors.append(constraint_for(tokenizer, schema, max_new_tokens))
+    processors += extra
     if draws is not None:
         processors.append(draws)  # after the constraint: draws only among allowed tokens
     if processors:

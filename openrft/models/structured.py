@@ -114,9 +114,13 @@ def _value(nfa: _Nfa, schema: dict[str, Any], path: str) -> Frag:
     if kind == "boolean":
         return _alt(nfa, _literal(nfa, b"true"), _literal(nfa, b"false"))
     if kind == "array":
-        item = lambda: _value(nfa, schema.get("items") or {}, f"{path}.items")  # noqa: E731
-        more = _star(nfa, _seq(nfa, _literal(nfa, b","), item()))
-        body = _alt(nfa, _seq(nfa, item(), more), _literal(nfa, b""))
+        # `item (, item)*` with one item fragment looped back through the comma: building
+        # the item twice would double the automaton at every level of nested arrays.
+        item = _value(nfa, schema.get("items") or {}, f"{path}.items")
+        comma = _literal(nfa, b",")
+        nfa.link(item[1], comma[0])
+        nfa.link(comma[1], item[0])
+        body = _alt(nfa, item, _literal(nfa, b""))
         return _seq(nfa, _literal(nfa, b"["), body, _literal(nfa, b"]"))
     if kind == "object":
         return _object(nfa, schema, path)

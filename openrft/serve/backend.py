@@ -47,6 +47,11 @@ class TorchBackend:
 
         return chat_answers(loaded, requests)  # a request that cannot be served: its error
 
+    def context_length(self, loaded: Any) -> int | None:
+        from openrft.models.generate import context_length
+
+        return context_length(loaded)
+
     def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]:
         import torch
 

@@ -49,6 +49,8 @@ class Engine:
         self.batchers: dict[str, Batcher] = {}
         self.names: dict[tuple[str, str], str] = {}
         """(project, model name) -> target, for per-project counters that name no path."""
+        self.contexts: dict[str, int] = {}
+        """Context length per model loaded so far (for `chat_checks.token_cap`)."""
 
     def resolve(self, project: str, name: str) -> str:
         target = self.catalog.resolve(project, name)
@@ -62,6 +64,9 @@ class Engine:
             return self._models[target]
         loaded = self.backend.load(target)
         self._models[target] = loaded
+        context = getattr(self.backend, "context_length", None)
+        if context is not None and (length := context(loaded)) is not None:
+            self.contexts[target] = int(length)
         while len(self._models) > self.max_models:
             self._models.popitem(last=False)
         return loaded

@@ -2,7 +2,8 @@
 
     OpenRFTError            its own status and `to_body()`
     RequestValidationError  400, naming the first bad field as `param`
-    HTTPException           its status (404 for unknown routes, 405, …), OpenAI's body
+    HTTPException           its status, OpenAI's body; an unknown method on a known path is
+                            404 "Invalid URL (METHOD /path)", as OpenAI answers it, not 405
     a full disk             507 `disk_full` (ENOSPC, EDQUOT, SQLite's "database or disk is full")
     anything else           500, logged with the request id; the body says only the id
 
@@ -72,8 +73,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
 
 
-# Location parts pydantic adds for union branches; they are not fields of the request.
-_BRANCH = re.compile(r"(literal|list|dict|function-\w+)\[.*\]|constrained-\w+|int|float|str|bool")
+# Location parts pydantic adds for union branches; they are not fields of the request
+# (`n_epochs.constrained-int` is `n_epochs` to the client).
+_BRANCH = re.compile(
+    r"(literal|list|dict|function-\w+)\[.*\]|[\w-]+\[.*\]|(constrained-)?(int|float|str|bool|none)"
+)
 
 
 def _param(error: Any) -> str | None:
@@ -82,12 +86,15 @@ def _param(error: Any) -> str | None:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    if exc.status_code == 404:
+    status, headers = exc.status_code, exc.headers
+    if status == 405:  # OpenAI answers a known path with an unknown method as a bad URL
+        status, headers = 404, None
+    if status == 404:
         message = f"Invalid URL ({request.method} {request.url.path})"
     else:
         message = str(exc.detail)
-    kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return JSONResponse(error_body(message, kind), status_code=exc.status_code, headers=exc.headers)
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(error_body(message, kind), status_code=status, headers=headers)
 
 
 class RequestMiddleware:

@@ -77,7 +77,13 @@ class StreamOptions(Inbound):
     include_obfuscation: bool | None = None
 
 
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
 class ChatCompletionRequest(Inbound):
+    """Every field of the SDK's `CompletionCreateParams`: honoured, or accepted and not acted
+    on (docs/server.md lists which); `openrft.server.chat_checks` checks the values."""
+
     model: str
     messages: list[dict[str, Any]] = Field(min_length=1)
     n: int = Field(1, ge=1, le=64)
@@ -91,15 +97,32 @@ class ChatCompletionRequest(Inbound):
     stream_options: StreamOptions | None = None
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    """Bounds a chat template's thinking section (`none` turns it off); else not acted on."""
     # Accepted for compatibility and not acted on (documented in docs/server.md).
-    tool_choice: Any = None
+    tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
     user: str | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
+    safety_identifier: str | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
-    metadata: dict[str, str] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
     store: bool | None = None
+    modalities: list[Literal["text", "audio"]] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    web_search_options: dict[str, Any] | None = None
 
 
 class EmbeddingsRequest(Inbound):

@@ -29,6 +29,8 @@ class Reply:
     finish_reason: str = "stop"
     status: int = 200
     error: str = "scripted failure"
+    param: str | None = None
+    """The `error.param` of a failure."""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     usage: tuple[int, int] = (100, 20)
@@ -92,7 +94,7 @@ class ScriptedJudge:
             kind = "application/json" if reply.raw.startswith("{") else "text/plain"
             return Response(reply.raw, media_type=kind)
         if reply.status != 200:
-            error = {"message": reply.error, "type": "error", "param": None, "code": None}
+            error = {"message": reply.error, "type": "error", "param": reply.param, "code": None}
             return JSONResponse({"error": error}, reply.status, headers=reply.headers)
         return JSONResponse(reply.completion(), headers=reply.headers)
 

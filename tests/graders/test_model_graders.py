@@ -292,6 +292,32 @@ async def test_a_failed_fallback_is_a_server_error(judge: ScriptedJudge, ctx: An
     assert len(judge.requests) == 2 and ctx.judge.structured == {}  # not marked as lacking
 
 
+async def test_a_failed_fallback_reports_both_answers_and_blames_no_schema(
+    judge: ScriptedJudge, ctx: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    judge.handler = lambda body: Reply(status=400, error="model not found")
+    result = await agrade(score_grader(), SAMPLE, ITEM, ctx)
+    details = (result.errors or {})["model_grader_server_error_details"]
+    assert "without response_format: judge answered HTTP 400: model not found" in details
+    assert "refused response_format" not in caplog.text
+
+
+async def test_a_400_naming_another_parameter_is_final_without_a_fallback(
+    judge: ScriptedJudge, ctx: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A judge that rejects `reasoning_effort` rejects it in the fallback too: one request,
+    and the error says what the judge said."""
+    judge.handler = lambda body: Reply(
+        status=400, error="Unrecognized request argument supplied: reasoning_effort",
+        param="reasoning_effort")  # fmt: skip
+    spec = score_grader(sampling_params={"reasoning_effort": "low"})
+    result = await agrade(spec, SAMPLE, ITEM, ctx)
+    details = (result.errors or {})["model_grader_server_error_details"]
+    assert "reasoning_effort" in details and len(judge.requests) == 1
+    assert judge.bodies[0]["reasoning_effort"] == "low"
+    assert "response_format" not in caplog.text
+
+
 @pytest.mark.parametrize(("label", "reward"), [("correct", 1.0), ("partly", 1.0), ("wrong", 0.0)])
 async def test_label_model(judge: ScriptedJudge, ctx: Any, label: str, reward: float) -> None:
     judge.queue.append(Reply(result=label))

@@ -172,3 +172,20 @@ def test_rows_that_share_a_seed_draw_independently(
     # Still reproducible: a row says the same alone as in its batch.
     [alone] = chat_completions(loaded, [rows[7]])
     assert [c.text for c in alone] == texts[14:16]
+
+
+def test_a_cap_above_the_context_generates_within_it(home: Path, monkeypatch: Any) -> None:
+    """A judge config written for a hosted model asks for 32768 tokens: the model generates
+    within its context (a CUDA static cache is sized by the cap), reasoning_effort accepted."""
+    loaded = load_model(NAME, home=home)
+    seen: list[int] = []
+    real = sampling.sample
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["max_new_tokens"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("openrft.models.generate.sample", spy)
+    request = ChatRequest(USER, max_tokens=32768, temperature=0, reasoning_effort="medium")
+    [[completion]] = chat_completions(loaded, [request])
+    assert seen == [loaded.model.config.max_position_embeddings] and completion.text

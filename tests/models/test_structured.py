@@ -131,3 +131,20 @@ def test_tokens_needed_is_the_least_budget_the_constraint_closes_the_json_in(hom
     enough = sample(loaded, prompt, n=4, max_new_tokens=need, schema=SCHEMA, seed=0)
     for text in enough.texts:
         jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def nested_arrays(depth: int) -> dict[str, object]:
+    schema: dict[str, object] = {"type": "integer"}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+def test_nested_arrays_grow_the_automaton_linearly() -> None:
+    """Each array level is built once: building its item twice doubled the automaton per level, so a
+    30-deep `response_format` took billions of nodes and never compiled."""
+    sizes = [len(JsonAutomaton(nested_arrays(depth))._nfa.edges) for depth in (6, 12)]
+    assert sizes[1] < 2.5 * sizes[0]
+    automaton = JsonAutomaton(nested_arrays(3))
+    for text, ok in [("[[[1,2],[]],[[3]]]", True), ("[]", True), ("[[[1,]]]", False)]:
+        assert automaton.accepts(automaton.feed(automaton.start, text.encode())) is ok

@@ -1,7 +1,9 @@
 """A scripted model backend for the server tests: no torch, deterministic answers.
 
 The answer to a chat is the last user message reversed (or a JSON object / a tool call when
-the request asks for one); `delay` seconds per model call make batching measurable.
+the request asks for one); `delay` seconds per model call make batching measurable. Like the
+real backend, a call fails whole when one request's `response_format` schema does not
+compile, and the model reports a context length.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from openrft.models.structured import JsonAutomaton, schema_of
 
 
 @dataclass
@@ -35,6 +39,11 @@ class FakeBackend:
         """(model, batch size) per model call."""
         self.hold: threading.Event | None = None
         """When set, a streamed answer stops after its first word until a test sets the event."""
+        self.gate: threading.Event | None = None
+        """When set, a model call for the prompt `__gate__` waits until a test sets the event."""
+        self.requests: list[dict[str, Any]] = []
+        """Every request the model was called with."""
+        self.context = 4096
 
     def load(self, target: str) -> str:
         return target
@@ -42,9 +51,19 @@ class FakeBackend:
     def request(self, **params: Any) -> dict[str, Any]:
         return params
 
+    def context_length(self, loaded: str) -> int:
+        return self.context
+
     def complete(self, loaded: str, requests: list[dict[str, Any]]) -> list[list[Completion]]:
         self.calls.append((loaded, len(requests)))
+        self.requests += requests
         time.sleep(self.delay)
+        gated = any(_last_user(request["messages"]) == "__gate__" for request in requests)
+        if gated and self.gate is not None and not self.gate.wait(10):
+            raise TimeoutError("the gate was never opened")
+        for request in requests:  # the real backend compiles each schema for the whole batch
+            if (schema := schema_of(request.get("response_format"))) is not None:
+                JsonAutomaton(schema)
         return [
             [self._one(loaded, request, i) for i in range(request["n"])] for request in requests
         ]

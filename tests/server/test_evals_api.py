@@ -116,7 +116,7 @@ def test_eval_create_retrieve_update_delete(live: Live) -> None:
         assert sdk.evals.retrieve(made.id).to_dict() == made.to_dict()
 
         bare = sdk.evals.create(data_source_config=CONFIG, testing_criteria=[EXACT])
-        assert bare.name == bare.id and bare.metadata is None
+        assert bare.name == bare.id and bare.metadata == {}
         assert bare.data_source_config.to_dict() == {"type": "custom", "schema": {
             "type": "object", "properties": {"item": ITEM_SCHEMA}, "required": ["item"]}}  # fmt: skip
 

@@ -328,3 +328,32 @@ def test_a_response_format_that_cannot_fit_the_budget_is_a_400(live: Live) -> No
         assert create(_json_schema("answer")).status == "validating_files"  # 13 bytes
         roomy = create(long, extra_body={"settings": {"max_completion_tokens": 36}})
         assert roomy.status == "validating_files"
+
+
+AUTO = {"batch_size": "auto", "compute_multiplier": "auto", "eval_interval": "auto",
+        "eval_samples": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto",
+        "reasoning_effort": "default"}  # fmt: skip
+
+
+def test_auto_hyperparameters_are_accepted_and_bad_ones_are_400s(live: Live) -> None:
+    """`"auto"`, the SDK's documented default, on every hyperparameter (it was a 500 the SDK
+    retried); a number out of range or a word is a 400 naming the field."""
+    with client(live) as sdk:
+        train = upload(sdk)
+        for name, value in AUTO.items():
+            spec = {"type": "reinforcement",
+                    "reinforcement": {"grader": GRADER, "hyperparameters": {name: value}}}  # fmt: skip
+            job = sdk.fine_tuning.jobs.create(
+                model="openrft-tiny", training_file=train, method=spec
+            )  # type: ignore[arg-type]
+            assert job.method and job.method.reinforcement
+            echoed = job.method.reinforcement.hyperparameters
+            assert echoed is not None and getattr(echoed, name) == value
+            sdk.fine_tuning.jobs.cancel(job.id)
+        for name, value in [("n_epochs", 0), ("batch_size", "many"), ("compute_multiplier", 11),
+                            ("learning_rate_multiplier", -1), ("eval_samples", "auto ")]:  # fmt: skip
+            spec = {"type": "reinforcement",
+                    "reinforcement": {"grader": GRADER, "hyperparameters": {name: value}}}  # fmt: skip
+            with pytest.raises(openai.BadRequestError) as caught:
+                sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train, method=spec)  # type: ignore[arg-type]
+            assert caught.value.param == f"method.reinforcement.hyperparameters.{name}"
