@@ -184,8 +184,8 @@ async def test_one_bad_request_does_not_poison_its_batch(live: Live) -> None:
             before = len(live.backend.calls)
             good = [ask(text) for text in ("one", "two", "three")]
             bad = ask("four", response_format=bad_format)
-            queue = next(iter(live.app.state.engine.batchers.values())).queue
-            await _until(lambda: bad.done() and queue.qsize() >= 3)
+            batcher = next(iter(live.app.state.engine.batchers.values()))
+            await _until(lambda: bad.done() and batcher.queued() >= 3)
             gate.set()
             answers = await asyncio.gather(*good)
             await busy
