@@ -80,7 +80,7 @@ class Sample:
     def output_json(self) -> Any:
         """The output parsed as a JSON object or array, or `NO_JSON`."""
         if self._output_json is _UNPARSED:
-            self._output_json = _parse_json(self.output_text)
+            self._output_json = parse_json_container(self.output_text)
         return self._output_json
 
     @property
@@ -137,7 +137,8 @@ def _from_choices(choices: Any) -> dict[str, Any]:
     }
 
 
-def _parse_json(text: str) -> Any:
+def parse_json_container(text: str) -> Any:
+    """The JSON object or array `text` holds, else `NO_JSON`."""
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "{[":
         return NO_JSON

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from openrft.graders.sample import Sample, SampleParseError
+from openrft.graders.sample import NO_JSON, Sample, SampleParseError, parse_json_container
 
 __all__ = [
     "Ref",
@@ -89,13 +89,8 @@ def _walk(value: Any, steps: tuple[str | int, ...], text: str) -> Any:
 
 def _json_container(text: str) -> Any:
     """The JSON object or array a string holds (T4), else the string itself."""
-    if not text.lstrip().startswith(("{", "[")):
-        return text
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return text
-    return value if isinstance(value, dict | list) else text
+    value = parse_json_container(text)
+    return text if value is NO_JSON else value
 
 
 def forbidden_key(step: str | int) -> bool:
