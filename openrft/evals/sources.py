@@ -70,7 +70,7 @@ class SamplingParams(_Inbound):
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     reasoning_effort: str | None = None
-    """Accepted and not acted on: openrft's models have no reasoning-effort knob."""
+    """Accepted and not passed on: eval runs sample without a thinking budget."""
 
     @model_validator(mode="before")
     @classmethod
