@@ -15,12 +15,11 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from openai import InternalServerError, OpenAI
 
 from tests.server.test_jobs import ROWS, method, upload, wait_for
-from tests.support.loopback import free_port
+from tests.support.loopback import free_port, wait_healthy
 from tests.support.small_disk import fill, small_disk, view
 
 EVAL = {
@@ -47,14 +46,7 @@ def serve_on_small_disk(home: Path, mib: int) -> Iterator[tuple[subprocess.Popen
     process = small_disk(home, mib, [*command, "--home", str(home)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health").raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+        wait_healthy(port, process)
         yield process, f"http://127.0.0.1:{port}/v1"
     finally:
         process.kill()

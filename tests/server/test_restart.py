@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
@@ -21,7 +20,7 @@ from openrft.server import Settings
 from tests.server.conftest import live_server
 from tests.server.fakes import FakeBackend
 from tests.server.test_jobs import method, upload, wait_for
-from tests.support.loopback import free_port
+from tests.support.loopback import free_port, wait_healthy
 
 
 def test_restart_resumes_from_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,14 +86,7 @@ def openrft_serve(home: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health").raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+        wait_healthy(port, process)
         yield process
     finally:
         process.kill()

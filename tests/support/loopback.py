@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 from openrft.demo.server import free_port
 
-__all__ = ["free_port", "serve"]
+__all__ = ["free_port", "serve", "wait_healthy"]
 
 
 @contextmanager
@@ -37,3 +39,16 @@ def serve(app: Any, *, lifespan: str = "off", stop_timeout: float = 10) -> Itera
     finally:
         server.should_exit = True
         thread.join(timeout=stop_timeout)
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], bound: float = 30) -> None:
+    """Wait until an `openrft serve` subprocess on `port` answers `/health`; fail if it dies
+    or takes longer than `bound` seconds."""
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health").raise_for_status()
+            return
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
