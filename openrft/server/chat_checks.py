@@ -15,6 +15,7 @@ from typing import Any
 
 from openrft.errors import InvalidRequestError
 from openrft.models.structured import JsonAutomaton, schema_of
+from openrft.server.json_body import nesting
 from openrft.server.wire import ChatCompletionRequest
 
 __all__ = ["check_chat", "token_cap"]
@@ -91,7 +92,7 @@ def _response_format(response_format: dict[str, Any]) -> None:
     if not isinstance(inner, dict):
         raise _bad("response_format.json_schema must be an object", "response_format.json_schema")
     schema = schema_of(response_format)
-    if _depth(schema) > MAX_SCHEMA_DEPTH:
+    if nesting(schema) > MAX_SCHEMA_DEPTH:
         message = f"response_format schema is nested deeper than {MAX_SCHEMA_DEPTH} levels"
         raise _bad(message, "response_format")
     try:
@@ -99,21 +100,6 @@ def _response_format(response_format: dict[str, Any]) -> None:
     except (TypeError, AttributeError, ValueError) as exc:  # a schema of the wrong shapes
         message = f"response_format schema is not a usable JSON Schema: {exc}"
         raise _bad(message, "response_format") from None
-
-
-def _depth(value: Any) -> int:
-    """How deeply JSON objects and arrays nest in `value` (without recursing)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        children = (
-            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        )
-        for child in children:
-            if isinstance(child, dict | list):
-                deepest = max(deepest, level + 1)
-                stack.append((child, level + 1))
-    return deepest
 
 
 def _stop(stop: str | list[str] | None) -> None:
