@@ -1,9 +1,9 @@
 """The fenced code blocks of README.md and docs/*.md, as the docs check runs them.
 
-A fence's language says what the block is: `bash`/`sh`/`shell`/`console` are commands,
-`python` a snippet, `json` a grader, dataset row or job file, `text` something that is not run
-(a diagram, a directory layout). A fence without a language is an error, so every new block
-is either run or said not to be.
+A fence's language says what the block is: `bash`/`sh`/`shell` are commands (in `console`,
+the `$ ` lines are; the others are output), `python` a snippet, `json` a grader, dataset row
+or job file, `text` something that is not run (a diagram, a directory layout). A fence
+without a language is an error, so every new block is either run or said not to be.
 
 An HTML comment on the line just before a fence, invisible on the rendered page, tells the
 check more about the block:

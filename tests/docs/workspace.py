@@ -162,12 +162,13 @@ class Workspace:
         raise AssertionError(f"{block.id}: a `{block.lang}` block is never run")
 
     def run_shell(self, block: Block) -> str:
-        lines = logical_lines(self.substitute(block.text))
+        text = self.substitute(commands(block))
+        lines = logical_lines(text)
         if any(_SERVE.match(line) for line in lines):
             return "\n".join(self._run_line(block, line) for line in lines)
         if "127.0.0.1:" in block.text:
             self.start_server()
-        return self._bash(block, "set -e -o pipefail\n" + self.substitute(block.text))
+        return self._bash(block, "set -e -o pipefail\n" + text)
 
     def _run_line(self, block: Block, line: str) -> str:
         if not _SERVE.match(line):
@@ -204,6 +205,19 @@ class Workspace:
             warnings.simplefilter("ignore", ResourceWarning)
             exec(code, self.namespace)
         return ""
+
+
+def commands(block: Block) -> str:
+    """The shell text of a block: a `console` block's `$ ` lines (the rest is output)."""
+    if block.lang != "console":
+        return block.text
+    kept: list[str] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            kept.append(line[2:])
+        elif kept and kept[-1].endswith("\\"):
+            kept.append(line)
+    return "".join(line + "\n" for line in kept)
 
 
 def logical_lines(text: str) -> list[str]:
