@@ -222,7 +222,7 @@ def commands(block: Block) -> str:
 
 def logical_lines(text: str) -> list[str]:
     """Shell lines with `\\` continuations joined and comments and blank lines dropped."""
-    joined = re.sub(r"\\\n\s*", " ", text)
+    joined = re.sub(r"\s*\\\n\s*", " ", text)
     lines = []
     for line in joined.splitlines():
         words = shlex.split(line, comments=True)
