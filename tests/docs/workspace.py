@@ -13,8 +13,8 @@ Each page gets its own directory. Before its first block it holds:
 Commands run as written, with these substitutions only: `127.0.0.1:8000` becomes the page's
 server and `/srv/` the page's `srv/` (the docs' default port and deployment paths would
 collide with other runs on one machine). A shell line that runs `openrft serve` is started
-with `--host 127.0.0.1 --port <free>` appended (the last option wins), checked on `/health`,
-and stopped. Python blocks of a page share one namespace and run in this process, in the
+with `--host 127.0.0.1 --port <free>` appended (the last option wins) and an OPENRFT_HOME of
+its own, checked on `/health`, and stopped. Python blocks of a page share one namespace and run in this process, in the
 page's directory, with OPENAI_BASE_URL / OPENAI_API_KEY / OPENRFT_JUDGE_BASE_URL pointing at
 the page's `openrft serve` (started on first need, stopped when the page is done).
 """
@@ -131,11 +131,12 @@ class Workspace:
         self.server = self._spawn(command)
         wait_healthy(self.port, self.server, bound=60)
 
-    def _spawn(self, command: list[str] | str, shell: bool = False) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: list[str] | str, home: Path | None = None) -> subprocess.Popen[bytes]:
         log = (self.dir / f"server-{len(list(self.dir.glob('server-*')))}.log").open("wb")
+        env = self.env() | ({"OPENRFT_HOME": str(home)} if home else {})
         with log:
             return subprocess.Popen(
-                command, shell=shell, cwd=self.dir, env=self.env(), stdout=log,
+                command, shell=isinstance(command, str), cwd=self.dir, env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
@@ -174,7 +175,8 @@ class Workspace:
         if not _SERVE.match(line):
             return self._bash(block, line)
         port = free_port()
-        process = self._spawn(f"{line} --host 127.0.0.1 --port {port}", shell=True)
+        home = self.dir / f"home-{port}"  # its own store: never the page server's jobs
+        process = self._spawn(f"{line} --host 127.0.0.1 --port {port}", home)
         try:
             wait_healthy(port, process, bound=60)
         except AssertionError:
