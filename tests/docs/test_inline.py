@@ -1,16 +1,17 @@
-"""Commands quoted inline in the docs (`openrft gate --candidate M ...`) name real commands and
-options: a renamed or removed option fails here even where no fenced block runs it."""
+"""What the docs quote outside their code blocks is real: commands and options quoted inline
+(`openrft gate --candidate M ...`), links between pages and their anchors, repository paths."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
 from openrft.cli.main import app
-from tests.docs.blocks import pages
+from tests.docs.blocks import ROOT, pages
 
 _SPAN = re.compile(r"`(?:\.venv/bin/)?(openrft [^`]+)`")
 _OPTION = re.compile(r"^(--[a-z][a-z0-9-]*)")
@@ -42,3 +43,32 @@ def test_inline_command_names_real_options(page: str, span: str) -> None:
     known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
     options = {m.group(1) for word in rest if (m := _OPTION.match(word.lstrip("[")))}
     assert options <= known, f"{page}: `{span}`: unknown {sorted(options - known)}"
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_PATH = re.compile(r"`((?:openrft|bench|tests|scripts|docs)/[^`\s<>{}*…]+)`")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {_slug(m) for m in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+
+
+def test_links_and_paths_resolve() -> None:
+    broken = []
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        for target in _LINK.findall(text):
+            if target.startswith(("http://", "https://")):
+                continue
+            name, _, anchor = target.partition("#")
+            linked = (page.parent / name).resolve() if name else page
+            if not linked.exists() or (anchor and anchor not in _anchors(linked)):
+                broken.append(f"{page.name}: ({target})")
+        broken += [f"{page.name}: `{p}`" for p in _PATH.findall(text) if not (ROOT / p).exists()]
+    assert not broken, f"links or paths that lead nowhere: {broken}"
