@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import KINDS, Block, all_blocks
-from tests.docs.workspace import Workspace
+from tests.docs.workspace import Server, Workspace
 
 BLOCKS = all_blocks()
 
 # Keyed by "page: first line of the block", so edits elsewhere on a page do not move them.
 NOT_RUN = {
     "README.md: make demo   # fresh machine: builds .venv, then runs the main job on the embedded default task":
-        "builds .venv (network) and runs the whole demo; tests/demo/test_demo.py runs the demo",
+        "`make` builds .venv from the network; `make test` is this suite itself, and "
+        "tests/demo/test_demo.py runs the demo `make demo` runs",
     "docs/data.md: .venv/bin/python bench/data.py            # 50,000 generated rows, best of 5":
         "a benchmark: seconds of measurement whose numbers are the table's, not a pass/fail",
     "docs/model-graders.md: .venv/bin/python bench/model_grader.py            # --rows 1000 --delay 0.02 --repeat 5":
@@ -56,6 +57,7 @@ class Pages:
 
     def __init__(self, root: Path, tiny: Path):
         self.root, self.tiny = root, tiny
+        self.server = Server(root / "server", tiny)
         self.current: Workspace | None = None
 
     def workspace(self, page: str) -> Workspace:
@@ -64,7 +66,7 @@ class Pages:
             directory = self.root / page.replace("/", "_")
             directory.mkdir()
             blocks = [block for block in BLOCKS if block.page == page]
-            self.current = Workspace(page, directory, self.tiny, blocks)
+            self.current = Workspace(page, directory, self.tiny, self.server, blocks)
         return self.current
 
     def run(self, block: Block) -> None:
@@ -96,6 +98,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
     runner = Pages(tmp_path_factory.mktemp("docs"), tiny)
     yield runner
     runner.close()
+    runner.server.stop()
 
 
 def test_every_fence_says_what_it_is() -> None:

@@ -2,7 +2,7 @@
 
 Each page gets its own directory. Before its first block it holds:
 
-- the data files the pages name (`FIXTURES`), cut from the demo task's rows;
+- the data files the pages name (see `fixtures`), cut from the demo task's rows;
 - `openrft/` and `bench/` (links to this checkout, so README's `openrft/demo/grader.json` is
   there) and `.venv/bin/openrft`, `.venv/bin/python` (this interpreter), with `.venv/bin` first
   on PATH, so `openrft ...` and `.venv/bin/openrft ...` both run this checkout's CLI;
@@ -10,13 +10,14 @@ Each page gets its own directory. Before its first block it holds:
 - `home/`, the page's OPENRFT_HOME, with the session's warm-started openrft-tiny linked in;
 - every block marked `<!-- docs-check: file=NAME -->`, written as NAME.
 
-Commands run as written, with these substitutions only: `127.0.0.1:8000` becomes the page's
+Commands run as written, with these substitutions only: `127.0.0.1:8000` becomes the docs'
 server and `/srv/` the page's `srv/` (the docs' default port and deployment paths would
 collide with other runs on one machine). A shell line that runs `openrft serve` is started
 with `--host 127.0.0.1 --port <free>` appended (the last option wins) and an OPENRFT_HOME of
-its own, checked on `/health`, and stopped. Python blocks of a page share one namespace and run in this process, in the
-page's directory, with OPENAI_BASE_URL / OPENAI_API_KEY / OPENRFT_JUDGE_BASE_URL pointing at
-the page's `openrft serve` (started on first need, stopped when the page is done).
+its own, checked on `/health`, and stopped. Python blocks of a page share one namespace and
+run in this process, in the page's directory, with OPENAI_BASE_URL / OPENAI_API_KEY /
+OPENRFT_JUDGE_BASE_URL pointing at the docs' `openrft serve`: one server, with a store of its
+own, for all pages (started on first need, stopped after the last page).
 """
 
 from __future__ import annotations
@@ -68,16 +69,56 @@ def _shim(path: Path, command: str) -> None:
     path.chmod(0o755)
 
 
-class Workspace:
-    """One page's directory, environment, namespace and (once needed) server."""
+def _link_tiny(home: Path, tiny: Path) -> None:
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "openrft-tiny").symlink_to(tiny)
 
-    def __init__(self, page: str, directory: Path, tiny: Path, blocks: list[Block]):
-        self.page, self.dir = page, directory
+
+def _spawn(command: list[str] | str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A server in a process group of its own, its output in `cwd/server-N.log`."""
+    log = (cwd / f"server-{len(list(cwd.glob('server-*')))}.log").open("wb")
+    with log:
+        return subprocess.Popen(
+            command, shell=isinstance(command, str), cwd=cwd, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+class Server:
+    """The `openrft serve` the pages' snippets talk to: one for all pages, started on first
+    need, with a store of its own."""
+
+    def __init__(self, directory: Path, tiny: Path):
+        self.dir, self.port = directory, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        _link_tiny(directory / "home", tiny)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, env: dict[str, str]) -> None:
+        if self.process is not None:
+            return
+        command = [sys.executable, "-m", "openrft.cli", "serve", "--port", str(self.port)]
+        env = env | {"OPENRFT_HOME": str(self.dir / "home")}
+        self.process = _spawn(command, self.dir, env)
+        wait_healthy(self.port, self.process, bound=60)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
+class Workspace:
+    """One page's directory, environment and namespace."""
+
+    def __init__(self, page: str, directory: Path, tiny: Path, server: Server, blocks: list[Block]):
+        self.page, self.dir, self.server = page, directory, server
         self.home = directory / "home"
         self.namespace: dict[str, Any] = {"__name__": "__docs__"}
-        self.server: subprocess.Popen[bytes] | None = None
         self.attempted: set[Block] = set()
-        self.port = free_port()
         self._layout(tiny)
         fixtures(directory)
         for block in blocks:
@@ -85,8 +126,7 @@ class Workspace:
                 (directory / name).write_text(block.text, encoding="utf-8")
 
     def _layout(self, tiny: Path) -> None:
-        (self.home / "models").mkdir(parents=True)
-        (self.home / "models" / "openrft-tiny").symlink_to(tiny)
+        _link_tiny(self.home, tiny)
         for name in ("openrft", "bench"):
             (self.dir / name).symlink_to(ROOT / name)
         bin_dir = self.dir / ".venv" / "bin"
@@ -96,10 +136,6 @@ class Workspace:
         (self.dir / "srv" / "models").mkdir(parents=True)
         for name in MODEL_DIRS:
             (self.dir / "srv" / "models" / name).symlink_to(tiny)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         path = f"{self.dir / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -113,37 +149,16 @@ class Workspace:
             "TOKENIZERS_PARALLELISM": "false",
             "COLUMNS": "100",
             "NO_COLOR": "1",
-            "OPENAI_BASE_URL": self.url + "/v1",
+            "OPENAI_BASE_URL": self.server.url + "/v1",
             "OPENAI_API_KEY": "unused",
-            "OPENRFT_JUDGE_BASE_URL": self.url + "/v1",
+            "OPENRFT_JUDGE_BASE_URL": self.server.url + "/v1",
         }
 
     def substitute(self, text: str) -> str:
-        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
+        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{self.server.port}")
         return text.replace("/srv/", f"{self.dir}/srv/")
 
-    # --- the page's server -------------------------------------------------------------
-
-    def start_server(self) -> None:
-        if self.server is not None:
-            return
-        command = [sys.executable, "-m", "openrft.cli", "serve", "--port", str(self.port)]
-        self.server = self._spawn(command)
-        wait_healthy(self.port, self.server, bound=60)
-
-    def _spawn(self, command: list[str] | str, home: Path | None = None) -> subprocess.Popen[bytes]:
-        log = (self.dir / f"server-{len(list(self.dir.glob('server-*')))}.log").open("wb")
-        env = self.env() | ({"OPENRFT_HOME": str(home)} if home else {})
-        with log:
-            return subprocess.Popen(
-                command, shell=isinstance(command, str), cwd=self.dir, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
     def close(self) -> None:
-        if self.server is not None:
-            _stop(self.server)
-            self.server = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             self.namespace.clear()
@@ -168,15 +183,15 @@ class Workspace:
         if any(_SERVE.match(line) for line in lines):
             return "\n".join(self._run_line(block, line) for line in lines)
         if "127.0.0.1:" in block.text:
-            self.start_server()
+            self.server.start(self.env())
         return self._bash(block, "set -e -o pipefail\n" + text)
 
     def _run_line(self, block: Block, line: str) -> str:
         if not _SERVE.match(line):
             return self._bash(block, line)
         port = free_port()
-        home = self.dir / f"home-{port}"  # its own store: never the page server's jobs
-        process = self._spawn(f"{line} --host 127.0.0.1 --port {port}", home)
+        env = self.env() | {"OPENRFT_HOME": str(self.dir / f"home-{port}")}  # a store of its own
+        process = _spawn(f"{line} --host 127.0.0.1 --port {port}", self.dir, env)
         try:
             wait_healthy(port, process, bound=60)
         except AssertionError:
@@ -200,7 +215,7 @@ class Workspace:
         return output
 
     def run_python(self, block: Block) -> str:
-        self.start_server()
+        self.server.start(self.env())
         code = compile(self.substitute(block.text), block.id, "exec")
         with _environment(self.env()), contextlib.chdir(self.dir), warnings.catch_warnings():
             # The SDK's own idiom, `file=open(...)`, leaves the file to the garbage collector.
