@@ -2,7 +2,7 @@
 
 Each page gets its own directory. Before its first block it holds:
 
-- the data files the pages name (see `fixtures`), cut from the demo task's rows;
+- the data files the pages read (see `fixtures`), cut from the demo task's rows;
 - `openrft/` and `bench/` (links to this checkout, so README's `openrft/demo/grader.json` is
   there) and `.venv/bin/openrft`, `.venv/bin/python` (this interpreter), with `.venv/bin` first
   on PATH, so `openrft ...` and `.venv/bin/openrft ...` both run this checkout's CLI;
@@ -47,7 +47,9 @@ _SERVE = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*(?:\S*/)?openrft\s+serve\b")
 
 
 def fixtures(directory: Path) -> None:
-    """The small files the pages' commands read (40 demo rows in all)."""
+    """The small files the pages' commands read, from 40 rows of the demo task: `all.jsonl`,
+    its split `train.jsonl` / `valid.jsonl` (32 / 8 rows, no prompt on both sides),
+    `questions.jsonl` (eval items) and `rows.jsonl` (the demo's graded samples)."""
     from openrft.data.split import split_rows
     from openrft.demo.run import write_rows
     from openrft.demo.task import make_rows
@@ -60,7 +62,6 @@ def fixtures(directory: Path) -> None:
     questions = [{"item": {"question": r["messages"][-1]["content"], "answer": r["reference"]}}
                  for r in valid]  # fmt: skip
     write_rows(directory / "questions.jsonl", questions)
-    shutil.copy(ROOT / "openrft/demo/grader.json", directory / "grader.json")
     shutil.copy(ROOT / "openrft/demo/graded_samples.jsonl", directory / "rows.jsonl")
 
 
@@ -196,7 +197,7 @@ class Workspace:
             wait_healthy(port, process, bound=60)
         except AssertionError:
             _stop(process)
-            log = sorted(self.dir.glob("server-*.log"))[-1].read_text(errors="replace")
+            log = max(self.dir.glob("server-*.log"), key=lambda p: p.stat().st_mtime).read_text()
             raise AssertionError(f"{block.id}: `{line}` did not start:\n{log[-3000:]}") from None
         _stop(process)
         return f"{line}: healthy"
