@@ -8,10 +8,13 @@ bounded; `close` kills the browser and its temporary profile, whatever state it 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -47,18 +50,22 @@ class Browser:
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="openrft-chromium-")
-        to_chrome, self._in = os.pipe()
-        self._out, from_chrome = os.pipe()
-        # Chromium wants the pipe on fds 3 and 4; the shell puts it there and execs.
+        to_chrome, self._in = _high(os.pipe())
+        self._out, from_chrome = _high(os.pipe())
+        # Chromium wants the pipe on fds 3 and 4; bash puts it there (from fds above 9, so
+        # the first move cannot overwrite the second) and execs. Debian's command is a script
+        # that runs the real binary as a child: the browser gets a process group of its own,
+        # and `close` kills the group.
         argv = [binary(), "--headless", "--no-sandbox", "--remote-debugging-pipe",
                 f"--user-data-dir={self.profile}", "--disable-gpu", "--no-first-run",
                 "--hide-scrollbars", "--font-render-hinting=none", "--mute-audio"]  # fmt: skip
         command = f'exec "$@" 3<&{to_chrome} 4>&{from_chrome}'
         self.process = subprocess.Popen(
-            ["sh", "-c", command, "sh", *argv],
+            ["bash", "-c", command, "bash", *argv],
             pass_fds=(to_chrome, from_chrome),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         os.close(to_chrome)
         os.close(from_chrome)
@@ -138,10 +145,18 @@ class Browser:
     def close(self) -> None:
         for fd in (self._in, self._out):
             os.close(fd)
-        if self.process.poll() is None:
-            self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def _high(fds: tuple[int, int]) -> tuple[int, int]:
+    """The same pipe ends, moved to fds above 9."""
+    moved = tuple(fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
+    for fd in fds:
+        os.close(fd)
+    return moved[0], moved[1]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
