@@ -21,7 +21,7 @@ color:#111;overflow-wrap:break-word}h1{font-size:1.6em}h2{font-size:1.25em}
 .verdict.bad{color:#7f1d1d;background:#fee2e2;border-color:#b91c1c}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;
 padding:4px 8px;text-align:right}th{background:#f3f4f6}
-td:first-child,th:first-child,.text{text-align:left}
+.text{text-align:left}
 .bad{color:#b91c1c;font-weight:600}.good{color:#15803d;font-weight:600}
 .warn{color:#a16207;font-weight:600}svg{display:block;max-width:100%}
 .legend{list-style:none;padding:0;margin:.3em 0 1em;font-size:12px;overflow-wrap:anywhere}
@@ -54,27 +54,29 @@ def breakable(value: Any) -> str:
     return esc(value).replace(":", ":<wbr>").replace("/", "/<wbr>")
 
 
-def table(
-    rows: Sequence[dict[str, Any]], *, marks: dict[str, str] | None = None, text: bool = False
-) -> str:
-    """An HTML table; `marks` maps a cell text to a CSS class (e.g. "FAIL" → "bad"); `text`
-    aligns every column left (prose rather than numbers)."""
+def table(rows: Sequence[dict[str, Any]], *, marks: dict[str, str] | None = None) -> str:
+    """An HTML table; `marks` maps a cell text to a CSS class (e.g. "FAIL" → "bad"). Columns of
+    text align left, columns of numbers right."""
     if not rows:
         return "<p>(none)</p>"
     columns = list(rows[0])
-    th = '<th class="text">' if text else "<th>"
-    head = "".join(f"{th}{esc(c)}</th>" for c in columns)
+    text = {c for c in columns if all(isinstance(row.get(c), str) for row in rows)}
+    head = "".join(f"<th{_class({'text' if c in text else ''})}>{esc(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(_cell(row.get(c), marks or {}, text) for c in columns) + "</tr>"
+        "<tr>" + "".join(_cell(row.get(c), marks or {}, c in text) for c in columns) + "</tr>"
         for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _class(names: set[str]) -> str:
+    return f' class="{" ".join(sorted(n for n in names if n))}"' if any(names) else ""
+
+
 def _cell(value: Any, marks: dict[str, str], text: bool) -> str:
     shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-    css = " ".join(c for c in (marks.get(shown), "text" if text else None) if c)
-    return f'<td class="{css}">{breakable(shown)}</td>' if css else f"<td>{breakable(shown)}</td>"
+    css = {marks.get(shown, ""), "text" if text else ""}
+    return f"<td{_class(css)}>{breakable(shown)}</td>"
 
 
 def write_report(

@@ -110,7 +110,7 @@ def gate_headline(verdict: Verdict) -> html.Headline:
 
 
 def gate_checks(verdict: Verdict) -> str:
-    return html.table(gate_rows(verdict), marks={"FAIL": "bad", "pass": "good"}, text=True)
+    return html.table(gate_rows(verdict), marks={"FAIL": "bad", "pass": "good"})
 
 
 def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[Path, Path]:
@@ -139,7 +139,7 @@ def readiness_headline(result: Readiness) -> html.Headline:
 
 def write_readiness(path: Path, result: Readiness) -> tuple[Path, Path]:
     rows = [{"check": i.name, "status": i.status, "detail": i.detail} for i in result.items]
-    checks = html.table(rows, marks={"no-go": "bad", "go": "good", "warn": "warn"}, text=True)
+    checks = html.table(rows, marks={"no-go": "bad", "go": "good", "warn": "warn"})
     sections = [("Checklist", checks)]
     if result.baseline:
         sections += eval_sections([result.baseline])
