@@ -104,3 +104,26 @@ def test_the_name_train_prints_is_served_from_the_same_home_and_a_moved_one(
             sdk.chat.completions.create(model=f"{name}:ckpt-step-1", messages=ASK)  # type: ignore[arg-type]
         message = caught.value.message
         assert f"{name}:ckpt-step-1" in message and str(tmp_path) not in message
+
+
+def test_a_lora_model_loads_from_a_moved_home(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A LoRA checkpoint names its base model by name (`openrft-tiny`), not by the folder it
+    was loaded from, so the moved home's own copy of the base is used."""
+    from openrft.models.registry import load_model
+    from openrft.train.runner import run_job
+    from tests.train.helpers import ListSink, demo_spec
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_home(tmp_path_factory) / "models", home / "models")
+    spec = demo_spec(1, batch=2, valid=2, settings={"lora_rank": 2, "device": "cpu"})
+    outcome = run_job(spec, workdir=home / "jobs" / spec.id, home=home, events=ListSink())
+    assert outcome.status == "succeeded" and outcome.fine_tuned_model_path is not None
+    final = Path(outcome.fine_tuned_model_path).relative_to(home)
+    config = json.loads((home / final / "model" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "openrft-tiny"
+    moved = tmp_path / "home2"
+    shutil.move(home, moved)
+    loaded = load_model(str(moved / final), home=moved, device="cpu")
+    assert loaded.path == moved / final / "model"
