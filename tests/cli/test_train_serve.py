@@ -99,7 +99,13 @@ def test_the_name_train_prints_is_served_from_the_same_home_and_a_moved_one(
     shutil.move(home, moved)  # `mv home home2`
     with openrft_serve(moved) as sdk:
         check_served(sdk, name)
-        shutil.rmtree(moved / "jobs" / job.id / "checkpoints" / "step-1")
+        step_1 = moved / "jobs" / job.id / "checkpoints" / "step-1"
+        with (step_1 / "model" / "model.safetensors").open("ab") as weights:
+            weights.write(b"\0")  # no longer what the manifest says
+        with pytest.raises(openai.BadRequestError) as bad:
+            sdk.chat.completions.create(model=f"{name}:ckpt-step-1", messages=ASK)  # type: ignore[arg-type]
+        assert "step-1" in bad.value.message and str(tmp_path) not in bad.value.message
+        shutil.rmtree(step_1)
         with pytest.raises(openai.NotFoundError) as caught:
             sdk.chat.completions.create(model=f"{name}:ckpt-step-1", messages=ASK)  # type: ignore[arg-type]
         message = caught.value.message
