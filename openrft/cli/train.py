@@ -83,10 +83,11 @@ def train_command(
     spec = load_job(job)
     from transformers.utils import logging as hf_logging
 
-    from openrft.train.naming import model_id
+    from openrft.jobs.local import local_model_name, record_local_job
     from openrft.train.runner import run_job
 
     hf_logging.disable_progress_bar()
+    spec.model_name = local_model_name(spec)  # the name `openrft serve` on this home answers to
     columns = (
         TextColumn("step"),
         MofNCompleteColumn(),
@@ -98,7 +99,7 @@ def train_command(
         outcome = run_job(
             spec, workdir=root / "jobs" / spec.id, home=root, events=ProgressSink(progress)
         )
-    _report(outcome, model_id(spec.model, spec.org, spec.suffix, spec.id))
+    _report(outcome, record_local_job(root, spec, outcome))
 
 
 def _report(outcome: Any, name: str) -> None:
