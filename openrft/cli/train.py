@@ -3,7 +3,8 @@
 JOB.json is OpenAI's create body with file paths (relative to JOB.json) for `training_file`
 and `validation_file`, plus optional `settings` (LoRA rank, device, ...). The job's workdir
 is `HOME/jobs/<id>`, the id is fixed by the file's path (or its `id`), so running the same
-command again after a crash or Ctrl-C resumes from the last checkpoint.
+command again after a crash or Ctrl-C resumes from the last checkpoint; an edited file is
+refused instead (`job_file.check_same_job`). Ctrl-C says what was kept and how to resume.
 """
 
 from __future__ import annotations
