@@ -50,7 +50,7 @@ def train(job: Path, home: Path) -> str:
     command = [sys.executable, "-m", "openrft.cli", "train", str(job)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
-    found = re.search(r"^\s*model\s+(ft:\S+)\s*$", result.stdout, re.MULTILINE)
+    found = re.search(r"^model:\s+(ft:\S+)\s*$", result.stdout, re.MULTILINE)
     assert found is not None, result.stdout
     return found.group(1)
 
