@@ -30,7 +30,9 @@ class Tokenizer:
 
 def test_none_turns_thinking_off_where_the_template_can() -> None:
     qwen = Tokenizer("{% if enable_thinking is defined and enable_thinking is false %}")
-    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, **template_switch(qwen, "none"))
+    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, reasoning_effort="none")
+    assert qwen.given["enable_thinking"] is False
+    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, structured=True)
     assert qwen.given["enable_thinking"] is False
     assert template_switch(qwen, "high") == {"enable_thinking": True}
     assert template_switch(qwen, None) == {} and template_switch(Tokenizer("plain"), "none") == {}
