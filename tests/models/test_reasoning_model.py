@@ -121,6 +121,20 @@ def test_a_stream_sends_the_answer_only(sdk: OpenAI) -> None:
     assert usage.completion_tokens_details.reasoning_tokens == THOUGHT_TOKENS
 
 
+def test_a_schema_constrained_answer_skips_the_thinking(sdk: OpenAI) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
+              "additionalProperties": False}  # fmt: skip
+    done = sdk.chat.completions.create(
+        model="thinker",
+        messages=ASK,  # type: ignore[arg-type]
+        max_tokens=24,
+        response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    )
+    assert set(json.loads(clean(done.choices[0].message.content))) == {"n"}
+    assert done.usage is not None and done.usage.completion_tokens_details is not None
+    assert done.usage.completion_tokens_details.reasoning_tokens == 0
+
+
 def test_messages_the_template_refuses_are_a_400(sdk: OpenAI) -> None:
     twice = [*ASK, {"role": "user", "content": "what"}]
     with pytest.raises(openai.BadRequestError) as refused:
