@@ -121,7 +121,7 @@ def sample(
             max_new_tokens=max_new_tokens,
             num_return_sequences=1 if one_each else n,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=stops,
+            eos_token_id=stops or None,
             streamer=streamer,
             **options,
         )

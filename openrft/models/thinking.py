@@ -19,6 +19,7 @@ A model without the tags accepts `reasoning_effort` and ignores it (docs/server.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,22 @@ class ThinkingTags:
     end_text: str = "</think>"
 
 
+_KNOWN: weakref.WeakKeyDictionary[Any, ThinkingTags | None] = weakref.WeakKeyDictionary()
+"""Per tokenizer: its vocabulary is read once (150k entries for Qwen), not on every batch."""
+
+
 def thinking_tags(tokenizer: Any) -> ThinkingTags | None:
     """The thinking tags' token ids, or None for a model without a thinking section."""
+    try:
+        return _KNOWN[tokenizer]
+    except KeyError:
+        _KNOWN[tokenizer] = found = _find_tags(tokenizer)
+        return found
+    except TypeError:  # a tokenizer that cannot be weakly referenced
+        return _find_tags(tokenizer)
+
+
+def _find_tags(tokenizer: Any) -> ThinkingTags | None:
     vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
     for start_text, end_text in TAGS:
         start, end = vocab.get(start_text), vocab.get(end_text)
