@@ -89,7 +89,7 @@ def close_section(tokenizer: Any, prompt: str) -> str:
     tags = thinking_tags(tokenizer)
     if tags is None or not opens(tags, prompt):
         return prompt
-    return f"{prompt}\n\n{tags.end_text}\n\n"
+    return f"{prompt.rstrip()}\n\n{tags.end_text}\n\n"  # Qwen3's empty section
 
 
 def step(tags: ThinkingTags | None, thinking: bool, token: int) -> tuple[bool, bool]:

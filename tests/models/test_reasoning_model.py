@@ -167,7 +167,7 @@ def test_every_turn_goes_through_the_models_template(models: dict[str, Path]) ->
     )
     # A schema-constrained answer cannot think: the section the template opened is closed.
     closed = render_prompt(tokenizer, ASK, None, structured=True)
-    assert closed.endswith("<think>\n\n\n</think>\n\n")
+    assert closed.endswith("assistant\n<think>\n\n</think>\n\n")
 
 
 def job(model: Path, effort: str) -> JobSpec:
