@@ -61,7 +61,11 @@ def is_hub_id(name: str) -> bool:
 def find(repo_id: str) -> HubLookup:
     """The cached snapshot of `repo_id` (its `main`), else a download when online."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     where = cache_dir()
     try:
@@ -73,6 +77,9 @@ def find(repo_id: str) -> HubLookup:
         return HubLookup(None, f"not in the Hugging Face cache {where}; offline, not downloaded")
     try:
         path = snapshot_download(repo_id, cache_dir=where, allow_patterns=PATTERNS)
+    except RepositoryNotFoundError:
+        why = "the hub has no such repository (a private or gated one needs `hf auth login`)"
+        return HubLookup(None, f"not in the Hugging Face cache {where}; {why}")
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return HubLookup(None, f"not in the Hugging Face cache {where}; the hub: {reason}")
