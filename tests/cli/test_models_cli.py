@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -46,7 +47,9 @@ def test_add_then_list_shows_the_model_by_the_printed_name(model_dir: Path, tmp_
     listed = _run("models", "list", home=home, HF_HUB_CACHE=str(cache))
     assert listed.returncode == 0, listed.stderr
     rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if "│" in line}
-    assert "imported" in rows["tiny-chat"] and str(home / "models" / "tiny-chat") in rows["tiny-chat"]
+    assert (
+        "imported" in rows["tiny-chat"] and str(home / "models" / "tiny-chat") in rows["tiny-chat"]
+    )
     assert "hugging face cache" in rows["someorg/cached-chat"]
     assert "builtin" in rows["openrft-tiny"] and "alias" in rows["smollm2-135m-instruct"]
 
@@ -62,7 +65,7 @@ def test_an_unknown_model_is_one_line_naming_the_sources(tmp_path: Path) -> None
 class _NoRepos(BaseHTTPRequestHandler):
     """A hub without repositories: 404 with the hub's error code, to every request."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.path)

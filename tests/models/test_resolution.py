@@ -126,9 +126,7 @@ def test_an_unknown_name_is_a_400_naming_every_source(tmp_path: Path) -> None:
     assert "Hugging Face hub id" not in path_error.value.message  # a path is no hub id
 
 
-def test_an_ft_model_resolves_through_the_home_store(
-    safetensors_dir: Path, tmp_path: Path
-) -> None:
+def test_an_ft_model_resolves_through_the_home_store(safetensors_dir: Path, tmp_path: Path) -> None:
     db = Database(tmp_path)
     name = "ft:tiny-chat:openrft:demo:abcd1234"
     with db.tx() as conn:
