@@ -21,6 +21,7 @@ __all__ = ["HubLookup", "cache_dir", "find", "is_hub_id", "offline"]
 
 PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "tokenizer*"]
 """What a causal LM needs (configs, safetensors weights, tokenizer, chat template)."""
+CACHE = "Hugging Face cache (HF_HUB_CACHE)"
 
 
 @dataclass
@@ -28,7 +29,7 @@ class HubLookup:
     path: Path | None
     """The snapshot directory, or None when the id was not found."""
     why: str
-    """How the lookup went, for an error that names what was tried."""
+    """How the lookup went, for an error that names what was tried (no server paths)."""
 
 
 def cache_dir() -> Path:
@@ -70,17 +71,17 @@ def find(repo_id: str) -> HubLookup:
     where = cache_dir()
     try:
         cached = snapshot_download(repo_id, cache_dir=where, local_files_only=True)
-        return HubLookup(Path(str(cached)), f"found in the Hugging Face cache {where}")
+        return HubLookup(Path(str(cached)), "found in the Hugging Face cache")
     except LocalEntryNotFoundError:
         pass
     if offline():
-        return HubLookup(None, f"not in the Hugging Face cache {where}; offline, not downloaded")
+        return HubLookup(None, f"not in the {CACHE}; offline, not downloaded")
     try:
         path = snapshot_download(repo_id, cache_dir=where, allow_patterns=PATTERNS)
     except RepositoryNotFoundError:
         why = "the hub has no such repository (a private or gated one needs `hf auth login`)"
-        return HubLookup(None, f"not in the Hugging Face cache {where}; {why}")
+        return HubLookup(None, f"not in the {CACHE}; {why}")
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return HubLookup(None, f"not in the Hugging Face cache {where}; the hub: {reason}")
+        return HubLookup(None, f"not in the {CACHE}; the hub: {reason}")
     return HubLookup(Path(str(path)), "downloaded from the Hugging Face hub")

@@ -48,7 +48,8 @@ def default_device() -> str:
 
 def resolve_path(name: str, home: Path) -> Path:
     """The local directory that holds `name`'s weights; the first source that has it wins
-    (the module docstring lists them). Unknown: a 400 naming every source tried."""
+    (the module docstring lists them). Unknown: a 400 naming every source tried (never a
+    server path: the server passes this message on)."""
     if name == tiny.NAME:
         return tiny.ensure_tiny(home)
     tried = [f"the builtin {tiny.NAME}"]
@@ -57,8 +58,8 @@ def resolve_path(name: str, home: Path) -> Path:
         if found is not None:
             return found
     tried += [
-        f"a checkpoint or ft: model in {home}",
-        f"a model imported into {home / 'models'}",
+        "a checkpoint or ft: model in OPENRFT_HOME",
+        "a model imported into OPENRFT_HOME/models",
         "a local directory or .gguf file",
     ]
     if name not in gguf.ALIASES and hub.is_hub_id(name):
