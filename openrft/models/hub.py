@@ -70,10 +70,11 @@ def find(repo_id: str) -> HubLookup:
 
     where = cache_dir()
     try:
-        cached = snapshot_download(repo_id, cache_dir=where, local_files_only=True)
-        return HubLookup(Path(str(cached)), "found in the Hugging Face cache")
+        cached = Path(str(snapshot_download(repo_id, cache_dir=where, local_files_only=True)))
+        if _has_weights(cached) or offline():
+            return HubLookup(cached, "found in the Hugging Face cache")
     except LocalEntryNotFoundError:
-        pass
+        pass  # a snapshot without weights (a tokenizer fetched alone) is completed online
     if offline():
         return HubLookup(None, f"not in the {CACHE}; offline, not downloaded")
     try:
@@ -85,3 +86,7 @@ def find(repo_id: str) -> HubLookup:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return HubLookup(None, f"not in the {CACHE}; the hub: {reason}")
     return HubLookup(Path(str(path)), "downloaded from the Hugging Face hub")
+
+
+def _has_weights(snapshot: Path) -> bool:
+    return any(snapshot.glob("*.safetensors")) or any(snapshot.glob("*.bin"))
