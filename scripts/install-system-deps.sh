@@ -2,6 +2,8 @@
 # System pieces openrft needs beyond PyPI, installed into the venv where possible:
 #   - bubblewrap: the python-grader sandbox (Debian package `bubblewrap`).
 #   - python3 (Debian's): the interpreter the tier-3 sandbox tests run graders with.
+#   - chromium-headless-shell: the report tests render every HTML report in it and check the page
+#     (fonts-dejavu-core: the charts' monospace font).
 #   - WordNet 3.0: the `meteor` metric, offline. Debian's `wordnet-base` and `wordnet-sense-index`
 #     ship the database files; nltk also wants `lexnames`, which we write from the WordNet
 #     lexnames(5WN) table. The result lands in $VENV/nltk_data/corpora/wordnet, on nltk's default
@@ -15,6 +17,10 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 [ -f /usr/share/wordnet/index.sense ] || need+=(wordnet-sense-index)
 # The tier-3 sandbox tests run Debian's interpreter (the venv's base lives under a 0700 /root).
 [ -x /usr/bin/python3 ] || need+=(python3)
+command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 \
+  || need+=(chromium-headless-shell)
+# The reports' charts are set in DejaVu Sans Mono, so their text widths are known in advance.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
@@ -24,7 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "warning: cannot install ${need[*]} (needs root and apt-get);" \
-         "python graders and the meteor metric will say what is missing" >&2
+         "python graders, the meteor metric and the report tests will say what is missing" >&2
   fi
 fi
 dest="$venv/nltk_data/corpora/wordnet"

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from openrft.cli.render import console
 from openrft.demo.run import GRADER, DemoResult, DemoSettings, run_demo
+from openrft.evals import charts, views
 from openrft.evals import report as html
-from openrft.evals import views
 
 
 def _say(kind: str, payload: Any) -> None:
@@ -92,16 +92,19 @@ _CAPTION = (
 )
 
 
-def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
+def reward_curves(result: DemoResult) -> str:
+    """Train and validation reward per step; validation starts at the step-0 baseline."""
     train = [(p["step"], p["train"]) for p in result.curve if p["train"] is not None]
     valid = [(p["step"], p["valid"]) for p in result.curve if p["valid"] is not None]
-    sections = [
-        ("Reward curves", html.lines("reward per step", {"train": train, "validation": valid}))
-    ]
+    if result.baseline_valid is not None and not (valid and valid[0][0] == 0):
+        valid.insert(0, (0, result.baseline_valid))
+    return charts.lines("mean reward per step", {"train": train, "validation": valid})
+
+
+def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
+    sections = [("Reward curves", reward_curves(result))]
     if result.verdict:
-        rows = [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
-                for c in result.verdict.checks]  # fmt: skip
-        sections.append(("Gate", html.table(rows, marks={"FAIL": "bad", "pass": "good"})))
+        sections.append(("Gate", views.gate_checks(result.verdict)))
     evaluated = [m for m in (result.baseline, result.tuned) if m is not None]
     sections += views.eval_sections(evaluated)
     sections.append(("Checkpoints", html.table([
@@ -111,9 +114,11 @@ def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
     sections.append(("Validation runs (the job's eval)", html.table(result.validation_runs)))
     sections.append(("Chat", html.table([result.chat])))
     data = {
-        "job": result.job, "curve": result.curve, "checkpoints": result.checkpoints,
+        "job": result.job, "curve": result.curve, "baseline_valid": result.baseline_valid,
+        "checkpoints": result.checkpoints,
         "validation_runs": result.validation_runs, "models": [m.to_dict() for m in evaluated],
         "gate": result.verdict.to_dict() if result.verdict else None,
         "chat": result.chat, "grader_try": result.grader_try, "seconds": result.seconds,
     }  # fmt: skip
-    return html.write_report(path, "openrft demo", sections, data)
+    headline = views.gate_headline(result.verdict) if result.verdict else None
+    return html.write_report(path, "openrft demo", sections, data, headline=headline)

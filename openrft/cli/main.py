@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from openrft.cli import data, demo, evals, grade, serve, train
+from openrft.cli import data, demo, evals, grade, models, serve, train
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("gate")(evals.gate_command)
 app.command("readiness")(evals.readiness_command)
 app.command("audit")(evals.audit_command)
 app.command("serve")(serve.serve_command)
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

@@ -1,16 +1,21 @@
 """`openrft serve`: the OpenAI-compatible server and its job worker, in one process.
 
-On SIGTERM or Ctrl-C it stops taking connections, gives requests in flight
-`--shutdown-timeout` seconds to finish, then cancels them (a generating request stops at its
-next token) and exits: a long generation never keeps the server up.
+The port is bound first: a busy or impossible port is one line and exit code 2, before the
+store is opened (or migrated) and before the worker starts. On SIGTERM or Ctrl-C it stops
+taking connections, gives requests in flight `--shutdown-timeout` seconds to finish, then
+cancels them (a generating request stops at its next token) and exits: a long generation
+never keeps the server up.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +33,7 @@ def is_loopback(host: str) -> bool:
 
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port (0: any free one).")] = 8000,
     home: Annotated[
         Path | None, typer.Option(help="State directory (default $OPENRFT_HOME or ./.openrft).")
     ] = None,
@@ -45,19 +50,19 @@ def serve_command(
     ] = 5,
 ) -> None:
     """Serve /v1 (files, fine-tuning jobs, graders, models, chat completions, embeddings)."""
-    import uvicorn
-
     from openrft.jobs.models import parse_base_models
     from openrft.server import Settings, create_app
 
     settings = Settings.from_env(home)
     settings.base_models.update(parse_base_models(base_model or []))
+    if not settings.api_keys and not is_loopback(host):
+        raise InvalidRequestError(
+            f"refusing to serve on {host} without API keys: set OPENRFT_API_KEYS "
+            "(key1:projectA,key2:projectB) or OPENRFT_API_KEYS_FILE, or bind to 127.0.0.1"
+        )
+    listener = bind(host, port)
+    port = listener.getsockname()[1]  # --port 0: the one the system chose
     if not settings.api_keys:
-        if not is_loopback(host):
-            raise InvalidRequestError(
-                f"refusing to serve on {host} without API keys: set OPENRFT_API_KEYS "
-                "(key1:projectA,key2:projectB) or OPENRFT_API_KEYS_FILE, or bind to 127.0.0.1"
-            )
         typer.echo(
             "openrft: no API keys configured: every request is project 'default'; "
             "serving on loopback only",
@@ -65,10 +70,46 @@ def serve_command(
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     typer.echo(f"openrft: state in {settings.home.resolve()}; http://{host}:{port}/v1", err=True)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_graceful_shutdown=max(0, shutdown_timeout),
+    with listener:
+        _run(create_app(settings), listener, max(0, shutdown_timeout))
+
+
+def _run(app: Any, listener: socket.socket, shutdown_timeout: int) -> None:
+    """uvicorn on the bound socket (what `uvicorn.run` does after binding its own)."""
+    import uvicorn
+
+    host, port = listener.getsockname()[:2]
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=shutdown_timeout
     )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # as in `uvicorn.run`: Ctrl-C stops it
+        server.run(sockets=[listener])
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn said why (e.g. the app's startup failed)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or one clear error (port busy, out of range, ...)."""
+    if not 0 <= port <= 65535:
+        raise InvalidRequestError(f"--port {port}: a TCP port is 1 to 65535 (0: any free one)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:  # gaierror: an unknown host name
+        raise InvalidRequestError(f"--host {host}: cannot bind it ({exc.strerror})") from exc
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidRequestError(
+                f"port {port} on {host} is already in use (another server?): "
+                "stop it or pick another with --port"
+            ) from exc
+        raise InvalidRequestError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return listener

@@ -3,53 +3,22 @@
 JOB.json is OpenAI's create body with file paths (relative to JOB.json) for `training_file`
 and `validation_file`, plus optional `settings` (LoRA rank, device, ...). The job's workdir
 is `HOME/jobs/<id>`, the id is fixed by the file's path (or its `id`), so running the same
-command again after a crash or Ctrl-C resumes from the last checkpoint.
+command again after a crash or Ctrl-C resumes from the last checkpoint; an edited file is
+refused instead (`job_file.check_same_job`). Ctrl-C says what was kept and how to resume.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from openrft.cli.render import console, err_console, load_json_file
-from openrft.errors import DataFileError, InvalidRequestError
+from openrft.cli.job_file import check_same_job, default_home, load_job
+from openrft.cli.render import console, err_console
 
-_CREATE_KEYS = {"model", "training_file", "validation_file", "method", "seed", "suffix", "id"}
-_CREATE_KEYS |= {"settings", "metadata", "integrations", "hyperparameters"}
-
-
-def load_job(path: Path) -> Any:
-    """The `JobSpec` for a job file: rows read and checked, ids and defaults filled in."""
-    from openrft.data.validate import validate_file
-    from openrft.train.spec import JobSpec, TrainSettings
-
-    body = load_json_file(path)
-    if not isinstance(body, dict) or "training_file" not in body:
-        raise DataFileError("a job file is an object with `training_file`", path=str(path))
-    unknown = set(body) - _CREATE_KEYS
-    if unknown:
-        raise InvalidRequestError(f"{path}: unknown field(s) {sorted(unknown)}", param=min(unknown))
-    base = path.parent
-    valid = body.get("validation_file")
-    job_id = (
-        body.get("id") or "ftjob-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    )
-    return JobSpec(
-        id=job_id,
-        model=body.get("model", "openrft-tiny"),
-        training_rows=list(validate_file(base / body["training_file"], split="train")),
-        validation_rows=list(validate_file(base / valid, split="valid")) if valid else None,
-        method=body["method"],
-        seed=body.get("seed") or 0,
-        suffix=body.get("suffix"),
-        settings=TrainSettings.model_validate(body.get("settings") or {}),
-    )
+__all__ = ["load_job", "train_command"]
 
 
 class ProgressSink:
@@ -79,14 +48,17 @@ def train_command(
     ] = None,
 ) -> None:
     """Run an RFT job locally (resumes if it was interrupted)."""
-    root = home or Path(os.environ.get("OPENRFT_HOME", ".openrft"))
-    spec = load_job(job)
+    root = default_home(home)
+    spec = load_job(job, root)
+    workdir = root / "jobs" / spec.id
+    check_same_job(job, spec, workdir)
     from transformers.utils import logging as hf_logging
 
-    from openrft.train.naming import model_id
+    from openrft.jobs.local import local_model_name, record_local_job
     from openrft.train.runner import run_job
 
     hf_logging.disable_progress_bar()
+    spec.model_name = local_model_name(spec)  # the name `openrft serve` on this home answers to
     columns = (
         TextColumn("step"),
         MofNCompleteColumn(),
@@ -94,25 +66,50 @@ def train_command(
         TextColumn("reward {task.fields[reward]}  valid {task.fields[valid]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console) as progress:
-        outcome = run_job(
-            spec, workdir=root / "jobs" / spec.id, home=root, events=ProgressSink(progress)
-        )
-    _report(outcome, model_id(spec.model, spec.org, spec.suffix, spec.id))
+    try:
+        with Progress(*columns, console=err_console) as progress:
+            outcome = run_job(spec, workdir=workdir, home=root, events=ProgressSink(progress))
+    except KeyboardInterrupt:
+        _interrupted(job, home, workdir)
+    _report(outcome, record_local_job(root, spec, outcome))
+
+
+def _interrupted(job: Path, home: Path | None, workdir: Path) -> NoReturn:
+    """Ctrl-C: say what was kept and the command that resumes from it; exit 130."""
+    steps = sorted(
+        (int(p.name[5:]), p)
+        for p in (workdir / "checkpoints").glob("step-*")
+        if p.name[5:].isdigit() and (p / "manifest.json").exists()
+    )
+    if steps:
+        kept = f"kept: checkpoint step {steps[-1][0]} at {steps[-1][1]}"
+    else:
+        kept = "kept: nothing yet (no checkpoint was written); a re-run starts from step 0"
+    again = f"openrft train {job}" + (f" --home {home}" if home is not None else "")
+    _line(f"openrft: interrupted; {kept}", stderr=True)
+    _line(f"resume with: {again}", stderr=True)
+    raise typer.Exit(130)
+
+
+def _line(text: str, *, stderr: bool = False) -> None:
+    """One line never wrapped or cut by rich (paths and names must stay copyable)."""
+    out = err_console if stderr else console
+    out.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
 def _report(outcome: Any, name: str) -> None:
-    table = Table(show_header=False, box=None)
-    table.add_row("status", outcome.status)
+    """The summary: short labelled lines; each path and name whole, on its own line."""
+    _line(f"status: {outcome.status}")
     if outcome.status == "succeeded":
-        table.add_row("model", name)
-        table.add_row("weights", str(outcome.fine_tuned_model_path))
+        _line("model:")
+        _line(f"  {name}")
+        _line("weights:")
+        _line(f"  {outcome.fine_tuned_model_path}")
     for checkpoint in outcome.checkpoints:
         reward = checkpoint["metrics"].get("valid_reward_mean")
-        table.add_row(
-            f"checkpoint {checkpoint['step']}", f"valid reward {reward}  {checkpoint['path']}"
-        )
-    console.print(table)
+        shown = "-" if reward is None else f"{reward:.3f}"
+        _line(f"checkpoint step {checkpoint['step']} (valid reward {shown}):")
+        _line(f"  {checkpoint['path']}")
     if outcome.error:
-        err_console.print(f"openrft: error: {outcome.error['code']}: {outcome.error['message']}")
+        _line(f"openrft: error: {outcome.error['code']}: {outcome.error['message']}", stderr=True)
         raise typer.Exit(1)

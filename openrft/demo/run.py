@@ -47,6 +47,9 @@ class DemoSettings:
 class DemoResult:
     job: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
+    baseline_valid: float | None = None
+    """The job's step-0 validation mean reward (its "Baseline validation" message), where the
+    validation curve starts."""
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     validation_runs: list[dict[str, Any]] = field(default_factory=list)
     baseline: ModelEval | None = None
@@ -157,6 +160,8 @@ def _follow(client: OpenAI, job_id: str, result: DemoResult, say: Any) -> None:
                 result.curve.append(point)
                 say("metrics", point)
             else:
+                if isinstance(data.get("valid_reward_mean"), int | float):
+                    result.baseline_valid = float(data["valid_reward_mean"])
                 say("event", event.message)
         if job.status in TERMINAL:
             result.job = job.model_dump()

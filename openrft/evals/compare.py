@@ -18,6 +18,7 @@ from openrft.evals.stats import mean, mean_ci, pass_at_k, wilson
 from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many
 from openrft.graders.batch import percentile
 from openrft.graders.passing import passed
+from openrft.graders.schema import MultiGrader, PythonGrader, ScoreModelGrader
 
 
 @dataclass
@@ -116,6 +117,16 @@ def summarise(
     )
 
 
+def reward_bounds(grader: AnyGrader) -> tuple[float, float] | None:
+    """The least and greatest reward `grader` can give; None where it is not bounded (python
+    graders return any float, a multi grader's formula any value)."""
+    if isinstance(grader, ScoreModelGrader):
+        return grader.bounds
+    if isinstance(grader, PythonGrader | MultiGrader):
+        return None
+    return (0.0, 1.0)
+
+
 def _tags(row: dict[str, Any]) -> list[str]:
     tags = row.get("tags")
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
@@ -128,7 +139,7 @@ def _slice(grader: AnyGrader, per_row: list[list[GradeResult]]) -> SliceStats:
     return SliceStats(
         rows=len(item_means),
         mean_reward=mean(item_means),
-        reward_ci=mean_ci(item_means),
+        reward_ci=mean_ci(item_means, reward_bounds(grader)),
         pass_rate=passes / len(flat) if flat else float("nan"),
         pass_ci=wilson(passes, len(flat)),
     )

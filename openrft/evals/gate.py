@@ -58,6 +58,13 @@ class Verdict:
         }
 
 
+def change(delta: float) -> str:
+    """A candidate-minus-baseline difference in words, never a signed "drop -0.4"."""
+    if delta > 0:
+        return f"improved by {delta:.4f}"
+    return f"dropped by {-delta:.4f}" if delta < 0 else "unchanged"
+
+
 def _cost(model: ModelEval) -> float:
     tokens = model.prompt_tokens_per_item + model.completion_tokens_per_item
     rows = max(1, model.overall.rows * model.samples_per_row)
@@ -72,7 +79,7 @@ def gate(candidate: ModelEval, baseline: ModelEval, limits: Thresholds) -> Verdi
             "quality",
             gain >= limits.min_gain,
             f"mean reward {candidate.overall.mean_reward:.4f} vs {baseline.overall.mean_reward:.4f}"
-            f" (gain {gain:+.4f}, required {limits.min_gain:+.4f})",
+            f" ({change(gain)}; required gain {limits.min_gain:+.4f})",
         )
     )
     for name, stats in sorted(baseline.slices.items()):
@@ -85,8 +92,8 @@ def gate(candidate: ModelEval, baseline: ModelEval, limits: Thresholds) -> Verdi
                 f"slice:{name}",
                 drop <= limits.slice_tolerance,
                 f"slice '{name}' ({after.rows} rows): {after.mean_reward:.4f} vs "
-                f"{stats.mean_reward:.4f} (drop {drop:+.4f}, "
-                f"tolerance {limits.slice_tolerance:.4f})",
+                f"{stats.mean_reward:.4f} ({change(-drop)}; a drop of up to "
+                f"{limits.slice_tolerance:.4f} is allowed)",
             )
         )
     _ceilings(verdict, candidate, baseline, limits)

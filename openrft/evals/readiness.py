@@ -108,9 +108,14 @@ def _data_checks(result: Readiness, lint: Any) -> None:
         "edge and refusal cases",
         "go" if covered else "warn",
         "rows tagged edge/refusal: "
-        + ", ".join(f"{s.split} {s.tag_shares}" for s in lint.splits)
+        + "; ".join(f"{s.split} {_shares(s.tag_shares)}" for s in lint.splits)
         + ("" if covered else " — add rows tagged `edge` and `refusal` to test them"),
     )
+
+
+def _shares(shares: dict[str, float]) -> str:
+    """`{"edge": 0.05, "refusal": 0.0}` as "edge 5.0%, refusal 0.0%"."""
+    return ", ".join(f"{tag} {share:.1%}" for tag, share in shares.items()) or "none"
 
 
 def _signal_checks(result: Readiness, baseline: ModelEval, top: float) -> None:

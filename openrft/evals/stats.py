@@ -12,14 +12,20 @@ def mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else math.nan
 
 
-def mean_ci(values: Sequence[float]) -> tuple[float, float] | None:
-    """Normal-approximation 95% interval of the mean; None below two values."""
+def mean_ci(
+    values: Sequence[float], bounds: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """Normal-approximation 95% interval of the mean; None below two values.
+
+    With `bounds` (the least and greatest value possible, e.g. a reward in [0, 1]) the interval
+    is clipped to them: a mean of bounded values cannot leave them, the approximation can."""
     if len(values) < 2:
         return None
     centre = mean(values)
     variance = math.fsum((v - centre) ** 2 for v in values) / (len(values) - 1)
     half = Z95 * math.sqrt(variance / len(values))
-    return (centre - half, centre + half)
+    low, high = bounds or (-math.inf, math.inf)
+    return (max(low, centre - half), min(high, centre + half))
 
 
 def wilson(successes: int, total: int) -> tuple[float, float] | None:

@@ -7,14 +7,13 @@ from typing import Any
 
 from rich.table import Table
 
+from openrft.evals import charts
 from openrft.evals import report as html
 from openrft.evals.audit import AuditReport
 from openrft.evals.compare import ModelEval
 from openrft.evals.gate import Verdict
 from openrft.evals.readiness import Readiness
 from openrft.evals.sampling import SamplingParams
-
-_STATUS_MARKS = {"go": "good", "pass": "good", "no-go": "bad", "fail": "bad", "warn": "bad"}
 
 
 def _ci(interval: tuple[float, float] | None) -> str:
@@ -67,17 +66,19 @@ def slice_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
 
 
 def eval_sections(results: list[ModelEval]) -> list[tuple[str, str]]:
+    """Tables, then charts on one 0..1 reward scale, so bars compare across models and slices."""
     means = {r.model: r.overall.mean_reward for r in results}
     sections = [
-        ("Overall", html.table(eval_rows(results)) + html.bars("mean reward per model", means)),
+        ("Overall", html.table(eval_rows(results)) + charts.bars("mean reward per model", means)),
         ("Slices (row tags)", html.table(slice_rows(results))),
     ]
     for r in results:
         if r.slices:
             by_slice = {name: s.mean_reward for name, s in r.slices.items()}
-            sections.append((f"{r.model}: per slice", html.bars("mean reward per slice", by_slice)))
+            chart = charts.bars("mean reward per slice", by_slice)
+            sections.append((f"{r.model}: per slice", chart))
         rewards = [x for row in r.row_rewards for x in row]
-        sections.append((f"{r.model}: score distribution", html.histogram("rewards", rewards)))
+        sections.append((f"{r.model}: score distribution", charts.histogram("rewards", rewards)))
     return sections
 
 
@@ -93,15 +94,30 @@ def gate_table(verdict: Verdict) -> Table:
     return _rich(f"gate: {verdict.candidate} vs {verdict.baseline} → {word}", rows)
 
 
-def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[Path, Path]:
-    rows = [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
+def gate_rows(verdict: Verdict) -> list[dict[str, Any]]:
+    return [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
             for c in verdict.checks]  # fmt: skip
-    word = "pass" if verdict.passed else "fail"
-    head = f'<p class="{_STATUS_MARKS[word]}">{word.upper()}</p>'
-    checks = html.table(rows, marks={"FAIL": "bad", "pass": "good"})
-    sections = [("Verdict", head + checks), *eval_sections(results)]
+
+
+def gate_headline(verdict: Verdict) -> html.Headline:
+    """The verdict as a headline (PASS — candidate X vs baseline Y) over the failed checks, or
+    over the quality check when it passed."""
+    word = "PASS" if verdict.passed else "FAIL"
+    text = f"{word} — candidate {verdict.candidate} vs baseline {verdict.baseline}"
+    quality = [c.detail for c in verdict.checks if c.name == "quality"]
+    reasons = verdict.reasons if not verdict.passed else quality
+    return html.Headline(text, "good" if verdict.passed else "bad", reasons)
+
+
+def gate_checks(verdict: Verdict) -> str:
+    return html.table(gate_rows(verdict), marks={"FAIL": "bad", "pass": "good"})
+
+
+def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[Path, Path]:
+    sections = [("Checks", gate_checks(verdict)), *eval_sections(results)]
     data = {**verdict.to_dict(), "models": [r.to_dict() for r in results]}
-    return html.write_report(path, "openrft gate", sections, data)
+    headline = gate_headline(verdict)
+    return html.write_report(path, "openrft gate", sections, data, headline=headline)
 
 
 def readiness_table(result: Readiness) -> Table:
@@ -109,14 +125,28 @@ def readiness_table(result: Readiness) -> Table:
     return _rich(f"readiness: {result.decision.upper()}", rows)
 
 
+def readiness_headline(result: Readiness) -> html.Headline:
+    """ "GO — RFT is worth trying on MODEL" or "NO-GO — …", with the blocking checks below."""
+    model = result.baseline.model if result.baseline else "this model"
+    if result.decision == "go":
+        return html.Headline(
+            f"GO — RFT is worth trying on {model} with this data and grader", "good"
+        )
+    blocking = [f"{i.name}: {i.detail}" for i in result.items if i.status == "no-go"]
+    text = f"NO-GO — fix {len(blocking)} blocking check(s) before RFT on {model}"
+    return html.Headline(text, "bad", blocking)
+
+
 def write_readiness(path: Path, result: Readiness) -> tuple[Path, Path]:
     rows = [{"check": i.name, "status": i.status, "detail": i.detail} for i in result.items]
-    head = f'<p class="{_STATUS_MARKS[result.decision]}">{result.decision}</p>'
-    checks = html.table(rows, marks={"no-go": "bad", "go": "good", "warn": "bad"})
-    sections = [("Decision", head + checks)]
+    checks = html.table(rows, marks={"no-go": "bad", "go": "good", "warn": "warn"})
+    sections = [("Checklist", checks)]
     if result.baseline:
         sections += eval_sections([result.baseline])
-    return html.write_report(path, "openrft readiness", sections, result.to_dict())
+    headline = readiness_headline(result)
+    return html.write_report(
+        path, "openrft readiness", sections, result.to_dict(), headline=headline
+    )
 
 
 def write_audit(path: Path, result: AuditReport) -> tuple[Path, Path]:
@@ -125,6 +155,9 @@ def write_audit(path: Path, result: AuditReport) -> tuple[Path, Path]:
     means = {p.name: p.mean_reward for p in result.probes}
     sections = [
         ("Probes", html.table(rows, marks={"error": "bad", "warning": "bad", "ok": "good"})),
-        ("Mean reward per probe", html.bars("mean reward", means, high=result.top_reward)),
+        (
+            "Mean reward per probe",
+            charts.bars("mean reward", means, scale=(0.0, result.top_reward)),
+        ),
     ]
     return html.write_report(path, f"openrft audit: {result.grader}", sections, result.to_dict())

@@ -26,7 +26,11 @@ from openrft.graders.judge_loop import Loops, open_client
 from openrft.graders.judge_settings import JudgeSettings
 from openrft.graders.judge_wire import JudgeReply, fallback_body, to_reply
 
-__all__ = ["JudgeClient", "JudgeServerError", "JudgeSettings", "judge_of"]
+PROJECT_HEADER = "OpenRFT-Project"
+"""Names the project a judge request grades for; openrft's server honours it only with the
+judge's own key (`OPENRFT_JUDGE_API_KEY`), on the chat route."""
+
+__all__ = ["PROJECT_HEADER", "JudgeClient", "JudgeServerError", "JudgeSettings", "judge_of"]
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +63,19 @@ class JudgeClient:
         mode = self.settings.cache
         return mode == "on" or (mode == "auto" and body.get("seed") is not None)
 
-    async def complete(self, body: dict[str, Any], budget: JudgeBudget | None) -> JudgeReply:
+    async def complete(
+        self, body: dict[str, Any], budget: JudgeBudget | None, project: str = "default"
+    ) -> JudgeReply:
         """The judge's answer to a structured request body (`model`, `messages`, params,
-        `response_format`), from the cache when the same request was answered before."""
-        key = cache_key(body) if self.caches(body) else None
+        `response_format`), from the cache when the same project sent the same request before.
+        The request names `project` (`OpenRFT-Project`): openrft's own server answers it as
+        that project, so a judge reaches that project's `ft:` models and no other's."""
+        key = _project_key(project, body) if self.caches(body) else None
         if key is not None and (hit := self._cached(key)) is not None:
             return dataclasses.replace(hit, usage=None, cached=True)
         if budget is not None:
             budget.check()
-        reply = await self._structured_or_fallback(body)
+        reply = await self._structured_or_fallback(body, project)
         if budget is not None:
             budget.charge(reply.total_tokens, reply.model)
         return dataclasses.replace(reply, cache_key=key)
@@ -89,12 +97,12 @@ class JudgeClient:
                 self.cache.put(key, hit)
         return hit
 
-    async def _structured_or_fallback(self, body: dict[str, Any]) -> JudgeReply:
+    async def _structured_or_fallback(self, body: dict[str, Any], project: str) -> JudgeReply:
         model = body["model"]
         if self.structured.get(model) is False:
-            return await self._send(fallback_body(body))
+            return await self._send(fallback_body(body), project)
         try:
-            reply = await self._send(body)
+            reply = await self._send(body, project)
         except JudgeServerError as exc:
             failure = exc.failure
             first = model not in self.structured
@@ -104,7 +112,7 @@ class JudgeClient:
             note += "response_format, with the schema in a user message"
             log.warning(note, model, failure.details)
             try:
-                reply = await self._send(fallback_body(body))
+                reply = await self._send(fallback_body(body), project)
             except JudgeServerError as again:
                 raise _both(exc, again) from None
             self.structured[model] = False
@@ -112,7 +120,7 @@ class JudgeClient:
         self.structured[model] = True
         return reply
 
-    async def _send(self, body: dict[str, Any]) -> JudgeReply:
+    async def _send(self, body: dict[str, Any], project: str) -> JudgeReply:
         state = await open_client(self.settings, self._loops)
         settings = self.settings
         attempt = 0
@@ -121,7 +129,7 @@ class JudgeClient:
                 async with state.gate:
                     self.requests += 1
                     async with asyncio.timeout(settings.timeout):  # the SDK's is per phase
-                        completion = await state.post(body)
+                        completion = await state.post(body, {PROJECT_HEADER: project})
                 return to_reply(completion, body["model"])
             except Exception as exc:
                 failure = judge_http.classify(exc, settings.timeout)
@@ -149,6 +157,12 @@ def _both(structured: JudgeServerError, fallback: JudgeServerError) -> JudgeServ
     return JudgeServerError(details, fallback.failure)
 
 
+def _project_key(project: str, body: dict[str, Any]) -> str:
+    """The cache key: one project's answers are never another's (default keeps bare keys)."""
+    key = cache_key(body)
+    return key if project == "default" else f"{project}:{key}"
+
+
 def _disk_cache(settings: JudgeSettings) -> DiskCache | None:
     if not settings.cache_file or settings.cache == "off":
         return None
@@ -156,8 +170,10 @@ def _disk_cache(settings: JudgeSettings) -> DiskCache | None:
 
 
 def judge_of(ctx: Any) -> JudgeClient:
-    """The context's judge; built from the environment on first use and kept on `ctx.judge`."""
-    if ctx.judge is None:
-        ctx.judge = JudgeClient.from_env()
-    judge: JudgeClient = ctx.judge
+    """The context's judge; built from the environment on first use and kept on the context's
+    root (`GraderContext.root`), so a project's view shares it."""
+    root = ctx.root()
+    if root.judge is None:
+        root.judge = JudgeClient.from_env()
+    judge: JudgeClient = root.judge
     return judge

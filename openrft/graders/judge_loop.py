@@ -28,12 +28,17 @@ class LoopClient:
     """At most `settings.concurrency` requests in flight on this loop."""
     closer: AsyncGenerator[None, None] = field(repr=False)
 
-    async def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def post(
+        self, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """POST /chat/completions; the response body as JSON."""
         # The SDK's generic `post` with the body as it is: `chat.completions.create` re-walks
         # the body against its TypedDicts and builds a typed model from the answer, which was
         # 40% of the client's CPU per grade in bench/model_grader.py. We need five fields.
-        completion = await self.client.post("/chat/completions", body=body, cast_to=object)
+        options: Any = {"headers": headers} if headers else {}
+        completion = await self.client.post(
+            "/chat/completions", body=body, cast_to=object, options=options
+        )
         if not isinstance(completion, dict):
             raise ValueError(f"the judge's answer is not a JSON object: {completion!r:.200}")
         return completion

@@ -65,7 +65,7 @@ async def agrade_with_judge(
         return _noted(failure("sample_parse_error"), str(exc))
     try:
         judge = judge_of(ctx)
-        reply = await judge.complete(body, _run_budget(ctx, judge))
+        reply = await judge.complete(body, _run_budget(ctx, judge), ctx.project)
     except JudgeServerError as exc:
         log.warning("judge %s failed: %s", spec.model, exc.details)
         return server_error(exc.details)

@@ -113,8 +113,9 @@ async def _grade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> Gr
 
 def _pool(ctx: GraderContext) -> Any:
     """The context's pool, created on first use (raises SandboxUnavailableError)."""
-    if ctx.sandbox is None:
+    root = ctx.root()
+    if root.sandbox is None:
         from openrft.sandbox import SandboxPool  # keeps `import openrft.graders` light
 
-        ctx.sandbox = SandboxPool()
-    return ctx.sandbox
+        root.sandbox = SandboxPool()
+    return root.sandbox

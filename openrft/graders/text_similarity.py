@@ -139,11 +139,12 @@ async def agrade_cosine(
     fixed = edge_case(text, reference)
     if fixed is not None:
         return GradeResult(fixed)
-    if ctx.embeddings is None:
+    root = ctx.root()
+    if root.embeddings is None:
         from openrft.graders.embeddings import EmbeddingsClient
 
-        ctx.embeddings = EmbeddingsClient.from_env()
-    first, second = await ctx.embeddings.embed([text, reference])
+        root.embeddings = EmbeddingsClient.from_env()
+    first, second = await root.embeddings.embed([text, reference])
     return GradeResult(max(0.0, cosine(first, second)))
 
 

@@ -16,6 +16,7 @@ from openrft.errors import InvalidRequestError
 from openrft.jobs.ids import new_id
 from openrft.jobs.models import servable
 from openrft.store.db import Database, dumps, loads
+from openrft.store.paths import stored
 
 __all__ = ["EventStore", "checkpoint_object", "event_object"]
 
@@ -84,7 +85,7 @@ class EventStore:
                     job_id,
                     int(time.time()),
                     step,
-                    path,
+                    stored(self.db.home, path),
                     model_name,
                     dumps(metrics),
                 ),
@@ -106,7 +107,7 @@ class EventStore:
         """Newest (highest step) first; only checkpoints whose directory exists (a job keeps
         a handful, so they are filtered here rather than in SQL)."""
         sql = "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step DESC"
-        rows = [row for row in self.db.all(sql, (job_id,)) if servable(row)]
+        rows = [row for row in self.db.all(sql, (job_id,)) if servable(self.db.home, row)]
         if after is not None:
             ids = [row["id"] for row in rows]
             if after not in ids:

@@ -7,8 +7,11 @@ allow-list (`OPENRFT_BASE_MODELS`, `openrft serve --base-model`; default `openrf
 maps it to a builtin, a hub id or a directory the operator chose; a path given as `model` is
 an unknown name (404), so no request reaches a file the operator did not list. A fine-tuned or
 checkpoint model belongs to the project of its job; another project's name answers 404 like an
-unknown one, and a checkpoint whose directory is gone (retention) is neither listed nor served.
-Deleting a fine-tuned model hides it and its checkpoints (the weights stay under `jobs/<id>/`).
+unknown one, and a model or checkpoint whose directory is gone (retention, a removed folder)
+is neither listed nor served: a 404 by name, since an answer never holds a server path. The
+directories are stored relative to the home, so a moved home keeps its models; the models
+`openrft train` makes are recorded in the same tables (`openrft.jobs.local`). Deleting a
+fine-tuned model hides it and its checkpoints (the weights stay under `jobs/<id>/`).
 What it does not do: the CLI loads paths directly (`openrft train`/`eval`), without the catalog.
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.store.db import Database
+from openrft.store.paths import located
 
 __all__ = [
     "DEFAULT_BASE_MODELS",
@@ -94,7 +98,7 @@ class ModelCatalog:
         owner = org_for(project)
         jobs = "SELECT * FROM jobs WHERE project = ? AND model_deleted = 0 ORDER BY created_ns"
         for job in self.db.all(jobs, (project,)):
-            if job["status"] == "succeeded" and job["fine_tuned_model"]:
+            if self._final(job) is not None:
                 created = job["finished_at"] or job["created_ns"] // 10**9
                 models.append(_model(job["fine_tuned_model"], created, owner))
             for ckpt in self._checkpoints(job["id"]):
@@ -103,7 +107,15 @@ class ModelCatalog:
 
     def _checkpoints(self, job_id: str) -> list[Any]:
         rows = self.db.all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,))
-        return [row for row in rows if servable(row)]
+        return [row for row in rows if servable(self.db.home, row)]
+
+    def _final(self, job: Any) -> Path | None:
+        """A succeeded job's model directory, if it is still there."""
+        if job["status"] != "succeeded" or not job["fine_tuned_model"]:
+            return None
+        path = job["fine_tuned_model_path"]
+        folder = located(self.db.home, path) if path else None
+        return folder if folder is not None and folder.is_dir() else None
 
     def retrieve(self, project: str, name: str) -> dict[str, Any]:
         for model in self.models(project):
@@ -120,12 +132,13 @@ class ModelCatalog:
                 raise _missing(name)
             return target
         job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
-        if job is not None and job["fine_tuned_model_path"]:
-            return str(job["fine_tuned_model_path"])
+        final = self._final(job) if job is not None else None
+        if final is not None:
+            return str(final)
         ckpt = self._checkpoint(project, name)
-        if ckpt is None:
+        if ckpt is None:  # never a path in the answer: the name is all the caller knows
             raise _missing(name)
-        return str(ckpt["path"])
+        return str(located(self.db.home, ckpt["path"]))
 
     def _checkpoint(self, project: str, name: str) -> Any:
         """The project's servable checkpoint called `name`, or None."""
@@ -134,7 +147,7 @@ class ModelCatalog:
             "WHERE checkpoints.model_name = ? AND jobs.project = ? AND jobs.model_deleted = 0",
             (name, project),
         )
-        return ckpt if ckpt is not None and servable(ckpt) else None
+        return ckpt if ckpt is not None and servable(self.db.home, ckpt) else None
 
     def delete(self, project: str, name: str) -> dict[str, Any]:
         job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
@@ -150,9 +163,10 @@ class ModelCatalog:
         return {"id": name, "object": "model", "deleted": True}
 
 
-def servable(checkpoint: Any) -> bool:
-    """A recorded checkpoint whose directory still exists (retention deletes directories)."""
-    return Path(checkpoint["path"]).is_dir()
+def servable(home: Path, checkpoint: Any) -> bool:
+    """A recorded checkpoint whose directory still exists (retention deletes directories);
+    its path is stored relative to `home` (`openrft.store.paths`)."""
+    return located(home, checkpoint["path"]).is_dir()
 
 
 def _model(name: str, created: int, owner: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """The jobs table, shaped as OpenAI's `fine_tuning.job` (spec §5.4, every required field).
+A fine-tuned model's directory is stored relative to the home (`openrft.store.paths`).
 
 Every status change is a compare-and-set inside `BEGIN IMMEDIATE` (`move`): of two writers
 racing (the API pausing, the child finishing) exactly one wins and the other sees False.
@@ -14,6 +15,7 @@ from openrft.errors import NotFoundError
 from openrft.jobs import states
 from openrft.jobs.ids import new_id
 from openrft.store.db import Database, dumps, loads
+from openrft.store.paths import stored
 
 __all__ = ["HYPERPARAMETERS", "JobStore", "job_object"]
 
@@ -44,7 +46,7 @@ class JobStore:
         job_id = new_id("ftjob-")
         columns = {"id": job_id, "project": project, "created_ns": time.time_ns()}
         columns.update(status="validating_files", idempotency_key=idempotency_key)
-        columns.update({key: _encode(key, value) for key, value in fields.items()})
+        columns.update({key: self._encode(key, value) for key, value in fields.items()})
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         try:
@@ -105,7 +107,7 @@ class JobStore:
         """Compare-and-set: `status := target` only if the status is one of `sources`."""
         states.check_move(sources, target)
         sets = ", ".join(["status = ?", *(f"{key} = ?" for key in fields)])
-        values = [target, *(_encode(key, value) for key, value in fields.items())]
+        values = [target, *(self._encode(key, value) for key, value in fields.items())]
         marks = ", ".join("?" for _ in sources)
         with self.db.tx() as conn:
             cursor = conn.execute(
@@ -116,9 +118,15 @@ class JobStore:
 
     def update(self, job_id: str, **fields: Any) -> None:
         sets = ", ".join(f"{key} = ?" for key in fields)
-        values = [_encode(key, value) for key, value in fields.items()]
+        values = [self._encode(key, value) for key, value in fields.items()]
         with self.db.tx() as conn:
             conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values, job_id))
+
+    def _encode(self, key: str, value: Any) -> Any:
+        """A column's stored form: JSON text, or a model path relative to the home."""
+        if key == "fine_tuned_model_path" and value is not None:
+            return stored(self.db.home, value)
+        return _encode(key, value)
 
     def act(self, project: str, job_id: str, action: str) -> sqlite3.Row:
         """cancel / pause / resume, as the API asks: a 400 when the state does not allow it."""

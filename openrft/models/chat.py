@@ -1,4 +1,5 @@
-"""Prompts in, messages out: chat templates, tools, and tool calls parsed from text.
+"""Prompts in, messages out: the model's own chat template, tools, and tool calls parsed
+from text.
 
 A model calls a tool by writing `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
 (the convention of openrft-tiny's template and of Qwen-style templates). Each parsed call
@@ -12,6 +13,11 @@ import json
 import re
 from typing import Any
 
+from jinja2 import TemplateError
+
+from openrft.errors import InvalidRequestError
+from openrft.models.thinking import close_section, template_switch, thinks
+
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 
@@ -19,30 +25,57 @@ def render_prompt(
     tokenizer: Any,
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
-    **template: Any,
+    *,
+    reasoning_effort: str | None = None,
+    structured: bool = False,
 ) -> str:
-    """The prompt text, ending with the assistant's generation prompt; `template` holds
-    extra chat-template switches (`enable_thinking`)."""
-    text = tokenizer.apply_chat_template(
-        _normalise(messages),
-        tools=tools or None,
-        add_generation_prompt=True,
-        tokenize=False,
-        **template,
-    )
-    return str(text)
+    """The prompt text by the model's own chat template (system prompts, tools, every turn),
+    ending with the assistant's generation prompt. A thinking section is switched off for
+    `reasoning_effort="none"` and for `structured` (schema-constrained) answers; a template
+    that cannot render the messages is a 400 (`param="messages"`)."""
+    switch = template_switch(tokenizer, reasoning_effort, structured)
+    try:
+        text = str(
+            tokenizer.apply_chat_template(
+                _normalise(messages),
+                tools=tools or None,
+                add_generation_prompt=True,
+                tokenize=False,
+                **switch,
+            )
+        )
+    except (TemplateError, ValueError) as exc:  # ValueError: the tokenizer has no template
+        raise InvalidRequestError(
+            f"The model's chat template cannot render these messages: {exc}", param="messages"
+        ) from None
+    return text if thinks(reasoning_effort, structured) else close_section(tokenizer, text)
 
 
 def _normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Content parts joined to text; `developer` is `system` for templates that predate it."""
+    """Content parts joined to text; `developer` is `system` for templates that predate it;
+    tool-call arguments as objects, which is what templates render (`| tojson`)."""
     out = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         role = "system" if message.get("role") == "developer" else message.get("role")
-        out.append({**message, "role": role, "content": content or ""})
+        normal = {**message, "role": role, "content": content or ""}
+        if isinstance(message.get("tool_calls"), list):
+            normal["tool_calls"] = [_call_for_template(c) for c in message["tool_calls"]]
+        out.append(normal)
     return out
+
+
+def _call_for_template(call: Any) -> Any:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
+        return call
+    try:
+        arguments = json.loads(function["arguments"])
+    except ValueError:
+        return call
+    return {**call, "function": {**function, "arguments": arguments}}
 
 
 def parse_tool_calls(text: str) -> tuple[str, list[dict[str, Any]]]:

@@ -6,6 +6,9 @@ alone or batched (a seed changes nothing in greedy decoding). `stop` strings cut
 after generation. A request with `on_text` hears its text as it is generated (`streaming`).
 A `response_format` JSON schema constrains sampling (see `constrain`);
 `tools` go to the chat template, and `<tool_call>` blocks come back as `tool_calls`.
+Prompts are the model's own chat template (`chat.render_prompt`); a row ends at any of the
+model's end-of-turn tokens (`finish_reason` "stop") or at `max_tokens` ("length"); a thinking
+section stays out of the text and is counted as `reasoning_tokens` (`thinking`).
 
 A prompt that leaves no room in the model's context (`max_position_embeddings`) is refused
 with a 400 for that request only, before any generation. A request whose `cancel` event is
@@ -26,10 +29,10 @@ from transformers import StoppingCriteria
 from openrft.errors import InvalidRequestError
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.registry import LoadedModel
-from openrft.models.sampling import sample
+from openrft.models.sampling import sample, stop_ids
 from openrft.models.streaming import OnText, Row, TextDeltas
 from openrft.models.structured import schema_of
-from openrft.models.thinking import ThinkingBudget, budget, template_switch, thinking_tags
+from openrft.models.thinking import budget, opens, thinking_tags
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -60,6 +63,8 @@ class Completion:
     finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    """Of `completion_tokens`, those spent in a thinking section (not in `text`)."""
 
 
 def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[list[Completion]]:
@@ -80,20 +85,31 @@ def chat_answers(
     answers: dict[int, list[Completion] | InvalidRequestError] = {}
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
-        if (refusal := _too_long(loaded, prompt)) is not None:
+        if isinstance(prompt, InvalidRequestError):
+            answers[index] = prompt
+        elif (refusal := _too_long(loaded, prompt)) is not None:
             answers[index] = refusal
         else:
             groups[_group_key(request)].append(index)
     for members in groups.values():
         batch = [requests[i] for i in members]
-        completed = _run(loaded, batch, [prompts[i] for i in members])
+        completed = _run(loaded, batch, [str(prompts[i]) for i in members])
         answers.update(zip(members, completed, strict=True))
     return [answers[i] for i in range(len(requests))]
 
 
-def _prompt(loaded: LoadedModel, request: ChatRequest) -> str:
-    thinking = template_switch(loaded.tokenizer, request.reasoning_effort)
-    return render_prompt(loaded.tokenizer, request.messages, request.tools, **thinking)
+def _prompt(loaded: LoadedModel, request: ChatRequest) -> str | InvalidRequestError:
+    """The request's prompt, or why its messages cannot be rendered (that request's 400)."""
+    try:
+        return render_prompt(
+            loaded.tokenizer,
+            request.messages,
+            request.tools,
+            reasoning_effort=request.reasoning_effort,
+            structured=schema_of(request.response_format) is not None,
+        )
+    except InvalidRequestError as exc:
+        return exc
 
 
 def context_length(loaded: LoadedModel) -> int | None:
@@ -149,9 +165,9 @@ def _run(
         top_p=first.top_p,
         schema=schema_of(first.response_format),
         seeds=[int(r.seed or 0) for r in batch] if _seeded(first) else None,
-        streamer=_streamer(loaded, batch),
+        streamer=_streamer(loaded, batch, prompts),
         stopping=_cancelled(batch),
-        processors=_thinking_budget(loaded, first.reasoning_effort, max_new),
+        think_limit=budget(first.reasoning_effort, max_new),
     )
     prompt_tokens = rollouts.prompt_mask.sum(dim=1).tolist()
     completion_tokens = rollouts.completion_mask.sum(dim=1).tolist()
@@ -165,7 +181,7 @@ def _run(
                     rollouts.finish_reasons[r],
                     request,
                     prompt_tokens[r],
-                    completion_tokens[r],
+                    (completion_tokens[r], rollouts.reasoning_tokens[r]),
                 )
                 for r in rows
             ]
@@ -173,12 +189,9 @@ def _run(
     return out
 
 
-def _thinking_budget(loaded: LoadedModel, effort: str | None, max_new: int) -> list[Any]:
-    tags, limit = thinking_tags(loaded.tokenizer), budget(effort, max_new)
-    return [ThinkingBudget(tags, limit)] if tags is not None and limit is not None else []
-
-
-def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | None:
+def _streamer(
+    loaded: LoadedModel, batch: list[ChatRequest], prompts: list[str]
+) -> TextDeltas | None:
     """Deltas for the requests that stream, one row per generated sequence (a greedy batch
     generates one per request and repeats it, so that row speaks for all `n` choices)."""
     if not any(r.on_text and not r.tools for r in batch):
@@ -191,8 +204,13 @@ def _streamer(loaded: LoadedModel, batch: list[ChatRequest]) -> TextDeltas | Non
             return []
         return [(request.on_text, choice) for choice in choices]
 
-    rows = [Row(targets(r, choices), r.stop or []) for r in batch for choices in per_row]
-    return TextDeltas(loaded.tokenizer, rows, loaded.tokenizer.eos_token_id)
+    tags = thinking_tags(loaded.tokenizer)
+    rows = [
+        Row(targets(r, choices), r.stop or [], thinking=opens(tags, prompt))
+        for r, prompt in zip(batch, prompts, strict=True)
+        for choices in per_row
+    ]
+    return TextDeltas(loaded.tokenizer, rows, stop_ids(loaded), tags)
 
 
 def _rows_per_request(batch: list[ChatRequest]) -> int:
@@ -218,13 +236,16 @@ class Cancelled(StoppingCriteria):
         return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
 
 
-def _completion(text: str, finish: str, request: ChatRequest, prompt: int, used: int) -> Completion:
+def _completion(
+    text: str, finish: str, request: ChatRequest, prompt: int, used: tuple[int, int]
+) -> Completion:
+    """`used`: (completion tokens, of which reasoning)."""
     text, finish = _apply_stop(text, finish, request.stop)
     calls: list[dict[str, Any]] = []
     if request.tools:
         text, calls = parse_tool_calls(text)
     reason: Any = "tool_calls" if calls else finish
-    return Completion(text, calls, reason, prompt, used)
+    return Completion(text, calls, reason, prompt, *used)
 
 
 def _apply_stop(text: str, finish: str, stop: list[str] | None) -> tuple[str, str]:

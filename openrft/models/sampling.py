@@ -17,7 +17,7 @@ A generator is keyed by the seed, the sample number and the prompt text: rows th
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from openrft.models.constrain import constraint_for
 from openrft.models.registry import LoadedModel
+from openrft.models.thinking import ThinkingBudget, answer_text, opens, split, thinking_tags
 
 
 @dataclass
@@ -34,9 +35,12 @@ class Rollouts:
     prompt_ids: torch.Tensor  # [R, P], left-padded
     prompt_mask: torch.Tensor  # [R, P]
     completion_ids: torch.Tensor  # [R, C], padded after eos
-    completion_mask: torch.Tensor  # [R, C], 1 up to and including the first eos
+    completion_mask: torch.Tensor  # [R, C], 1 up to and including the first end-of-turn token
     texts: list[str]
-    finish_reasons: list[str]  # "stop" (eos) or "length"
+    """The answers: no thinking section, no special tokens."""
+    finish_reasons: list[str]  # "stop" (an end-of-turn token) or "length"
+    reasoning_tokens: list[int] = field(default_factory=list)
+    """Per row, the completion tokens spent in a thinking section (tags included)."""
 
 
 PAD_MULTIPLE = 64
@@ -67,13 +71,18 @@ def sample(
     streamer: Any | None = None,
     stopping: StoppingCriteria | None = None,
     processors: list[Any] | None = None,
+    think_limit: int | None = None,
 ) -> Rollouts:
     """`n` completions per prompt; `streamer` (generate()'s `put`/`end` protocol) hears each
     decoding step's new tokens, one per generated row. `seeds` (one per prompt) draw each
     prompt's samples from generators of their own instead of the global one. `stopping` ends
     rows early (a row it stops is padded, like one that ended). `processors` (logits
-    processors) run after the schema constraint and before the seeded draws."""
+    processors) run after the schema constraint and before the seeded draws. A row stops at
+    any of the model's end-of-turn tokens (`stop_ids`); a thinking model's rows think for at
+    most `think_limit` tokens, and their texts are the answers after the thinking section."""
     tokenizer = loaded.tokenizer
+    stops, tags = stop_ids(loaded), thinking_tags(tokenizer)
+    opened = [opens(tags, prompt) for prompt in prompts]
     greedy = temperature <= 0  # n greedy samples are one sample n times
     draws = None
     if seeds is not None and not greedy:
@@ -97,6 +106,8 @@ def sample(
     if schema is not None:
         processors.append(constraint_for(tokenizer, schema, max_new_tokens))
     processors += extra
+    if tags is not None and think_limit is not None:
+        processors.append(ThinkingBudget(tags, think_limit, opened))
     if draws is not None:
         processors.append(draws)  # after the constraint: draws only among allowed tokens
     if processors:
@@ -110,7 +121,7 @@ def sample(
             max_new_tokens=max_new_tokens,
             num_return_sequences=1 if one_each else n,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=stops or None,
             streamer=streamer,
             **options,
         )
@@ -118,19 +129,41 @@ def sample(
         out = out.repeat_interleave(n, dim=0)
     width = enc["input_ids"].shape[1]
     completion = out[:, width:]
-    mask, finished = _upto_eos(completion, tokenizer.eos_token_id)
-    texts = tokenizer.batch_decode(
-        completion * mask + tokenizer.pad_token_id * (1 - mask), skip_special_tokens=True
-    )
+    mask, finished = _upto_eos(completion, stops)
+    rows_per_prompt = completion.shape[0] // max(1, len(opened))
+    answers = [
+        split(tags, ids, opened[row // rows_per_prompt])
+        for row, ids in enumerate(_before_stop(completion, mask, finished))
+    ]
+    texts = tokenizer.batch_decode([ids for ids, _ in answers], skip_special_tokens=True)
     repeat = 1 if draws is not None else n  # the prompts were repeated before generating
     return Rollouts(
         prompt_ids=enc["input_ids"].repeat_interleave(repeat, dim=0),
         prompt_mask=enc["attention_mask"].repeat_interleave(repeat, dim=0),
         completion_ids=completion,
         completion_mask=mask,
-        texts=texts,
+        texts=[answer_text(tags, text) for text in texts],
         finish_reasons=["stop" if f else "length" for f in finished.tolist()],
+        reasoning_tokens=[reasoning for _, reasoning in answers],
     )
+
+
+def stop_ids(loaded: LoadedModel) -> list[int]:
+    """Every token that ends a turn: the tokenizer's eos and each `eos_token_id` the model's
+    generation config lists (chat models often list several: `<|im_end|>`, `<|endoftext|>`)."""
+    found = [loaded.tokenizer.eos_token_id]
+    for config in (getattr(loaded.model, "generation_config", None), loaded.model.config):
+        given = getattr(config, "eos_token_id", None)
+        found += given if isinstance(given, list) else [given]
+    return list(dict.fromkeys(int(t) for t in found if isinstance(t, int)))
+
+
+def _before_stop(
+    completion: torch.Tensor, mask: torch.Tensor, finished: torch.Tensor
+) -> list[list[int]]:
+    """Each row's generated tokens before its end-of-turn token."""
+    lengths = (mask.sum(dim=1) - finished.long()).tolist()
+    return [ids[:length] for ids, length in zip(completion.tolist(), lengths, strict=True)]
 
 
 class SeededDraws:
@@ -185,9 +218,10 @@ def _sampling_options(temperature: float, top_p: float) -> dict[str, Any]:
     return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
 
 
-def _upto_eos(completion: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask [R, C] covering each row up to and including its first eos; which rows had one."""
-    is_eos = completion == eos_id
+def _upto_eos(completion: torch.Tensor, stops: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask [R, C] covering each row up to and including its first end-of-turn token; which
+    rows had one."""
+    is_eos = torch.isin(completion, torch.tensor(stops, device=completion.device))
     finished = is_eos.any(dim=1)
     first = torch.where(finished, is_eos.int().argmax(dim=1), completion.shape[1] - 1)
     positions = torch.arange(completion.shape[1], device=completion.device)

@@ -5,13 +5,17 @@ token per row; it decodes each listening row so far and calls that row's listene
 text they have not seen yet. Text is held back while it could still be cut: an unfinished
 multi-byte character, or a tail that could begin a `stop` string. So what was sent is always a
 prefix of the finished completion's text, and the caller sends the rest from the completion.
+A row ends at any of the model's end-of-turn tokens; a thinking section is never sent (the
+same `thinking.split` rule as the finished text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from openrft.models.thinking import ThinkingTags, answer_text, step
 
 OnText = Callable[[int, str], None]
 """Called with (choice index, new text), on the generation thread."""
@@ -27,15 +31,23 @@ class Row:
     sent: int = 0
     """Characters already sent."""
     done: bool = False
+    thinking: bool = False
+    """Inside a thinking section (from the start when the prompt opened it)."""
 
 
 class TextDeltas:
     """A transformers streamer (`put`/`end`) that turns a batch's new tokens into deltas."""
 
-    def __init__(self, tokenizer: Any, rows: Sequence[Row], eos_id: int | None):
+    def __init__(
+        self,
+        tokenizer: Any,
+        rows: Sequence[Row],
+        stops: Collection[int],
+        tags: ThinkingTags | None = None,
+    ):
         self.tokenizer = tokenizer
         self.rows = rows
-        self.eos_id = eos_id
+        self.stops, self.tags = frozenset(stops), tags
         self._prompt_seen = False
 
     def put(self, value: Any) -> None:
@@ -45,17 +57,19 @@ class TextDeltas:
         for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
             if row.done or not row.targets:
                 continue
-            if token == self.eos_id:
+            if token in self.stops:
                 row.done = True
                 continue
-            row.ids.append(int(token))
-            self._send(row)
+            row.thinking, spoken = step(self.tags, row.thinking, int(token))
+            if spoken:
+                row.ids.append(int(token))
+                self._send(row)
 
     def end(self) -> None:
         """Nothing to flush: the caller sends what was held back from the finished text."""
 
     def _send(self, row: Row) -> None:
-        text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
+        text = answer_text(self.tags, self.tokenizer.decode(row.ids, skip_special_tokens=True))
         if text.endswith("\ufffd"):  # a character whose bytes are still coming
             return
         end, row.done = safe_end(text, row.stops)

@@ -48,7 +48,7 @@ def assistant_message(completion: Any) -> dict[str, Any]:
     return message
 
 
-def usage(completions: list[Any]) -> dict[str, int]:
+def usage(completions: list[Any]) -> dict[str, Any]:
     prompt = int(_get(completions[0], "prompt_tokens", 0)) if completions else 0
     completion = sum(int(_get(item, "completion_tokens", 0)) for item in completions)
     return {
@@ -56,6 +56,13 @@ def usage(completions: list[Any]) -> dict[str, int]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+
+
+def chat_usage(completions: list[Any]) -> dict[str, Any]:
+    """A chat completion's usage: `reasoning_tokens` (a thinking section's) are counted in
+    `completion_tokens` and named in its details, as OpenAI does."""
+    reasoning = sum(int(_get(item, "reasoning_tokens", 0)) for item in completions)
+    return usage(completions) | {"completion_tokens_details": {"reasoning_tokens": reasoning}}
 
 
 def chat_object(model: str, completions: list[Any]) -> dict[str, Any]:
@@ -73,7 +80,7 @@ def chat_object(model: str, completions: list[Any]) -> dict[str, Any]:
             }
             for index, completion in enumerate(completions)
         ],
-        "usage": usage(completions),
+        "usage": chat_usage(completions),
     }
 
 
@@ -114,7 +121,7 @@ class Chunks:
     def close(self, completions: list[Any]) -> Iterator[str]:
         """Usage (when asked for) and `[DONE]`."""
         if self.include_usage:
-            yield self.event([], usage=usage(completions))
+            yield self.event([], usage=chat_usage(completions))
         yield DONE
 
 

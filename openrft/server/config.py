@@ -21,6 +21,9 @@ class Settings:
     home: Path = field(default_factory=default_home)
     api_keys: dict[str, str] = field(default_factory=dict)
     """API key -> project. Empty: no auth, loopback only, every request is project "default"."""
+    judge_key: str | None = None
+    """`OPENRFT_JUDGE_API_KEY`: with it, a chat request may name the project it judges for
+    (`OpenRFT-Project`) and is answered as that project (see `openrft.server.auth`)."""
     max_upload_bytes: int = MAX_FILE_BYTES
     max_body_bytes: int = 32 * 1024 * 1024
     """Cap on any non-upload request body (JSON)."""
@@ -38,6 +41,7 @@ class Settings:
     def from_env(cls, home: Path | None = None) -> Settings:
         env = os.environ
         settings = cls(home=home or default_home(), api_keys=keys_from_env())
+        settings.judge_key = env.get("OPENRFT_JUDGE_API_KEY") or None
         if cap := env.get("OPENRFT_MAX_FILE_BYTES"):
             settings.max_upload_bytes = int(cap)
         if lease := env.get("OPENRFT_LEASE_SECONDS"):

@@ -99,10 +99,11 @@ class RunExecutor:
         rows = load_rows(source.source, self.files, run["project"])
         target = self.engine.resolve(run["project"], run["model"]) if run["model"] else None
         totals = Totals.of(run)
+        context = self.context.for_project(run["project"])
         for start in range(self.store.done_rows(run["id"]), len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             samples = await self._samples(source, target, run["model"], chunk)
-            items = await graded_items(criteria, graders, chunk, samples, start, self.context)
+            items = await graded_items(criteria, graders, chunk, samples, start, context)
             totals.add(items, run["model"])
             if not self.store.add_items(run, items, totals.as_record()):
                 return  # cancelled or deleted meanwhile

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ def loads(text: str | None) -> Any:
 class Database:
     def __init__(self, home: Path, *, check: bool = False):
         home.mkdir(parents=True, exist_ok=True)
+        self.home = Path(os.path.abspath(home))
+        """The state root, absolute: stored model paths are relative to it (`store.paths`)."""
         self.path = home / "openrft.db"
         self._local = threading.local()
         conn = self.conn()

@@ -10,6 +10,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from openrft.store.paths import in_home
+
 
 def m001_jobs(db: sqlite3.Connection) -> None:
     db.execute(
@@ -125,6 +127,30 @@ def m009_job_evals(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN eval_id TEXT")
 
 
+def m010_relative_paths(db: sqlite3.Connection) -> None:
+    """Model and checkpoint directories are stored relative to the home (`store.paths`):
+    rewrite the absolute (or working-directory-relative) paths earlier versions stored."""
+    home = _home(db)
+    jobs = db.execute("SELECT id, fine_tuned_model_path FROM jobs").fetchall()
+    for job_id, path in jobs:
+        if path:
+            db.execute(
+                "UPDATE jobs SET fine_tuned_model_path = ? WHERE id = ?",
+                (in_home(path, job_id, home), job_id),
+            )
+    ckpts = db.execute("SELECT id, job_id, path FROM checkpoints").fetchall()
+    for ckpt_id, job_id, path in ckpts:
+        db.execute(
+            "UPDATE checkpoints SET path = ? WHERE id = ?", (in_home(path, job_id, home), ckpt_id)
+        )
+
+
+def _home(db: sqlite3.Connection) -> Path | None:
+    """The directory holding the database file (None for an in-memory database)."""
+    main = next(row for row in db.execute("PRAGMA database_list") if row[1] == "main")
+    return Path(main[2]).parent if main[2] else None
+
+
 FILE_COLUMNS = (
     "id", "project", "bytes", "created_at", "created_ns", "filename", "purpose", "status",
     "expires_at",
@@ -141,6 +167,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m007_job_settings,
     m008_evals,
     m009_job_evals,
+    m010_relative_paths,
 ]
 
 

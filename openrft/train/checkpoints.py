@@ -61,15 +61,22 @@ def _fsync(path: Path) -> None:
 
 
 def verify(path: Path) -> dict[str, Any]:
-    """The manifest of a complete, intact checkpoint; CorruptCheckpoint otherwise."""
+    """The manifest of a complete, intact checkpoint; CorruptCheckpoint otherwise. The
+    message names the checkpoint (`step-N`) and its files, never where the home is: the
+    server answers with it."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
         for name, expected in manifest["files"].items():
             file = path / name
             if file.stat().st_size != expected["size"] or _sha256(file) != expected["sha256"]:
-                raise CorruptCheckpoint(f"{path}: {name} does not match the manifest")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptCheckpoint(f"{path}: unreadable checkpoint ({exc})") from exc
+                raise CorruptCheckpoint(
+                    f"checkpoint {path.name}: {name} does not match its manifest"
+                )
+    except OSError as exc:
+        where = Path(exc.filename or MANIFEST).name
+        raise CorruptCheckpoint(f"checkpoint {path.name}: {where}: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptCheckpoint(f"checkpoint {path.name}: unreadable manifest ({exc})") from exc
     return dict(manifest)
 
 

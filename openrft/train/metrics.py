@@ -40,6 +40,8 @@ class SplitStats:
     extra: dict[str, Any] = field(default_factory=dict)
     answers: list[tuple[Any, Any]] = field(default_factory=list)
     """(row, sample) per result, kept for validation only (the job's eval runs)."""
+    reasoning_tokens: list[int] = field(default_factory=list)
+    """Per result, the completion tokens spent in a thinking section."""
 
     @property
     def reward_mean(self) -> float | None:
@@ -102,6 +104,20 @@ def _models(train: SplitStats, valid: SplitStats | None) -> dict[str, dict[str, 
     return table
 
 
+def _reasoning_mean(stats: SplitStats) -> float:
+    """Thinking tokens per sample (0.0 for a model without a thinking section)."""
+    return _mean([float(t) for t in stats.reasoning_tokens]) or 0.0
+
+
+def _reasoning(train: SplitStats, valid: SplitStats | None) -> dict[str, Any]:
+    return {
+        "train_reasoning_tokens_mean": _reasoning_mean(train),
+        "valid_reasoning_tokens_mean": _reasoning_mean(valid) if valid else None,
+        "train_reasoning_tokens_count": sum(train.reasoning_tokens),
+        "valid_reasoning_tokens_count": sum(valid.reasoning_tokens) if valid else None,
+    }
+
+
 def metrics_data(
     grader: AnyGrader,
     *,
@@ -134,12 +150,7 @@ def metrics_data(
                 }
                 for n, t, _ in entries[:1]
             ],
-            "samples": {
-                "train_reasoning_tokens_mean": 0.0,
-                "valid_reasoning_tokens_mean": 0.0 if valid else None,
-                "train_reasoning_tokens_count": 0,
-                "valid_reasoning_tokens_count": 0 if valid else None,
-            },
+            "samples": _reasoning(train, valid),
         },
         "errors": {
             "graders": [
@@ -175,9 +186,9 @@ def metrics_data(
         "train_mean_reward": train.reward_mean,
         "full_valid_mean_reward": valid_mean,
         "full_valid_mean_parse_error": parse_error,
-        "reasoning_tokens_mean": 0.0,
+        "reasoning_tokens_mean": _reasoning_mean(train),
         "completion_tokens_mean": _mean([float(t) for t in tokens]),
-        "valid_reasoning_tokens_mean": 0.0 if valid else None,
+        "valid_reasoning_tokens_mean": _reasoning_mean(valid) if valid else None,
         "valid_completion_tokens_mean": _mean([float(t) for t in valid_tokens]),
         "mean_unresponsive_rewards": None,
         "model_graders_token_usage": _models(train, valid),

@@ -47,13 +47,14 @@ class Rewarder:
         concurrency: int,
         python_timeout: float | None = None,
         judge_budget: JudgeBudget | None = None,
+        project: str = "default",
     ):
         self.grader = grader
         self.concurrency = concurrency
         self._local = is_sync(grader)
         self._loop: asyncio.Runner | None = None if self._local else asyncio.Runner()
         extras = {EXTRAS_KEY: judge_budget} if judge_budget is not None else {}
-        self._context = GraderContext(python_timeout=python_timeout, extras=extras)
+        self._context = GraderContext(python_timeout=python_timeout, extras=extras, project=project)
 
     def __call__(self, samples: list[Sample], items: list[Any]) -> list[GradeResult]:
         if self._loop is None:

@@ -108,7 +108,10 @@ class _Job:
         self.valid = data.valid
         self.budget = self._judge_budget(resume.state if resume is not None else {})
         self.rewarder = Rewarder(
-            grader, concurrency=spec.settings.grader_concurrency, judge_budget=self.budget
+            grader,
+            concurrency=spec.settings.grader_concurrency,
+            judge_budget=self.budget,
+            project=spec.project or "default",
         )
         schema = schema_of(spec.reinforcement.response_format)
         self.policy = Policy(

@@ -3,6 +3,7 @@ the model loaded (fresh or from the last checkpoint) and its optimizer built."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import torch
 
 from openrft.data.split import split_rows
+from openrft.models import tiny
 from openrft.models.registry import LoadedModel, default_device, load_model, quiet_peft
 from openrft.train.checkpoints import Checkpoint
 from openrft.train.spec import JobSpec
@@ -74,8 +76,21 @@ def optimizer_for(model: Any, lr: float, resume: Checkpoint | None) -> torch.opt
     return optimizer
 
 
+def adapter_base(loaded: LoadedModel) -> str:
+    """What a LoRA checkpoint names as its base: the builtin by name (any home builds its own,
+    so a moved home still serves it), a hub id as it is, a directory as an absolute path."""
+    if loaded.name == tiny.NAME or loaded.path is None:
+        return loaded.name
+    return str(loaded.path.absolute())
+
+
 def write_weights(loaded: LoadedModel, optimizer: torch.optim.Optimizer, folder: Path) -> None:
     """A checkpoint's files: the servable model (or LoRA adapter) and the optimizer state."""
     loaded.model.save_pretrained(folder / "model")
+    adapter = folder / "model" / "adapter_config.json"
+    if adapter.exists():  # after saving: peft probes the base it names while it saves
+        config = json.loads(adapter.read_text())
+        config["base_model_name_or_path"] = adapter_base(loaded)
+        adapter.write_text(json.dumps(config, indent=2, sort_keys=True))
     loaded.tokenizer.save_pretrained(folder / "model")
     torch.save(optimizer.state_dict(), folder / OPTIMIZER)

@@ -1,7 +1,9 @@
 """One step's pieces: prompts → rollouts → graded samples, and the validation pass.
 
 Each step samples with its own seed, derived from the job seed and the step number, so a
-step re-run after a resume draws the same samples as the first time.
+step re-run after a resume draws the same samples as the first time. Prompts are the model's
+own chat template; a thinking model's samples carry the answer only (graders never see the
+thinking section, as OpenAI's do not), and its reasoning tokens are counted for the metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from openrft.graders import GradeResult, Sample
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import Rollouts, sample
+from openrft.models.thinking import training_budget
 from openrft.train.hparams import Resolved
 from openrft.train.metrics import SplitStats
 from openrft.train.rewards import Rewarder
@@ -27,6 +30,11 @@ class Policy:
     max_new_tokens: int
     temperature: float
     schema: dict[str, Any] | None
+
+    @property
+    def think_limit(self) -> int | None:
+        """A thinking model's bound on thinking: J2 scales it with the completion budget."""
+        return training_budget(self.max_new_tokens)
 
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -49,8 +57,11 @@ def rollout(
     policy: Policy, rows: list[dict[str, Any]], n: int, seed: int
 ) -> tuple[Rollouts, list[Sample], list[Any]]:
     """n samples per row; the samples and items come back row-aligned with the rollouts."""
-    tokenizer = policy.loaded.tokenizer
-    prompts = [render_prompt(tokenizer, row["messages"], row.get("tools")) for row in rows]
+    tokenizer, structured = policy.loaded.tokenizer, policy.schema is not None
+    prompts = [
+        render_prompt(tokenizer, row["messages"], row.get("tools"), structured=structured)
+        for row in rows
+    ]
     rollouts = sample(
         policy.loaded,
         prompts,
@@ -59,6 +70,7 @@ def rollout(
         temperature=policy.temperature,
         schema=policy.schema,
         seed=seed,
+        think_limit=policy.think_limit,
     )
     items = [row for row in rows for _ in range(n)]
     samples = [
@@ -76,6 +88,7 @@ def stats_for(
         completion_tokens=rollouts.completion_mask.sum(dim=1).tolist(),
         prompts=prompts,
         parse_errors=sum(1 for s in samples if s.parse_failed),
+        reasoning_tokens=list(rollouts.reasoning_tokens),
     )
 
 
@@ -85,6 +98,7 @@ def evaluate(
     """The whole validation split, n samples per prompt, in chunks that bound memory."""
     results: list[GradeResult] = []
     tokens: list[int] = []
+    reasoning: list[int] = []
     answers: list[tuple[Any, Any]] = []
     parse_errors = 0
     chunk = max(1, 256 // n)
@@ -94,9 +108,12 @@ def evaluate(
         stats = stats_for(rewarder(samples, items), samples, rollouts, len(part))
         results += stats.results
         tokens += stats.completion_tokens
+        reasoning += stats.reasoning_tokens
         answers += zip(items, samples, strict=True)
         parse_errors += stats.parse_errors
-    return SplitStats(results, tokens, len(rows), parse_errors, answers=answers)
+    return SplitStats(
+        results, tokens, len(rows), parse_errors, answers=answers, reasoning_tokens=reasoning
+    )
 
 
 def batch_rows(

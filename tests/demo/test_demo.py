@@ -35,6 +35,8 @@ def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None
         p["step"] for p in data["curve"] if p["valid"] is not None
     ]
     assert all(run["total"] == 100 and run["errored"] == 0 for run in runs)
+    # The step-0 validation (the job's "Baseline validation" message) starts the report's curve.
+    assert data["baseline_valid"] == pytest.approx(runs[0]["passed"] / 100)
     assert runs[-1]["passed"] > runs[0]["passed"]
     # The comparison (2 seeded answers per row) and the job's own validation (1 answer per row)
     # sample the same models on the same rows: with one random stream shared by every row the
@@ -44,3 +46,4 @@ def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None
     assert "mean reward, fine-tuned" in done.stdout and "report:" in done.stdout
     page = report.with_suffix(".html").read_text()
     assert "<polyline" in page and "<script" not in page
+    assert f"PASS — candidate {data['job']['fine_tuned_model']}" in page.replace("<wbr>", "")

@@ -30,6 +30,11 @@ NOT_RUN = {
         "a benchmark: seconds of measurement whose numbers are the table's, not a pass/fail",
     "docs/model-graders.md: .venv/bin/python bench/model_grader.py            # --rows 1000 --delay 0.02 --repeat 5":
         "a benchmark: two minutes of measurement whose numbers are the table's",
+    "docs/models.md: openrft models add smollm2-135m-instruct          # optional: the first use imports it anyway":
+        "imports SmolLM2-135M-Instruct from the Hugging Face cache or hub (network, 542 MB)",
+    "docs/models.md: openrft models list                      # name, source, size, where":
+        "a reference of `add`'s sources: a model directory, a GGUF file, a hub id and a "
+        "checkpoint the page does not have; tests/cli/test_models_cli.py runs each",
     "docs/training.md: OPENRFT_HOME=.openrft .venv/bin/python bench/train.py [--steps 20] [--python-steps 5] [--rounds 2]":
         "a benchmark against TRL: minutes of measurement whose numbers are the table's",
 }  # fmt: skip
@@ -37,19 +42,7 @@ NOT_RUN = {
 # Blocks that fail only because of a bug another change is fixing: block key -> (text the
 # failure shows, the bug). They run and must fail that way (a strict xfail); once the fix is
 # merged they pass, which fails the test until the entry is deleted.
-IN_PROCESS_CRASH = (
-    "Cannot copy out of meta tensor",
-    "in-process eval/gate/readiness load the model concurrently and crash on more than one row "
-    "(issue 14, item 1)",
-)
-PENDING_FIXES: dict[str, tuple[str, str]] = {
-    "docs/evals.md: openrft eval --model openrft-tiny --data valid.jsonl --grader openrft/demo/grader.json --samples 2":
-        IN_PROCESS_CRASH,
-    "docs/evals.md: openrft gate --candidate openrft-tiny --baseline openrft-tiny --seed 42 --min-gain 0.1":
-        IN_PROCESS_CRASH,
-    "docs/evals.md: openrft readiness --data train.jsonl --valid valid.jsonl --grader openrft/demo/grader.json":
-        IN_PROCESS_CRASH,
-}  # fmt: skip
+PENDING_FIXES: dict[str, tuple[str, str]] = {}
 
 
 class Pages:

@@ -11,9 +11,11 @@ import pytest
 import typer
 
 from openrft.cli.main import app
-from tests.docs.blocks import ROOT, pages
+from tests.docs.blocks import ROOT, all_blocks, pages
+from tests.docs.workspace import commands, logical_lines
 
 _SPAN = re.compile(r"`(?:\.venv/bin/)?(openrft [^`]+)`")
+_OPENRFT = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*(?:\.venv/bin/)?(openrft .+)$")
 _OPTION = re.compile(r"^(--[a-z][a-z0-9-]*)")
 
 
@@ -22,6 +24,19 @@ def _inline_commands() -> list[tuple[str, str]]:
     for path in pages():
         text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
         found += [(path.name, span) for span in _SPAN.findall(text)]
+    return found
+
+
+def _unrun_commands() -> list[tuple[str, str]]:
+    """`openrft` lines of the blocks the docs check does not run (NOT_RUN, `text`)."""
+    from tests.docs.test_docs import NOT_RUN
+
+    found = []
+    for block in all_blocks():
+        if block.lang == "text" or block.key in NOT_RUN:
+            for line in logical_lines(commands(block)):
+                if command := _OPENRFT.match(line):
+                    found.append((block.id, command.group(1)))
     return found
 
 
@@ -34,7 +49,7 @@ def _resolve(words: list[str]) -> tuple[Any, list[str]]:
     return command, rest
 
 
-@pytest.mark.parametrize("page, span", _inline_commands())
+@pytest.mark.parametrize("page, span", _inline_commands() + _unrun_commands())
 def test_inline_command_names_real_options(page: str, span: str) -> None:
     command, rest = _resolve(span.split())
     assert not hasattr(command, "commands") or not rest or rest[0].startswith("-"), (

@@ -27,7 +27,6 @@ import gc
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -241,12 +240,8 @@ def commands(block: Block) -> str:
 def logical_lines(text: str) -> list[str]:
     """Shell lines with `\\` continuations joined and comments and blank lines dropped."""
     joined = re.sub(r"\s*\\\n\s*", " ", text)
-    lines = []
-    for line in joined.splitlines():
-        words = shlex.split(line, comments=True)
-        if words:
-            lines.append(line.split(" #", 1)[0].strip())
-    return lines
+    lines = [line.split(" #", 1)[0].strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def check_json(block: Block, directory: Path) -> str:

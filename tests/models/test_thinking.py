@@ -8,7 +8,14 @@ from typing import Any
 import torch
 
 from openrft.models.chat import render_prompt
-from openrft.models.thinking import ThinkingBudget, ThinkingTags, budget, template_switch
+from openrft.models.thinking import (
+    ThinkingBudget,
+    ThinkingTags,
+    budget,
+    opens,
+    split,
+    template_switch,
+)
 
 THINK, END, WORD = 5, 6, 1
 
@@ -30,7 +37,9 @@ class Tokenizer:
 
 def test_none_turns_thinking_off_where_the_template_can() -> None:
     qwen = Tokenizer("{% if enable_thinking is defined and enable_thinking is false %}")
-    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, **template_switch(qwen, "none"))
+    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, reasoning_effort="none")
+    assert qwen.given["enable_thinking"] is False
+    render_prompt(qwen, [{"role": "user", "content": "hi"}], None, structured=True)
     assert qwen.given["enable_thinking"] is False
     assert template_switch(qwen, "high") == {"enable_thinking": True}
     assert template_switch(qwen, None) == {} and template_switch(Tokenizer("plain"), "none") == {}
@@ -56,3 +65,22 @@ def test_a_row_that_thought_its_budget_must_close_the_section() -> None:
     closed = torch.tensor([[THINK, WORD, END, WORD], [THINK, WORD, WORD, WORD]])
     out = processor(torch.cat([prompt, closed], dim=1), scores.clone())
     assert not torch.isinf(out[0]).any() and int(out[1].argmax()) == END
+
+
+def test_the_answer_is_what_follows_the_section_whoever_opened_it() -> None:
+    tags, answer = ThinkingTags(THINK, END), 7
+    # Qwen3 style: the model opens the section; DeepSeek-R1 style: the prompt already did.
+    assert split(tags, [THINK, WORD, WORD, END, answer, answer], False) == ([answer, answer], 4)
+    assert split(tags, [WORD, END, answer], True) == ([answer], 2)
+    assert split(tags, [WORD, WORD], True) == ([], 2)  # cut while thinking: no answer yet
+    assert split(tags, [answer, WORD], False) == ([answer, WORD], 0)
+    assert split(None, [THINK, WORD], True) == ([THINK, WORD], 0)  # no section: all answer
+    assert opens(tags, "<|im_start|>assistant\n<think>\n") and not opens(tags, "assistant\n")
+
+
+def test_a_row_whose_prompt_opened_the_section_is_bounded_too() -> None:
+    processor = ThinkingBudget(ThinkingTags(THINK, END), limit=2, opened=[True, False])
+    prompt, scores = torch.tensor([[9], [9]]), torch.zeros(2, 8)
+    processor(prompt, scores.clone())
+    out = processor(torch.cat([prompt, torch.tensor([[WORD, WORD], [WORD, WORD]])], 1), scores)
+    assert int(out[0].argmax()) == END and not torch.isinf(out[1]).any()

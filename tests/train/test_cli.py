@@ -32,5 +32,8 @@ def test_a_bad_job_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match="trainig_file"):
         load_job(job_file(tmp_path, trainig_file="typo"))
     (tmp_path / "empty.json").write_text("{}")
-    with pytest.raises(DataFileError):
+    with pytest.raises(InvalidRequestError, match="`training_file`: missing"):
         load_job(tmp_path / "empty.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(DataFileError):
+        load_job(tmp_path / "list.json")

@@ -27,5 +27,5 @@ def validate(body: GraderValidateRequest, project: Project) -> dict[str, Any]:
 @router.post("/run")
 async def run(body: GraderRunRequest, request: Request, project: Project) -> dict[str, Any]:
     grader = validate_grader(body.grader)
-    context = request.app.state.grader_context
+    context = request.app.state.grader_context.for_project(project)
     return await arun_grader(grader, body.model_sample, body.item, context=context)
