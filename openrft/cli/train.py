@@ -60,6 +60,8 @@ class ProgressSink:
         self.task = progress.add_task("training", total=None, reward="-", valid="-")
 
     def emit(self, type: str, level: str, message: str, data: Any = None, step: Any = None) -> None:
+        if level == "error" and message.startswith("Job failed: "):
+            return  # `_report` prints the job's error once, as the last line
         if type != "metrics" or not data:
             style = "dim" if level == "info" else "bold red"
             self.progress.console.print(f"[{style}]{message}[/{style}]", highlight=False)
