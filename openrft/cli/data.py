@@ -58,7 +58,9 @@ def split_command(
     stratify: Annotated[
         str | None, typer.Option(help="Keep this top-level field's values in proportion.")
     ] = None,
-    max_valid: Annotated[int, typer.Option(min=0)] = MAX_VALID_ROWS,
+    max_valid: Annotated[
+        int, typer.Option(min=0, help="At most this many validation rows.")
+    ] = MAX_VALID_ROWS,
 ) -> None:
     """Split deterministically; rows with the same prompt stay on one side."""
     if valid_fraction is not None and valid_size is not None:
@@ -93,8 +95,12 @@ def lint_command(
     valid: Annotated[Path | None, typer.Option("--valid", help="The validation JSONL.")] = None,
     grader: Annotated[Path | None, typer.Option("--grader", "-g", help="Grader JSON.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    max_train: Annotated[int, typer.Option(min=1)] = MAX_TRAIN_ROWS,
-    max_valid: Annotated[int, typer.Option(min=1)] = MAX_VALID_ROWS,
+    max_train: Annotated[
+        int, typer.Option(min=1, help="Row limit a training file is checked against.")
+    ] = MAX_TRAIN_ROWS,
+    max_valid: Annotated[
+        int, typer.Option(min=1, help="Row limit a validation file is checked against.")
+    ] = MAX_VALID_ROWS,
 ) -> None:
     """Report duplicates, leakage, class balance, lengths, edge cases and grader references.
     Exits 1 when there is an error-severity finding."""

@@ -34,6 +34,8 @@ Samples = Annotated[int, typer.Option(help="Answers sampled per row.")]
 Report = Annotated[Path | None, typer.Option(help="Report path (.html and .json written).")]
 GraderOpt = Annotated[Path, typer.Option("--grader", "-g", help="Grader JSON file.")]
 DataOpt = Annotated[Path, typer.Option("--data", "-d", help="RFT rows (JSONL).")]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")]
+Seed = Annotated[int | None, typer.Option(help="Seed sent with every request (repeatable runs).")]
 
 
 def sampler_for(base_url: str | None, api_key: str | None) -> Sampler:
@@ -68,9 +70,9 @@ def eval_command(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     samples: Samples = 1,
-    temperature: float = 1.0,
+    temperature: Temperature = 1.0,
     max_tokens: Annotated[int | None, typer.Option(help="Completion token cap.")] = None,
-    seed: int | None = None,
+    seed: Seed = None,
     report: Report = None,
 ) -> None:
     """Quality, cost and latency of each model, overall and per slice (row `tags`)."""
@@ -90,14 +92,20 @@ def gate_command(
     grader: GraderOpt,
     min_gain: Annotated[float, typer.Option(help="Least mean-reward gain required.")] = 0.0,
     slice_tolerance: Annotated[float, typer.Option(help="Largest drop allowed on a slice.")] = 0.05,
-    max_latency_p95: Annotated[float | None, typer.Option(help="Seconds.")] = None,
-    max_tokens_per_item: float | None = None,
-    max_cost_ratio: float | None = None,
+    max_latency_p95: Annotated[
+        float | None, typer.Option(help="Slowest p95 answer latency allowed, in seconds.")
+    ] = None,
+    max_tokens_per_item: Annotated[
+        float | None, typer.Option(help="Most prompt + completion tokens per item allowed.")
+    ] = None,
+    max_cost_ratio: Annotated[
+        float | None, typer.Option(help="Most candidate / baseline tokens per item allowed.")
+    ] = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     samples: Samples = 1,
-    temperature: float = 1.0,
-    seed: int | None = None,
+    temperature: Temperature = 1.0,
+    seed: Seed = None,
     report: Report = None,
 ) -> None:
     """Exit 0 when the candidate may replace the baseline, 1 when it may not."""
@@ -119,13 +127,13 @@ def gate_command(
 def readiness_command(
     data: DataOpt,
     valid: Annotated[Path, typer.Option(help="Validation rows (JSONL).")],
-    grader: Annotated[Path, typer.Option("--grader", "-g")],
+    grader: GraderOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="The base model to fine-tune.")],
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     samples: Annotated[int, typer.Option(help="Samples per prompt (pass@k, signal).")] = 4,
-    temperature: float = 1.0,
-    seed: int | None = None,
+    temperature: Temperature = 1.0,
+    seed: Seed = None,
     report: Report = None,
 ) -> None:
     """The go / no-go checklist; exit 0 for go, 1 for no-go."""

@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: flags read as flags (no `<bool>`), wraps at any width
 )
 app.command("grade")(grade.grade_command)
 app.command("demo")(demo.demo_command)
