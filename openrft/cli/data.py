@@ -73,6 +73,7 @@ def split_command(
         max_valid=max_valid,
         seed=seed,
         stratify=stratify,
+        exact=True,
     )
     _write_jsonl(train, train_rows)
     _write_jsonl(valid, valid_rows)
