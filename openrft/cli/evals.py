@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,6 +19,7 @@ from rich.table import Table
 from openrft.cli.grade import load_grader
 from openrft.cli.render import console, load_json_file
 from openrft.data.validate import validate_file
+from openrft.errors import InvalidRequestError
 from openrft.evals import audit as audit_mod
 from openrft.evals import gate as gate_mod
 from openrft.evals import readiness as readiness_mod
@@ -25,6 +27,8 @@ from openrft.evals import views
 from openrft.evals.compare import ModelEval, evaluate
 from openrft.evals.sampling import EndpointSampler, LocalSampler, Sampler, SamplingParams
 from openrft.graders import AnyGrader, display_name
+
+T = TypeVar("T")
 
 BaseUrl = Annotated[
     str | None, typer.Option(envvar="OPENRFT_BASE_URL", help="OpenAI-compatible /v1 URL.")
@@ -42,6 +46,21 @@ def sampler_for(base_url: str | None, api_key: str | None) -> Sampler:
     if base_url:
         return EndpointSampler(base_url, api_key=api_key)
     return LocalSampler(Path(os.environ.get("OPENRFT_HOME", ".openrft")))
+
+
+def _answered(work: Coroutine[Any, Any, T], base_url: str | None) -> T:
+    """Run `work`; a model server that cannot be reached, or refuses, is one line (exit 2)."""
+    import openai
+
+    try:
+        return asyncio.run(work)
+    except openai.APIConnectionError as exc:
+        raise InvalidRequestError(f"cannot reach the model server at {base_url}: {exc}") from None
+    except openai.APIStatusError as exc:
+        where = base_url or "the local models"
+        raise InvalidRequestError(
+            f"the model server at {where} answered {exc.status_code}: {exc.message}"
+        ) from None
 
 
 def _params(
@@ -79,7 +98,8 @@ def eval_command(
     spec = load_grader(grader)
     rows = validate_file(data, split="valid")
     params = _params(samples, temperature, max_tokens, seed)
-    results = asyncio.run(_evaluate_all(model, rows, spec, sampler_for(base_url, api_key), params))
+    sampler = sampler_for(base_url, api_key)
+    results = _answered(_evaluate_all(model, rows, spec, sampler, params), base_url)
     console.print(views.eval_table(results, views.measured(len(rows), display_name(spec), params)))
     paths = views.write_eval(report or Path("reports/eval"), results)
     console.print(f"report: {paths[0]} (data: {paths[1]})")
@@ -113,7 +133,8 @@ def gate_command(
     rows = validate_file(data, split="valid")
     params = _params(samples, temperature, None, seed)
     sampler = sampler_for(base_url, api_key)
-    base, cand = asyncio.run(_evaluate_all([baseline, candidate], rows, spec, sampler, params))
+    evaluated = _evaluate_all([baseline, candidate], rows, spec, sampler, params)
+    base, cand = _answered(evaluated, base_url)
     limits = gate_mod.Thresholds(
         min_gain, slice_tolerance, max_latency_p95, max_tokens_per_item, max_cost_ratio
     )
@@ -147,7 +168,7 @@ def readiness_command(
         finally:
             await sampler.aclose()
 
-    result = asyncio.run(run())
+    result = _answered(run(), base_url)
     console.print(views.readiness_table(result))
     paths = views.write_readiness(report or Path("reports/readiness"), result)
     console.print(f"report: {paths[0]}")

@@ -1,7 +1,8 @@
 """`openrft`: the entry point. Each command group lives in its own module and registers here.
 
 Errors that a person can fix (`OpenRFTError`) print as one line on stderr and exit 2;
-nothing prints a traceback unless `OPENRFT_DEBUG=1`.
+nothing prints a traceback unless `OPENRFT_DEBUG=1`. Exit codes (docs/cli.md): 0 ok, 1 a
+check failed, 2 a usage or input error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("openrft: interrupted", file=sys.stderr)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            print("openrft: interrupted", file=sys.stderr)
+        raise
