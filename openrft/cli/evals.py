@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from openrft.cli.grade import load_grader
-from openrft.cli.render import console, load_json_file
+from openrft.cli.render import console, err_console, load_json_file
 from openrft.data.validate import validate_file
 from openrft.errors import InvalidRequestError
 from openrft.evals import audit as audit_mod
@@ -103,6 +103,16 @@ def eval_command(
     console.print(views.eval_table(results, views.measured(len(rows), display_name(spec), params)))
     paths = views.write_eval(report or Path("reports/eval"), results)
     console.print(f"report: {paths[0]} (data: {paths[1]})")
+    unscored = [r for r in results if not r.scored]
+    for result in unscored:
+        err_console.print(
+            f"openrft: error: no score for {result.model}: {result.no_score()}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if unscored:
+        raise typer.Exit(1)
 
 
 def gate_command(

@@ -24,7 +24,8 @@ def eval_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         rows.append({
-            "model": r.model, "rows": r.overall.rows, "mean reward": r.overall.mean_reward,
+            "model": r.model, "rows": r.overall.rows,
+            "mean reward": r.overall.mean_reward if r.scored else "no score",
             "95% CI": _ci(r.overall.reward_ci), "pass rate": r.overall.pass_rate,
             f"pass@{r.samples_per_row}": r.pass_at_k,
             "prompt tok/item": r.prompt_tokens_per_item,

@@ -65,3 +65,28 @@ def test_ctrl_c_exits_130_and_says_so(tmp_path: Path) -> None:
             connection.close()
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "openrft: interrupted"
+
+
+def test_eval_and_gate_with_every_answer_errored_are_no_score_and_exit_1(tmp_path: Path) -> None:
+    from tests.support import scripted_model
+    from tests.support.loopback import serve
+
+    grader = tmp_path / "typo.json"  # reads a field no row has: every answer errors
+    grader.write_text(json.dumps({**json.loads(Path(GRADER).read_text()),
+                                  "reference": "{{ item.answer }}"}))  # fmt: skip
+    valid = _valid(tmp_path)
+    with serve(scripted_model.app()) as base:
+        common = ("-d", valid, "-g", str(grader), "--base-url", f"{base}/v1")
+        done = _run("eval", "-m", "sorter", *common, "--report", "eval", cwd=tmp_path)
+        gated = _run("gate", "--candidate", "sorter", "--baseline", "reverser", *common,
+                     "--report", "gate", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no score" in done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "openrft: error: no score for sorter: all 3 answers errored (invalid_variable_error ×3)"
+    ]
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    verdict = json.loads((tmp_path / "gate.json").read_text())
+    assert verdict["verdict"] == "fail"
+    assert [c["name"] for c in verdict["checks"]] == ["graded", "graded"]
+    assert "sorter: no score: all 3 answers errored" in verdict["reasons"][0]
