@@ -18,7 +18,7 @@ from openrft.data.lint import LintReport, lint_files
 from openrft.data.report import FieldBalance
 from openrft.data.split import split_rows
 from openrft.data.validate import MAX_TRAIN_ROWS, MAX_VALID_ROWS, validate_file
-from openrft.errors import DataFileError
+from openrft.errors import DataFileError, GraderValidationError
 from openrft.graders.validation import validate_grader
 
 app = typer.Typer(help="Check and split RFT datasets (JSONL).", no_args_is_help=True)
@@ -87,7 +87,10 @@ def _grader(path: Path) -> Any:
     data = load_json_file(path)
     if isinstance(data, dict) and "grader" in data and "type" not in data:
         data = data["grader"]  # a `graders/run` request body works too
-    return validate_grader(data)
+    try:
+        return validate_grader(data)
+    except GraderValidationError as exc:  # named by its file, as `openrft grade` does
+        raise DataFileError(exc.message, path=str(path)) from None
 
 
 @app.command("lint")

@@ -107,7 +107,7 @@ def test_lint_missing_file_and_bad_grader_are_exit_2(tmp_path: Path) -> None:
     grader.write_text('{"type": "string_check"}')
     result = run("lint", train, "--grader", grader)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("openrft: error:")
+    assert result.stderr.startswith(f"openrft: error: {grader}: Missing required field")
 
 
 def test_split_fraction_and_size_are_exclusive(tmp_path: Path) -> None:
