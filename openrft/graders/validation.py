@@ -8,11 +8,9 @@ resolve), and the rules of training.
 
 from __future__ import annotations
 
-import difflib
-import functools
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from openrft.errors import GraderValidationError
 from openrft.graders.messages import Inbound
@@ -26,6 +24,7 @@ from openrft.graders.schema import (
     TextSimilarityGrader,
     iter_templates,
 )
+from openrft.graders.typos import did_you_mean, misspelt, misspelt_message
 
 
 class _Envelope(Inbound):
@@ -116,9 +115,11 @@ def _check_training(grader: AnyGrader, param: str) -> None:
 
 def _to_grader_error(exc: ValidationError, param: str) -> GraderValidationError:
     errors = exc.errors(include_url=False)
-    typo = _misspelt(errors)
+    typo = misspelt(errors)
     if typo is not None:  # a misspelt key is two errors, an unknown key and a missing one
-        path, message = _misspelt_message(*typo, param)
+        extra, missing = typo
+        path = _path(extra, param)
+        message = misspelt_message(path, _path(missing, param), extra, missing)
         shown = 2
     else:
         # Unions report one error per alternative; the deepest one is the one that explains.
@@ -134,7 +135,7 @@ def _describe(error: Any, param: str) -> tuple[str, str]:
     path = _path(error, param)
     kind = error["type"]
     if kind == "extra_forbidden":
-        message = f"Unrecognized field '{path}'{_did_you_mean(error['loc'][-1], _known_fields())}"
+        message = f"Unrecognized field '{path}'{did_you_mean(error['loc'][-1])}"
     elif kind == "missing":
         message = f"Missing required field '{path}'"
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
@@ -147,61 +148,6 @@ def _describe(error: Any, param: str) -> tuple[str, str]:
 
 def _path(error: Any, param: str) -> str:
     return param + _json_path(error["loc"]).removeprefix("grader")  # the envelope's key
-
-
-def _misspelt(errors: list[Any]) -> tuple[Any, Any] | None:
-    """The (unknown key, missing key) pair in one object whose names are closest, if any."""
-    pairs = [
-        (extra, missing)
-        for extra in errors
-        if extra["type"] == "extra_forbidden"
-        for missing in errors
-        if missing["type"] == "missing" and missing["loc"][:-1] == extra["loc"][:-1]
-    ]
-    if not pairs:
-        return None
-    return max(pairs, key=lambda pair: _likeness(str(pair[0]["loc"][-1]), str(pair[1]["loc"][-1])))
-
-
-def _misspelt_message(extra: Any, missing: Any, param: str) -> tuple[str, str]:
-    path, name = _path(extra, param), str(missing["loc"][-1])
-    hint = f" (did you mean '{name}'?)" if _likeness(str(extra["loc"][-1]), name) >= _CLOSE else ""
-    return (
-        path,
-        f"Unrecognized field '{path}'{hint}; missing required field '{_path(missing, param)}'",
-    )
-
-
-_CLOSE = 0.75
-
-
-def _likeness(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a.casefold(), b.casefold()).ratio()
-
-
-def _did_you_mean(key: Any, known: frozenset[str]) -> str:
-    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=_CLOSE)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-@functools.cache
-def _known_fields() -> frozenset[str]:
-    """Every field name (and alias) of every model a grader is made of: the did-you-mean words."""
-    names: set[str] = set()
-    pending: list[Any] = list(get_args(AnyGrader))
-    seen: set[type] = set()
-    while pending:
-        model = pending.pop()
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            pending.extend(get_args(model))
-            continue
-        if model in seen:
-            continue
-        seen.add(model)
-        for name, field in model.model_fields.items():
-            names.add(field.alias or name)
-            pending.append(field.annotation)
-    return frozenset(names)
 
 
 def _json_path(loc: tuple[Any, ...]) -> str:
