@@ -54,7 +54,7 @@ class ModelEval:
     @property
     def scored(self) -> bool:
         """False when every answer errored: the means are then no score, not a score of 0."""
-        return self.errored < self.answers
+        return self.answers == 0 or self.errored < self.answers
 
     def no_score(self) -> str:
         """Why there is no score: `all 6 answers errored (invalid_variable_error ×6)`."""
