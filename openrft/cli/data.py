@@ -18,7 +18,7 @@ from openrft.data.lint import LintReport, lint_files
 from openrft.data.report import FieldBalance
 from openrft.data.split import split_rows
 from openrft.data.validate import MAX_TRAIN_ROWS, MAX_VALID_ROWS, validate_file
-from openrft.errors import DataFileError
+from openrft.errors import DataFileError, GraderValidationError
 from openrft.graders.validation import validate_grader
 
 app = typer.Typer(help="Check and split RFT datasets (JSONL).", no_args_is_help=True)
@@ -58,7 +58,9 @@ def split_command(
     stratify: Annotated[
         str | None, typer.Option(help="Keep this top-level field's values in proportion.")
     ] = None,
-    max_valid: Annotated[int, typer.Option(min=0)] = MAX_VALID_ROWS,
+    max_valid: Annotated[
+        int, typer.Option(min=0, help="At most this many validation rows.")
+    ] = MAX_VALID_ROWS,
 ) -> None:
     """Split deterministically; rows with the same prompt stay on one side."""
     if valid_fraction is not None and valid_size is not None:
@@ -71,6 +73,7 @@ def split_command(
         max_valid=max_valid,
         seed=seed,
         stratify=stratify,
+        exact=True,
     )
     _write_jsonl(train, train_rows)
     _write_jsonl(valid, valid_rows)
@@ -84,7 +87,10 @@ def _grader(path: Path) -> Any:
     data = load_json_file(path)
     if isinstance(data, dict) and "grader" in data and "type" not in data:
         data = data["grader"]  # a `graders/run` request body works too
-    return validate_grader(data)
+    try:
+        return validate_grader(data)
+    except GraderValidationError as exc:  # named by its file, as `openrft grade` does
+        raise DataFileError(exc.message, path=str(path)) from None
 
 
 @app.command("lint")
@@ -93,8 +99,12 @@ def lint_command(
     valid: Annotated[Path | None, typer.Option("--valid", help="The validation JSONL.")] = None,
     grader: Annotated[Path | None, typer.Option("--grader", "-g", help="Grader JSON.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    max_train: Annotated[int, typer.Option(min=1)] = MAX_TRAIN_ROWS,
-    max_valid: Annotated[int, typer.Option(min=1)] = MAX_VALID_ROWS,
+    max_train: Annotated[
+        int, typer.Option(min=1, help="Row limit a training file is checked against.")
+    ] = MAX_TRAIN_ROWS,
+    max_valid: Annotated[
+        int, typer.Option(min=1, help="Row limit a validation file is checked against.")
+    ] = MAX_VALID_ROWS,
 ) -> None:
     """Report duplicates, leakage, class balance, lengths, edge cases and grader references.
     Exits 1 when there is an error-severity finding."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from openrft.cli.render import console, load_json_file, progress_bar
+from openrft.cli.render import console, err_console, load_json_file, progress_bar
 from openrft.errors import DataFileError, GraderValidationError
 from openrft.graders import AnyGrader, BatchReport, Sample, grade_many, is_sync, validate_grader
 from openrft.graders.passing import passed
@@ -83,10 +83,31 @@ def grade_command(
         _write_results(out, spec, rows, report)
     summary = report.summary()
     summary["pass_rate"] = _pass_rate(spec, report)
+    graded = summary["errored_rows"] < report.count
+    if not graded:  # no score, rather than a score of 0
+        summary["mean_reward"] = dict.fromkeys(summary["mean_reward"])
+        summary["pass_rate"] = None
     if as_json:
         console.print_json(json.dumps(summary))
     else:
         _print_summary(spec, summary, out)
+    if not graded:  # a check that failed: exit 1, with the cause
+        error = first_error(report, [line for line, _, _ in rows])
+        err_console.print(
+            f"openrft: error: no score: all {report.count} rows errored; first error: {error}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def first_error(report: BatchReport, lines: list[int]) -> str:
+    """The first failed row's line and details (or its flags when it has none)."""
+    index = min(report.results.failures)
+    result = report.results.failures[index]
+    flags = ", ".join(flag for flag, on in (result.errors or {}).items() if on is True)
+    return f"line {lines[index]}: {result.detail or flags}"
 
 
 def _pass_rate(spec: AnyGrader, report: BatchReport) -> float:
@@ -109,9 +130,12 @@ def _print_summary(spec: AnyGrader, summary: dict[str, Any], out: Path | None) -
     table = Table(title=f"{display_name(spec)} ({spec.type}) on {summary['rows']} rows")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for name, mean in summary["mean_reward"].items():
-        table.add_row(f"mean reward · {name}", f"{mean:.4f}")
-    table.add_row("pass rate", f"{summary['pass_rate']:.1%}")
+    if summary["pass_rate"] is None:
+        table.add_row("mean reward", "no score: every row errored")
+    else:
+        for name, mean in summary["mean_reward"].items():
+            table.add_row(f"mean reward · {name}", f"{mean:.4f}")
+        table.add_row("pass rate", f"{summary['pass_rate']:.1%}")
     table.add_row("rows with errors", str(summary["errored_rows"]))
     for flag, count in sorted(summary["errors"].items()):
         table.add_row(f"  {flag}", str(count))

@@ -1,7 +1,8 @@
 """`openrft`: the entry point. Each command group lives in its own module and registers here.
 
 Errors that a person can fix (`OpenRFTError`) print as one line on stderr and exit 2;
-nothing prints a traceback unless `OPENRFT_DEBUG=1`.
+nothing prints a traceback unless `OPENRFT_DEBUG=1`. Exit codes (docs/cli.md): 0 ok, 1 a
+check failed, 2 a usage or input error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import typer
 
 from openrft.cli import data, demo, evals, grade, models, serve, train
+from openrft.cli.render import Interrupted
 from openrft.errors import OpenRFTError
 
 app = typer.Typer(
@@ -20,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: flags read as flags (no `<bool>`), wraps at any width
 )
 app.command("grade")(grade.grade_command)
 app.command("demo")(demo.demo_command)
@@ -44,3 +47,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("openrft: interrupted", file=sys.stderr)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130 and not isinstance(exc, Interrupted):  # typer's silent Ctrl-C
+            print("openrft: interrupted", file=sys.stderr)
+        raise

@@ -13,6 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from openrft.errors import DataFileError
 
+
+class Interrupted(SystemExit):
+    """Exit 130 from a command that already said what Ctrl-C left behind."""
+
+    def __init__(self) -> None:
+        super().__init__(130)
+
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from openrft.cli.job_file import check_same_job, default_home, load_job
-from openrft.cli.render import console, err_console
+from openrft.cli.render import Interrupted, console, err_console
 
 __all__ = ["load_job", "train_command"]
 
@@ -29,6 +29,8 @@ class ProgressSink:
         self.task = progress.add_task("training", total=None, reward="-", valid="-")
 
     def emit(self, type: str, level: str, message: str, data: Any = None, step: Any = None) -> None:
+        if level == "error" and message.startswith("Job failed: "):
+            return  # `_report` prints the job's error once, as the last line
         if type != "metrics" or not data:
             style = "dim" if level == "info" else "bold red"
             self.progress.console.print(f"[{style}]{message}[/{style}]", highlight=False)
@@ -88,7 +90,7 @@ def _interrupted(job: Path, home: Path | None, workdir: Path) -> NoReturn:
     again = f"openrft train {job}" + (f" --home {home}" if home is not None else "")
     _line(f"openrft: interrupted; {kept}", stderr=True)
     _line(f"resume with: {again}", stderr=True)
-    raise typer.Exit(130)
+    raise Interrupted()
 
 
 def _line(text: str, *, stderr: bool = False) -> None:

@@ -4,8 +4,10 @@ Guarantees: the same rows, fraction and seed give the same split on any machine 
 decided by a keyed hash, not `random` or `hash()`); rows with the same prompt (`prompt_key`) land
 on the same side, so the validation set never tests a prompt the model trained on; with
 `stratify`, each value of that field gets its share of the validation set. Rows keep their
-input order on each side. What it does not promise: an exact size when duplicate groups are
-large (a group is never cut in two), or balance for values too rare to split.
+input order on each side; a value too rare for a validation share of its own leaves its place
+to other rows, so the size is the one asked for. What it does not promise: an exact size when
+prompt groups cannot add up to it (a group is never cut in two): then `exact=True` (the CLI)
+raises, and the job's automatic split (D4) takes a little less.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from openrft.data.prompts import prompt_key
+from openrft.errors import InvalidRequestError
 
 __all__ = ["split_rows", "valid_count"]
 
@@ -79,7 +82,21 @@ def _stratified(rows: Sequence[Row], groups: list[list[int]], field: str, target
     chosen: set[int] = set()
     for name, share in _shares(sizes, target).items():
         chosen |= _fill(by_stratum[name], share)
-    return chosen
+    # Rounding (a value too rare for a share of its own) and whole prompt groups leave some
+    # strata short; the rest comes from the other groups, in the same seeded order.
+    rest = [group for group in groups if group[0] not in chosen]
+    return chosen | _fill(rest, target - len(chosen))
+
+
+def _short(chosen: int, target: int, groups: list[list[int]]) -> InvalidRequestError:
+    largest = max(map(len, groups))
+    return InvalidRequestError(
+        f"cannot take exactly {target} validation rows, only {chosen}: rows that share a "
+        f"prompt stay on one side, and the prompt groups (up to {largest} rows each) do not "
+        f"add up to {target}; ask for {chosen} rows, or merge the duplicates "
+        "(`openrft data lint` lists them)",
+        param="valid_size",
+    )
 
 
 def split_rows(
@@ -90,8 +107,11 @@ def split_rows(
     seed: int,
     stratify: str | None = None,
     valid_size: int | None = None,
+    exact: bool = False,
 ) -> tuple[list[Row], list[Row]]:
-    """(train, valid). `valid_size` overrides the fraction; `max_valid` caps either."""
+    """(train, valid). `valid_size` overrides the fraction; `max_valid` caps either. With
+    `exact`, a split that cannot have that many validation rows is an `InvalidRequestError`
+    saying why, instead of a smaller validation set."""
     if valid_size is not None:
         target = max(0, min(valid_size, max_valid, len(rows)))
     else:
@@ -101,6 +121,8 @@ def split_rows(
         chosen = _fill(groups, target)
     else:
         chosen = _stratified(rows, groups, stratify, target)
+    if exact and len(chosen) != target:
+        raise _short(len(chosen), target, groups)
     train = [row for index, row in enumerate(rows) if index not in chosen]
     valid = [row for index, row in enumerate(rows) if index in chosen]
     return train, valid

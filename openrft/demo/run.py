@@ -70,8 +70,7 @@ def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
     start = time.perf_counter()
     shutil.rmtree(settings.home, ignore_errors=True)
     settings.home.mkdir(parents=True)
-    train = task.make_rows(settings.train_rows, seed=settings.seed)
-    valid = task.make_rows(settings.valid_rows, seed=settings.seed + 1)
+    train, valid = task.make_split(settings.train_rows, settings.valid_rows, settings.seed)
     result = DemoResult()
     say("step", "starting openrft serve on loopback")
     with (

@@ -47,6 +47,20 @@ class ModelEval:
     no_signal_share: float
     """Share of rows whose answers all got the same reward (no learning signal there)."""
     row_rewards: list[list[float]] = field(default_factory=list, repr=False)
+    answers: int = 0
+    """Answers graded: rows × samples per row."""
+    errored: int = 0
+    """Answers whose grading failed (an error flag set); they count as reward 0 in the means."""
+
+    @property
+    def scored(self) -> bool:
+        """False when every answer errored: the means are then no score, not a score of 0."""
+        return self.answers == 0 or self.errored < self.answers
+
+    def no_score(self) -> str:
+        """Why there is no score: `all 6 answers errored (invalid_variable_error ×6)`."""
+        flags = ", ".join(f"{flag} ×{count}" for flag, count in sorted(self.errors.items()))
+        return f"all {self.answers} answers errored ({flags})"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,6 +128,8 @@ def summarise(
         ),
         no_signal_share=mean([float(len({r.reward for r in rs}) <= 1) for rs in per_row]),
         row_rewards=[[r.reward for r in rs] for rs in per_row],
+        answers=len(results),
+        errored=sum(not r.ok for r in results),
     )
 
 

@@ -73,6 +73,12 @@ def _cost(model: ModelEval) -> float:
 
 def gate(candidate: ModelEval, baseline: ModelEval, limits: Thresholds) -> Verdict:
     verdict = Verdict(candidate.model, baseline.model)
+    unscored = [model for model in (candidate, baseline) if not model.scored]
+    if unscored:  # zeros from errors compared with each other would pass or fail by accident
+        for model in unscored:
+            detail = f"{model.model}: no score: {model.no_score()}"
+            verdict.checks.append(Check("graded", False, detail))
+        return verdict
     gain = candidate.overall.mean_reward - baseline.overall.mean_reward
     verdict.checks.append(
         Check(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from openrft.evals import charts
 from openrft.evals import report as html
 from openrft.evals.audit import AuditReport
@@ -14,6 +12,7 @@ from openrft.evals.compare import ModelEval
 from openrft.evals.gate import Verdict
 from openrft.evals.readiness import Readiness
 from openrft.evals.sampling import SamplingParams
+from openrft.evals.tables import FitTable
 
 
 def _ci(interval: tuple[float, float] | None) -> str:
@@ -24,7 +23,8 @@ def eval_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         rows.append({
-            "model": r.model, "rows": r.overall.rows, "mean reward": r.overall.mean_reward,
+            "model": r.model, "rows": r.overall.rows,
+            "mean reward": r.overall.mean_reward if r.scored else "no score",
             "95% CI": _ci(r.overall.reward_ci), "pass rate": r.overall.pass_rate,
             f"pass@{r.samples_per_row}": r.pass_at_k,
             "prompt tok/item": r.prompt_tokens_per_item,
@@ -34,16 +34,12 @@ def eval_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
     return rows
 
 
-def _rich(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
-    for column in rows[0] if rows else []:
-        table.add_column(str(column))
-    for row in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-    return table
+def _rich(title: str, rows: list[dict[str, Any]]) -> FitTable:
+    """A console table laid out for the terminal's width (no cell cut to "…" at 80 columns)."""
+    return FitTable(title, rows, prose=("detail",))
 
 
-def eval_table(results: list[ModelEval], how: str = "") -> Table:
+def eval_table(results: list[ModelEval], how: str = "") -> FitTable:
     """`how` says what was measured (rows, grader, how answers were drawn), as the title."""
     return _rich(f"evaluation: {how}" if how else "evaluation", eval_rows(results))
 
@@ -87,7 +83,7 @@ def write_eval(path: Path, results: list[ModelEval]) -> tuple[Path, Path]:
     return html.write_report(path, "openrft eval", eval_sections(results), data)
 
 
-def gate_table(verdict: Verdict) -> Table:
+def gate_table(verdict: Verdict) -> FitTable:
     rows = [{"check": c.name, "result": "pass" if c.passed else "FAIL", "detail": c.detail}
             for c in verdict.checks]  # fmt: skip
     word = "PASS" if verdict.passed else "FAIL"
@@ -120,7 +116,7 @@ def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[
     return html.write_report(path, "openrft gate", sections, data, headline=headline)
 
 
-def readiness_table(result: Readiness) -> Table:
+def readiness_table(result: Readiness) -> FitTable:
     rows = [{"check": i.name, "status": i.status, "detail": i.detail} for i in result.items]
     return _rich(f"readiness: {result.decision.upper()}", rows)
 

@@ -24,6 +24,7 @@ from openrft.graders.schema import (
     TextSimilarityGrader,
     iter_templates,
 )
+from openrft.graders.typos import did_you_mean, misspelt, misspelt_message
 
 
 class _Envelope(Inbound):
@@ -114,22 +115,39 @@ def _check_training(grader: AnyGrader, param: str) -> None:
 
 def _to_grader_error(exc: ValidationError, param: str) -> GraderValidationError:
     errors = exc.errors(include_url=False)
-    # Unions report one error per alternative; the deepest one is the one that explains.
-    first = max(errors, key=lambda error: len(error["loc"]))
-    path = param + _json_path(first["loc"]).removeprefix("grader")  # the envelope's key
-    kind = first["type"]
+    typo = misspelt(errors)
+    if typo is not None:  # a misspelt key is two errors, an unknown key and a missing one
+        extra, missing = typo
+        path = _path(extra, param)
+        message = misspelt_message(path, _path(missing, param), extra, missing)
+        shown = 2
+    else:
+        # Unions report one error per alternative; the deepest one is the one that explains.
+        path, message = _describe(max(errors, key=lambda error: len(error["loc"])), param)
+        shown = 1
+    if len(errors) > shown:
+        more = len(errors) - shown
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return GraderValidationError(message, param=path)
+
+
+def _describe(error: Any, param: str) -> tuple[str, str]:
+    path = _path(error, param)
+    kind = error["type"]
     if kind == "extra_forbidden":
-        message = f"Unrecognized field '{path}'"
+        message = f"Unrecognized field '{path}'{did_you_mean(error['loc'][-1])}"
     elif kind == "missing":
         message = f"Missing required field '{path}'"
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         message = f"Invalid grader type at '{path}': expected one of {', '.join(GRADER_TYPES)}"
         path = f"{path}.type"
     else:
-        message = f"Invalid value for '{path}': {first['msg'].removeprefix('Value error, ')}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return GraderValidationError(message, param=path)
+        message = f"Invalid value for '{path}': {error['msg'].removeprefix('Value error, ')}"
+    return path, message
+
+
+def _path(error: Any, param: str) -> str:
+    return param + _json_path(error["loc"]).removeprefix("grader")  # the envelope's key
 
 
 def _json_path(loc: tuple[Any, ...]) -> str:

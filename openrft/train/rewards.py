@@ -78,12 +78,18 @@ def check_error_rate(results: list[GradeResult]) -> None:
         return
     limit = max(50, 0.2 * len(results))
     runtime = [r for r in results if (r.errors or {}).get("python_grader_runtime_error")]
-    if len(failed) > limit or len(runtime) == len(results):
-        example = failed[0]
-        details = (example.errors or {}).get(
-            "python_grader_runtime_error_details"
-        ) or example.detail
-        raise GraderErrorRate(
-            f"{len(failed)} of {len(results)} samples failed grading in one step "
-            f"(limit {int(limit)}); first failure: {details or example.errors}"
-        )
+    if len(runtime) == len(results):
+        reason = f"all {len(results)} samples failed grading with a python runtime error"
+    elif len(failed) > limit:
+        reason = f"{len(failed)} of {len(results)} samples failed grading (limit {int(limit)})"
+    else:
+        return
+    raise GraderErrorRate(f"{reason} in one step; first failure: {first_failure(failed)}")
+
+
+def first_failure(results: list[GradeResult]) -> str:
+    """The first failed result's details (a python grader's traceback first), or its flags."""
+    example = next(r for r in results if not r.ok)
+    errors = example.errors or {}
+    details = errors.get("python_grader_runtime_error_details") or example.detail
+    return str(details or {flag: on for flag, on in errors.items() if on is True})

@@ -31,7 +31,7 @@ from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.naming import model_id
 from openrft.train.outcome import JobOutcome, build_outcome, describe
-from openrft.train.rewards import Rewarder, check_error_rate
+from openrft.train.rewards import Rewarder, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, splits, write_weights
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
@@ -143,7 +143,16 @@ class _Job:
         if held_out:
             text = f"No validation file: {valid_rows} training rows held out for validation"
             self.events.emit("message", "info", text)
-        reward = self._validate(0).reward_mean
+        baseline = self._validate(0)
+        if baseline.results and not any(r.ok for r in baseline.results):
+            # Nothing was graded: no score, rather than a reward of 0 that reads as one.
+            text = (
+                f"Baseline validation: no score: all {len(baseline.results)} samples errored; "
+                f"first error: {first_failure(baseline.results)}"
+            )
+            self.events.emit("message", "warn", text, {"valid_reward_mean": None}, 0)
+            return
+        reward = baseline.reward_mean
         text = f"Baseline validation mean reward={reward:.3f}"
         self.events.emit("message", "info", text, {"valid_reward_mean": reward}, 0)
 

@@ -127,3 +127,28 @@ def test_a_chat_completion_sample_is_graded_on_its_first_choice(tmp_path: Path) 
     assert [r["reward"] for r in results] == [2.0, 1.0]
     assert [r["sub_rewards"] for r in results] == [{"text": 1.0, "city": 1.0},
                                                     {"text": 0.0, "city": 1.0}]  # fmt: skip
+
+
+def test_every_row_errored_is_no_score_and_exit_1(tmp_path: Path, grader: Path) -> None:
+    data = _write(tmp_path / "rows.jsonl", [{"sample": "a", "item": {}}] * 3)
+    done = _run("grade", "-g", str(grader), "-d", str(data), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert "no score" in done.stdout and "0.0000" not in done.stdout
+    line = "openrft: error: no score: all 3 rows errored; first error: line 1: "
+    assert done.stderr.startswith(line) and "'reference' not found" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1  # said once, on one line
+    done = _run("grade", "-g", str(grader), "-d", str(data), "--json", cwd=tmp_path)
+    summary = json.loads(done.stdout)
+    assert done.returncode == 1 and summary["errored_rows"] == 3
+    assert summary["mean_reward"] == {"exact": None} and summary["pass_rate"] is None
+
+
+def test_a_misspelt_grader_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    data = _write(tmp_path / "rows.jsonl", [{"sample": "a", "item": {"reference": "a"}}])
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({**{k: v for k, v in EXACT.items() if k != "reference"},
+                                "refrence": "{{ item.reference }}"}))  # fmt: skip
+    done = _run("grade", "-g", str(typo), "-d", str(data), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Unrecognized field 'grader.refrence' (did you mean 'reference'?)" in done.stderr
+    assert "missing required field 'grader.reference'" in done.stderr

@@ -240,3 +240,4 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tiny: Path, tmp_path: Path)
     assert f"kept: checkpoint step {kept.name[5:]} at {kept}" in err, err
     assert f"resume with: openrft train {job} --home {home}" in err, err
     assert "Traceback" not in err
+    assert err.count("openrft: interrupted") == 1, err  # said once, by train, not again by main

@@ -107,7 +107,7 @@ def test_lint_missing_file_and_bad_grader_are_exit_2(tmp_path: Path) -> None:
     grader.write_text('{"type": "string_check"}')
     result = run("lint", train, "--grader", grader)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("openrft: error:")
+    assert result.stderr.startswith(f"openrft: error: {grader}: Missing required field")
 
 
 def test_split_fraction_and_size_are_exclusive(tmp_path: Path) -> None:
@@ -117,3 +117,19 @@ def test_split_fraction_and_size_are_exclusive(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not both" in result.stderr
     assert run("split", source, *args, "--valid-fraction", "0.5").returncode == 0
     assert len(read_rows(tmp_path / "v")) == 10
+
+
+def test_split_stratified_on_a_nearly_unique_field_keeps_the_size(tmp_path: Path) -> None:
+    rows = read_rows(write_rows(tmp_path / "half.jsonl", 50)) * 2  # every prompt twice
+    source = tmp_path / "all.jsonl"
+    source.write_text(
+        "".join(json.dumps({**r, "id": i}) + "\n" for i, r in enumerate(rows)), encoding="utf-8"
+    )  # `id` is unique: no value has a validation share of its own
+    train, valid = tmp_path / "t.jsonl", tmp_path / "v.jsonl"
+    args = ("split", source, "--train", train, "--valid", valid, "--stratify", "id")
+    result = run(*args, "--valid-size", "20")
+    assert result.returncode == 0, result.stderr
+    assert len(read_rows(valid)) == 20 and len(read_rows(train)) == 80
+    result = run(*args, "--valid-size", "25")  # pairs cannot add up to 25
+    assert result.returncode == 2 and not result.stdout
+    assert "cannot take exactly 25 validation rows, only 24" in result.stderr

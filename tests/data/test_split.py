@@ -111,3 +111,29 @@ def test_split_does_not_depend_on_the_python_hash_seed() -> None:
         )
         outputs.add(result.stdout)
     assert len(outputs) == 1 and len(json.loads(outputs.pop())) == 30
+
+
+@pytest.mark.parametrize("valid_size", [None, 10, 30])
+def test_stratify_on_a_nearly_unique_field_gives_the_size_asked_for(
+    valid_size: int | None,
+) -> None:
+    # Prompts come in pairs and the field is unique per row: every value is too rare for a
+    # validation share of its own, and a share of 1 cannot take a pair.
+    rows = [row(f"q {i // 2}", id=i, i=i) for i in range(200)]
+    for seed in range(3):
+        train, valid = split_rows(rows, seed=seed, stratify="id", valid_size=valid_size, exact=True)
+        assert len(valid) == (valid_size or 20) and len(train) + len(valid) == 200
+        assert {prompt_key(r) for r in train}.isdisjoint({prompt_key(r) for r in valid})
+
+
+def test_a_size_prompt_groups_cannot_add_up_to_is_refused_with_the_reason() -> None:
+    from openrft.errors import InvalidRequestError
+
+    rows = [row(f"q {i // 2}", id=i, i=i) for i in range(200)]
+    with pytest.raises(InvalidRequestError) as info:
+        split_rows(rows, seed=0, stratify="id", valid_size=9, exact=True)
+    message = info.value.message
+    assert "cannot take exactly 9 validation rows, only 8" in message
+    assert "share a prompt" in message
+    _, valid = split_rows(rows, seed=0, stratify="id", valid_size=9)  # the job's D4 split
+    assert len(valid) == 8

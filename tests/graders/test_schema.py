@@ -56,6 +56,9 @@ def _error(data: Any, **kwargs: Any) -> GraderValidationError:
     [
         ({**examples.STRING_CHECK, "operation": "contains"}, "grader.operation", "'eq'"),
         ({**examples.STRING_CHECK, "extra": 1}, "grader.extra", "Unrecognized field"),
+        ({**{k: v for k, v in examples.STRING_CHECK.items() if k != "reference"}, "refrence": "x"}, "grader.refrence", "Unrecognized field 'grader.refrence' (did you mean 'reference'?); missing required field 'grader.reference'"),
+        ({**examples.STRING_CHECK, "pass_treshold": 1}, "grader.pass_treshold", "(did you mean 'pass_threshold'?)"),
+        ({**examples.MULTI_SECURITY, "graders": {"a": {**{k: v for k, v in examples.STRING_CHECK.items() if k != "operation"}, "operaton": "eq"}}, "calculate_output": "a"}, "grader.graders.a.operaton", "did you mean 'operation'?"),
         ({k: v for k, v in examples.STRING_CHECK.items() if k != "reference"}, "grader.reference", "Missing"),
         ({"type": "regex_check"}, "grader.type", "string_check"),
         ({"name": "x"}, "grader.type", "Invalid grader type"),

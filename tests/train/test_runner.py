@@ -133,6 +133,25 @@ def test_grader_errors_past_the_limit_fail_the_job(home: Path, tmp_path: Path) -
     assert outcome.error["code"] == "grader_error_rate"
     assert "64 of 64" in outcome.error["message"]
     assert sink.metrics() == []
+    # Nothing was graded at step 0 either: no score, not a reward of 0 that reads as one.
+    baseline = next(e for e in sink.events if e["message"].startswith("Baseline validation"))
+    assert "no score: all 16 samples errored" in baseline["message"]
+    assert "no_such_field" in baseline["message"] and baseline["level"] == "warn"
+    assert baseline["data"] == {"valid_reward_mean": None}
+    assert not any("reward=0.000" in e["message"] for e in sink.events)
+
+
+def test_a_grader_that_fails_every_sample_says_so_without_a_limit() -> None:
+    from openrft.graders.result import failure
+    from openrft.train.rewards import GraderErrorRate, check_error_rate
+
+    flag, key = "python_grader_runtime_error", "python_grader_runtime_error_details"
+    results = [failure(flag, key, "ValueError: boom") for _ in range(32)]
+    with pytest.raises(GraderErrorRate) as info:
+        check_error_rate(results)
+    message = info.value.message
+    assert "all 32 samples failed grading with a python runtime error" in message
+    assert "ValueError: boom" in message and "limit" not in message
 
 
 def test_a_few_grader_errors_are_counted_and_left_out(home: Path, tmp_path: Path) -> None:
