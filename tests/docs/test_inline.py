@@ -52,10 +52,13 @@ def _resolve(words: list[str]) -> tuple[Any, list[str]]:
 @pytest.mark.parametrize("page, span", _inline_commands() + _unrun_commands())
 def test_inline_command_names_real_options(page: str, span: str) -> None:
     command, rest = _resolve(span.split())
+    if hasattr(command, "commands") and rest and rest[0].isupper():  # `openrft COMMAND --help`
+        rest = rest[1:]
     assert not hasattr(command, "commands") or not rest or rest[0].startswith("-"), (
         f"{page}: `{span}`: no command {rest[0]!r}"
     )
     known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    known.add("--help")
     options = {m.group(1) for word in rest if (m := _OPTION.match(word.lstrip("[")))}
     assert options <= known, f"{page}: `{span}`: unknown {sorted(options - known)}"
 
