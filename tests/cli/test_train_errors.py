@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from openrft.cli.main import app
+from openrft.train.outcome import JobOutcome
 from tests.train.helpers import demo_method
 
 
@@ -29,7 +29,7 @@ def test_a_failed_jobs_error_is_printed_once(
         events.emit("message", "info", "Fine-tuning job started")
         events.emit("message", "error", f"Job failed: {message}", None, 0)  # as `_Job.fail`
         error = {"code": "grader_error_rate", "message": message, "param": None}
-        return SimpleNamespace(status="failed", checkpoints=[], error=error)
+        return JobOutcome(status="failed", error=error)
 
     monkeypatch.setattr(runner, "run_job", failing_job)
     done = CliRunner().invoke(app, ["train", str(tmp_path / "job.json"), "--home", str(tmp_path)])
