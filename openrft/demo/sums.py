@@ -3,9 +3,9 @@
 Chosen by measurement for SmolLM2-135M-Instruct on 2 CPU cores. With one worked example in the
 conversation it already knows the sums (greedy decoding gets most right), but sampled at
 temperature 1 only about 60% of its answers are exactly the equation: the rest add a period,
-ramble on past it, or slip a digit. The grader asks for the equation and nothing else, so four
-GRPO steps of LoRA lift the sampled validation reward to about 0.95 — the kind of gain RFT
-gives a real model quickly (a sharper, cleaner answer), measured in minutes, not hours.
+ramble on past it, or slip a digit. The grader asks for the equation and nothing else, so six
+GRPO steps of LoRA (4 prompts × 4 samples) lift the sampled validation reward from about 0.55
+to about 0.9: the kind of gain RFT gives a real model quickly (a sharper, cleaner answer).
 
 The 81 pairs (a, b) are split once: validation rows never ask a training row's question.
 """
@@ -30,7 +30,7 @@ GRADER: dict[str, Any] = {
 SETTINGS: dict[str, Any] = {"lora_rank": 8, "max_completion_tokens": 8}
 """LoRA on every linear layer; `9 + 8 = 17` plus the end-of-turn token is 8 tokens."""
 LR_MULTIPLIER = 0.5
-"""× 1e-3 (LoRA's base rate): measured; 3× that collapses the model within four steps."""
+"""× 1e-3 (LoRA's base rate): measured; 6× that collapses the model within four steps."""
 VALID_PAIRS = 32
 
 

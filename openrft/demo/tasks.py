@@ -66,7 +66,7 @@ TINY = DemoTask(
 SMOLLM2 = DemoTask(
     model=sums.ALIAS,
     headline="SmolLM2-135M-Instruct, a real pretrained chat model, answers 'What is a + b?' "
-    "with the equation. Sampled, it gets it exactly right about 60% of the time; four LoRA "
+    "with the equation. Sampled, it gets it exactly right about 60% of the time; six LoRA "
     "steps make it clean.",
     grader=sums.GRADER,
     reward="1 if the answer is exactly the equation `a + b = sum`, else 0",
@@ -75,11 +75,11 @@ SMOLLM2 = DemoTask(
     chat=sums.row(9, 4)["messages"],  # a validation question
     wrong=lambda reference: reference + ".",
     max_tokens=sums.SETTINGS["max_completion_tokens"],
-    train_rows=16,
+    train_rows=24,
     valid_rows=sums.VALID_PAIRS,
     n_epochs=1,
     batch_size=4,
-    eval_interval=2,
+    eval_interval=3,
     hyperparameters={
         "compute_multiplier": 0.5,
         "learning_rate_multiplier": sums.LR_MULTIPLIER,
