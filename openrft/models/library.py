@@ -53,10 +53,15 @@ def _entry(name: str, source: str, path: Path, otherwise: str) -> ModelEntry:
 
 
 def _imported(models: Path) -> list[ModelEntry]:
-    found = sorted(p.parent for p in models.glob("*/config.json"))
-    found += sorted(p.parent for p in models.glob("*/*/config.json"))  # org/name from the hub
+    found = [p for p in sorted(models.glob("*")) if _is_model(p)]
+    found += [p for p in sorted(models.glob("*/*")) if _is_model(p)]  # org/name from the hub
     names = (path.relative_to(models).as_posix() for path in found)
     return [ModelEntry(n, "imported", _size(p), str(p)) for n, p in zip(names, found, strict=True)]
+
+
+def _is_model(path: Path) -> bool:
+    """Safetensors with their config, or a LoRA adapter."""
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
 
 
 def _fine_tuned(home: Path) -> list[ModelEntry]:

@@ -52,12 +52,12 @@ def resolve_path(name: str, home: Path) -> Path:
     server path: the server passes this message on)."""
     if name == tiny.NAME:
         return tiny.ensure_tiny(home)
-    tried = [f"the builtin {tiny.NAME}"]
     for source in (_checkpoint, _fine_tuned, _imported, _local):
         found = source(name, home)
         if found is not None:
             return found
-    tried += [
+    tried = [
+        f"the builtin {tiny.NAME}",
         "a checkpoint or ft: model in OPENRFT_HOME",
         "a model imported into OPENRFT_HOME/models",
         "a local directory or .gguf file",
@@ -110,7 +110,7 @@ def _imported(name: str, home: Path) -> Path | None:
     if not hub.is_hub_id(name):
         return None
     path = home / "models" / name
-    return path if (path / "config.json").exists() else None
+    return path if _is_model(path) else None
 
 
 def _local(name: str, home: Path) -> Path | None:
@@ -121,7 +121,7 @@ def _local(name: str, home: Path) -> Path | None:
         return gguf.ensure_gguf(path, home)
     if not path.is_dir():
         return None
-    if (path / "config.json").exists() or (path / "adapter_config.json").exists():
+    if _is_model(path):
         return path
     found = sorted(path.glob("*.gguf"))
     if len(found) == 1:
@@ -130,6 +130,11 @@ def _local(name: str, home: Path) -> Path | None:
         "no model in it (config.json, adapter_config.json or a .gguf file)"
     )  # fmt: skip
     raise InvalidRequestError(f"model directory {name}: {what}", param="model")
+
+
+def _is_model(path: Path) -> bool:
+    """Safetensors with their config, or a LoRA adapter."""
+    return (path / "config.json").exists() or (path / "adapter_config.json").exists()
 
 
 def load_model(

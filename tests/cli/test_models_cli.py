@@ -4,6 +4,8 @@ hub on loopback that has no repositories (never the network)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -107,3 +109,83 @@ def test_online_an_id_the_hub_lacks_fails_at_once_with_its_reason(
     assert "the hub has no such repository" in done.stderr, done.stderr
     looks = [path for path in seen if "someorg/not-there" in path]
     assert len(looks) == 1, seen  # one look at the hub, no retries
+
+
+def _git_oid(data: bytes) -> str:
+    """A file's git blob id, the hub's ETag for a non-LFS file."""
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
+
+
+class _OneRepo(BaseHTTPRequestHandler):
+    """A hub on loopback holding one model repository at one revision: the model info API and
+    `resolve/` for its files, as huggingface_hub's download code asks for them."""
+
+    files: ClassVar[dict[str, bytes]] = {}
+    seen: ClassVar[list[str]] = []
+    REPO, REV = "someorg/tiny-chat", "b" * 40
+
+    def do_GET(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        path = self.path.split("?")[0]
+        prefix = f"/{self.REPO}/resolve/{self.REV}/"
+        if path == f"/api/models/{self.REPO}/revision/main":
+            siblings = [{"rfilename": name} for name in sorted(self.files)]
+            body = json.dumps({"id": self.REPO, "sha": self.REV, "siblings": siblings}).encode()
+            self._reply(200, body, {"Content-Type": "application/json"})
+        elif path.rstrip("/") == f"/api/models/{self.REPO}/tree/{self.REV}":
+            tree = [
+                {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
+                for name, data in sorted(self.files.items())
+            ]
+            self._reply(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
+        elif self.path.startswith(prefix) and self.path[len(prefix) :] in self.files:
+            data = self.files[self.path[len(prefix) :]]
+            etag = '"' + _git_oid(data) + '"'
+            self._reply(200, data, {"ETag": etag, "X-Repo-Commit": self.REV})
+        else:
+            self._reply(404, b'{"error":"not found"}', {"X-Error-Code": "RepoNotFound"})
+
+    do_HEAD = do_GET
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_online_a_hub_id_is_downloaded_by_the_hub_code_once(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    _OneRepo.files = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+    _OneRepo.files["pytorch_model.bin"] = b"not wanted: safetensors are there"
+    _OneRepo.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneRepo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    try:
+        done = _run("models", "add", _OneRepo.REPO, home=home, HF_HUB_OFFLINE="",
+                    HF_ENDPOINT=f"http://127.0.0.1:{server.server_port}", HF_HUB_CACHE=str(cache))  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, (_OneRepo.seen, done.stderr)
+    assert done.stdout.strip() == _OneRepo.REPO
+    snapshot = cache / "models--someorg--tiny-chat" / "snapshots" / _OneRepo.REV
+    assert (snapshot / "model.safetensors").read_bytes() == (
+        model_dir / "model.safetensors"
+    ).read_bytes()
+    assert not (snapshot / "pytorch_model.bin").exists()  # only what a causal LM needs
+    fetched = [s.rsplit("/", 1)[1] for s in _OneRepo.seen if s.startswith("GET /someorg/")]
+    assert sorted(fetched) == sorted(p.name for p in snapshot.iterdir())  # each file once
+    copied = home / "models" / "someorg" / "tiny-chat"
+    assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in snapshot.iterdir())
+    # Offline now, the same id resolves from the home without asking the hub.
+    listed = _run("models", "list", home=home, HF_HUB_CACHE=str(cache))
+    assert "someorg/tiny-chat" in listed.stdout and "hugging face cache" in listed.stdout

@@ -31,7 +31,7 @@ def test_the_alias_is_imported_once_from_the_installed_package(smol_home: Path) 
     stamp = (stored / "model.safetensors").stat().st_mtime_ns
     assert resolve_path(ALIAS, smol_home) == stored
     assert (stored / "model.safetensors").stat().st_mtime_ns == stamp  # cached, not redone
-    assert not [p for p in (smol_home / "models").iterdir() if p.name.startswith(".")]
+    assert not [p for p in (smol_home / "models").iterdir() if p.is_dir() and p.name[0] == "."]
 
 
 def test_it_answers_through_its_own_chat_template(smol_home: Path) -> None:

