@@ -1,6 +1,7 @@
 """Seconds per GRPO step: openrft's job vs a bare TRL `GRPOTrainer` script, in the same run.
 
     .venv/bin/python bench/train.py [--steps 20] [--python-steps 4] [--rounds 2]
+    .venv/bin/python bench/train.py --model smollm2-135m-instruct [--steps 6] [--rounds 1]
 
 Same model (openrft-tiny), batch (8 prompts × 8 samples), completion budget (8 tokens), learning
 rate, seed and reward. Half 1 rewards with the demo's string_check (openrft grades it
@@ -9,6 +10,9 @@ sandbox pool (slots reused, graded concurrently) vs a fresh sandbox per sample, 
 sequentially from TRL's reward function. Step time is the median gap between consecutive step
 ends, leaving out the first two steps (warm-up) and openrft's last (it validates). Target:
 openrft / TRL <= 1.05 on the string_check half. CPU is shared: compare ratios, not seconds.
+
+`--model smollm2-135m-instruct`: the real pretrained model instead, LoRA and full fine-tuning,
+step time (wall and CPU) and each side's peak memory; see `train_real.py`.
 """
 
 from __future__ import annotations
@@ -105,11 +109,18 @@ def fresh_sandbox_reward() -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--model", choices=[NAME, "smollm2-135m-instruct"], default=NAME)
+    parser.add_argument("--steps", type=int, default=None, help="default 20 (tiny), 6 (real)")
     parser.add_argument("--python-steps", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=None, help="default 2 (tiny), 1 (real)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    if args.model != NAME:
+        import train_real
+
+        train_real.main(args.steps or 6, args.rounds or 1)
+        return
+    args.steps, args.rounds = args.steps or 20, args.rounds or 2
     home = Path(os.environ.get("OPENRFT_HOME", ".openrft"))
     ensure_tiny(home)
     rows: list[tuple[str, float, float]] = []

@@ -9,7 +9,9 @@ import typer
 from rich.table import Table
 
 from openrft.cli.render import console
-from openrft.demo.run import GRADER, DemoResult, DemoSettings, run_demo
+from openrft.demo.run import DemoResult, DemoSettings, run_demo
+from openrft.demo.tasks import TASKS
+from openrft.errors import InvalidRequestError
 from openrft.evals import charts, views
 from openrft.evals import report as html
 
@@ -39,14 +41,20 @@ def demo_command(
     report: Annotated[Path, typer.Option(help="Report path (.html and .json).")] = Path(
         "reports/demo"
     ),
-    n_epochs: Annotated[int, typer.Option(help="Passes over the 400 training rows.")] = 2,
+    n_epochs: Annotated[
+        int | None, typer.Option(help="Passes over the training rows (default: the task's).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Base model: openrft-tiny or smollm2-135m-instruct.")
+    ] = "openrft-tiny",
 ) -> None:
-    """Run the whole RFT loop on openrft-tiny through a local server and the openai SDK."""
-    console.print(
-        "[bold]openrft demo[/bold]: sort digits ascending. The warm-started model gets it right "
-        "about a third of the time and learns it from the grader alone."
-    )
-    settings = DemoSettings(home=home.resolve(), n_epochs=n_epochs)
+    """Run the whole RFT loop on a base model through a local server and the openai SDK."""
+    if model not in TASKS:
+        raise InvalidRequestError(
+            f"the demo has a task for {', '.join(TASKS)}, not {model!r}", param="model"
+        )
+    console.print(f"[bold]openrft demo[/bold]: {TASKS[model].headline}")
+    settings = DemoSettings.for_task(TASKS[model], home.resolve(), n_epochs)
     result = run_demo(settings, _say)
     console.print(_summary(result, settings))
     paths = write_demo_report(report, result)
@@ -60,7 +68,10 @@ def _summary(result: DemoResult, settings: DemoSettings) -> Table:
     valid, k = settings.valid_rows, settings.eval_samples
     compared = f"{valid} valid rows × {k}, T=1, seed {settings.seed}"
     title = f"openrft demo: {result.job['fine_tuned_model']}"
-    table = Table(title=title, min_width=60, caption=_CAPTION.format(GRADER["name"]))
+    demo = settings.task
+    table = Table(
+        title=title, min_width=60, caption=_CAPTION.format(demo.grader["name"], demo.reward)
+    )
     table.add_column("")
     table.add_column("measured on")
     table.add_column("value", justify="right")
@@ -86,10 +97,7 @@ def _summary(result: DemoResult, settings: DemoSettings) -> Table:
     return table
 
 
-_CAPTION = (
-    "reward: grader {} (1 if the answer is exactly the sorted digits, else 0); "
-    "T=1: answers sampled at temperature 1; greedy: temperature 0"
-)
+_CAPTION = "reward: grader {} ({}); T=1: answers sampled at temperature 1; greedy: temperature 0"
 
 
 def reward_curves(result: DemoResult) -> str:

@@ -18,16 +18,16 @@ from typing import Any
 
 from openai import OpenAI
 
-from openrft.demo import task
 from openrft.demo.server import local_server
+from openrft.demo.tasks import TINY, DemoTask
 from openrft.errors import OpenRFTError
 from openrft.evals.compare import ModelEval, evaluate
 from openrft.evals.gate import Thresholds, Verdict, gate
 from openrft.evals.sampling import EndpointSampler, SamplingParams
 from openrft.graders import validate_grader
 
-GRADER = json.loads((Path(__file__).parent / "grader.json").read_text())
-BASE_MODEL = "openrft-tiny"
+GRADER = TINY.grader
+BASE_MODEL = TINY.model
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -41,6 +41,14 @@ class DemoSettings:
     eval_interval: int = 25
     seed: int = 42
     eval_samples: int = 2
+    task: DemoTask = TINY
+    """The base model and its task (`openrft.demo.tasks`)."""
+
+    @classmethod
+    def for_task(cls, demo: DemoTask, home: Path, n_epochs: int | None = None) -> DemoSettings:
+        return cls(home=home, train_rows=demo.train_rows, valid_rows=demo.valid_rows,
+                   n_epochs=n_epochs or demo.n_epochs, batch_size=demo.batch_size,
+                   eval_interval=demo.eval_interval, task=demo)  # fmt: skip
 
 
 @dataclass
@@ -70,11 +78,11 @@ def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
     start = time.perf_counter()
     shutil.rmtree(settings.home, ignore_errors=True)
     settings.home.mkdir(parents=True)
-    train, valid = task.make_split(settings.train_rows, settings.valid_rows, settings.seed)
+    train, valid = settings.task.rows(settings.train_rows, settings.valid_rows, settings.seed)
     result = DemoResult()
     say("step", "starting openrft serve on loopback")
     with (
-        local_server(settings.home) as base_url,
+        local_server(settings.home, base_models=(settings.task.model,)) as base_url,
         OpenAI(base_url=base_url, api_key="demo") as client,
     ):
         job_id = _start(client, settings, train, valid, result, say)
@@ -91,7 +99,7 @@ def run_demo(settings: DemoSettings, say: Any) -> DemoResult:
             f"seed {settings.seed} on every request")  # fmt: skip
         asyncio.run(_compare(base_url, valid, settings, result))
         say("step", "chatting with the fine-tuned model")
-        result.chat = _chat(client, str(result.job["fine_tuned_model"]))
+        result.chat = _chat(client, str(result.job["fine_tuned_model"]), settings.task)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -106,34 +114,36 @@ def _start(client: OpenAI, settings: DemoSettings, train: list[Any], valid: list
     with write_rows(data_dir / "valid.jsonl", valid).open("rb") as handle:
         valid_file = client.files.create(file=handle, purpose="fine-tune")
     say("step", "validating the grader and trying it on two answers")
-    graders = client.fine_tuning.alpha.graders
-    graders.validate(grader=GRADER)
+    demo, graders = settings.task, client.fine_tuning.alpha.graders
+    grader: Any = demo.grader  # the SDK types it as a union of TypedDicts
+    graders.validate(grader=grader)
     item, reference = valid[0], valid[0]["reference"]
-    right = graders.run(grader=GRADER, model_sample=reference, item=item)
-    wrong = graders.run(grader=GRADER, model_sample=reference[::-1] + "0", item=item)
+    right = graders.run(grader=grader, model_sample=reference, item=item)
+    wrong = graders.run(grader=grader, model_sample=demo.wrong(reference), item=item)
     result.grader_try = {"right": right.reward, "wrong": wrong.reward}
     hyper = {
         "batch_size": settings.batch_size,
         "n_epochs": settings.n_epochs,
         "eval_interval": settings.eval_interval,
         "eval_samples": 1,
-        "compute_multiplier": 1.0,
+        **demo.hyperparameters,
     }
     method: Any = {
         "type": "reinforcement",
-        "reinforcement": {"grader": GRADER, "hyperparameters": hyper},
+        "reinforcement": {"grader": demo.grader, "hyperparameters": hyper},
     }
     job = client.fine_tuning.jobs.create(
-        model=BASE_MODEL,
+        model=demo.model,
         training_file=train_file.id,
         validation_file=valid_file.id,
         method=method,
         seed=settings.seed,
         suffix="demo",
+        extra_body={"settings": demo.settings} if demo.settings else None,
     )
     say("job", job.id)
-    per_prompt = round(hyper["compute_multiplier"] * 8)  # samples per prompt (decision J2)
-    say("step", f"train reward: mean {GRADER['name']} reward (1 exact, else 0) of a step's "
+    per_prompt = round(hyper.get("compute_multiplier", 1.0) * 8)  # per prompt (decision J2)
+    say("step", f"train reward: mean {demo.grader['name']} reward (1 exact, else 0) of a step's "
         f"{settings.batch_size} prompts × {per_prompt} sampled answers; valid reward: the same "
         f"on the {len(valid)} validation rows × 1 sampled answer (T=1)")  # fmt: skip
     return job.id
@@ -182,16 +192,17 @@ def _validation_runs(client: OpenAI, job: dict[str, Any]) -> list[dict[str, Any]
 async def _compare(
     base_url: str, valid: list[Any], settings: DemoSettings, result: DemoResult
 ) -> None:
-    grader = validate_grader(GRADER)
+    demo = settings.task
+    grader = validate_grader(demo.grader)
     params = SamplingParams(
-        n=settings.eval_samples, temperature=1.0, seed=settings.seed, max_tokens=16
+        n=settings.eval_samples, temperature=1.0, seed=settings.seed, max_tokens=demo.max_tokens
     )
     sampler = EndpointSampler(base_url, api_key="demo")
-    tuned = str(result.job["fine_tuned_model"])
+    tuned, base = str(result.job["fine_tuned_model"]), demo.model
     try:
-        for model in (BASE_MODEL, tuned):  # load both first, so latency is per request, not load
+        for model in (base, tuned):  # load both first, so latency is per request, not load
             await sampler.sample(model, valid[0]["messages"], None, params)
-        result.baseline = await evaluate(BASE_MODEL, valid, grader, sampler, params)
+        result.baseline = await evaluate(base, valid, grader, sampler, params)
         result.tuned = await evaluate(tuned, valid, grader, sampler, params)
     finally:
         await sampler.aclose()
@@ -200,12 +211,12 @@ async def _compare(
     )
 
 
-def _chat(client: OpenAI, model: str) -> dict[str, str]:
-    prompt = task.prompt("93172")
+def _chat(client: OpenAI, model: str, demo: DemoTask) -> dict[str, str]:
     reply = client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": prompt}],
+        messages=demo.chat,  # type: ignore[arg-type]
         temperature=0.0,
-        max_completion_tokens=16,
+        max_completion_tokens=demo.max_tokens,
     )
+    prompt = str(demo.chat[-1]["content"])
     return {"prompt": prompt, "answer": reply.choices[0].message.content or ""}

@@ -23,14 +23,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_server(home: Path, *, timeout: float = 120.0) -> Iterator[str]:
-    """Start the server with `home` as OPENRFT_HOME; yields its `/v1` base URL; stops it after."""
+def local_server(
+    home: Path, *, timeout: float = 120.0, base_models: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Start the server with `home` as OPENRFT_HOME (and `base_models` allowed besides
+    openrft-tiny); yields its `/v1` base URL; stops it after."""
     port = free_port()
     log = (home / "server.log").open("w")
     env = {**os.environ, "OPENRFT_HOME": str(home)}
     env.pop("OPENRFT_API_KEYS", None)  # the demo's server is loopback-only, without keys
     command = [sys.executable, "-m", "openrft.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--home", str(home)]
+    command += [arg for name in base_models for arg in ("--base-model", name)]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", process, home, timeout)
