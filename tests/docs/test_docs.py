@@ -30,8 +30,6 @@ NOT_RUN = {
         "a benchmark: seconds of measurement whose numbers are the table's, not a pass/fail",
     "docs/model-graders.md: .venv/bin/python bench/model_grader.py            # --rows 1000 --delay 0.02 --repeat 5":
         "a benchmark: two minutes of measurement whose numbers are the table's",
-    "docs/models.md: openrft models add smollm2-135m-instruct          # optional: the first use imports it anyway":
-        "imports SmolLM2-135M-Instruct from the Hugging Face cache or hub (network, 542 MB)",
     "docs/models.md: openrft models list                      # name, source, size, where":
         "a reference of `add`'s sources: a model directory, a GGUF file, a hub id and a "
         "checkpoint the page does not have; tests/cli/test_models_cli.py runs each",
@@ -85,8 +83,10 @@ def _runs(block: Block) -> bool:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
+    from tests.support.smollm2 import smollm2_home
     from tests.train.helpers import tiny_home
 
+    smollm2_home(tmp_path_factory)  # the session's import, linked into each page's home
     tiny = tiny_home(tmp_path_factory) / "models" / "openrft-tiny"
     runner = Pages(tmp_path_factory.mktemp("docs"), tiny)
     yield runner

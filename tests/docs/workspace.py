@@ -72,6 +72,11 @@ def _shim(path: Path, command: str) -> None:
 def _link_tiny(home: Path, tiny: Path) -> None:
     (home / "models").mkdir(parents=True)
     (home / "models" / "openrft-tiny").symlink_to(tiny)
+    # The session's SmolLM2 import (tests/support/smollm2.py), beside openrft-tiny: the alias
+    # then resolves as in a home that imported it once, without a second ~40 s import.
+    smollm2 = tiny.parents[2] / "smollm2-home" / "models" / "smollm2-135m-instruct"
+    if smollm2.is_dir():
+        (home / "models" / smollm2.name).symlink_to(smollm2)
 
 
 def _spawn(command: list[str] | str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
