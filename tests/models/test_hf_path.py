@@ -6,12 +6,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from openrft.models.registry import load_model
 from openrft.models.sampling import sample
 from openrft.train.runner import run_job
+from tests.support.bpe import byte_level_bpe
 from tests.train.helpers import ListSink, demo_spec
 
 TEMPLATE = (
@@ -28,17 +28,8 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def bpe_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        show_progress=False,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
     corpus = ['{"answer":"12379","n":5}', "sort 93172: 12379", "the answer is"] * 50
-    raw.train_from_iterator(corpus, trainer)
+    raw = byte_level_bpe(corpus, vocab_size=400)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|endoftext|>"
     )

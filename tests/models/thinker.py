@@ -17,8 +17,10 @@ import itertools
 from pathlib import Path
 
 import torch
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from tests.support.bpe import byte_level_bpe
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 TAGS = ["<think>", "</think>"]
@@ -44,16 +46,7 @@ THOUGHT_TOKENS = len(THOUGHT.split()) + 1  # one token a word, and `</think>`
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
     """Byte-level BPE (as Qwen's and SmolLM's), trained so that every word above is a token."""
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        show_progress=False,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    raw.train_from_iterator(CORPUS * 20, trainer)
+    raw = byte_level_bpe(CORPUS * 20, vocab_size=400, specials=SPECIALS)
     raw.add_tokens([AddedToken(tag, special=False) for tag in TAGS])  # as Qwen3's are
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
