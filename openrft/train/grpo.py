@@ -2,7 +2,9 @@
 
 On-policy with one optimisation pass per batch (the importance ratio is 1), no KL term
 (beta = 0) and the loss averaged over every completion token in the batch (TRL's default
-`dapo` normalisation), so the gradient matches TRL's GRPOTrainer with those settings. The
+`dapo` normalisation). Log-probabilities are those of the distribution the rollouts were
+sampled from, the logits divided by the sampling temperature (as TRL does), so the gradient is
+the policy gradient of what was sampled and matches TRL's GRPOTrainer with those settings. The
 batch is backpropagated in micro-batches, so a model with a real vocabulary (150k tokens) and
 256-token completions fits: memory grows with the micro-batch, not with the batch.
 """
@@ -29,8 +31,9 @@ def group_advantages(rewards: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return (rewards - mean) / (var.sqrt() + _EPS) * weight
 
 
-def completion_logprobs(model: Any, rollouts: Rollouts) -> torch.Tensor:
-    """Log-probabilities of each completion token under the model: [R, C]."""
+def completion_logprobs(model: Any, rollouts: Rollouts, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probabilities of each completion token under the model sampled at `temperature`
+    (softmax of logits / temperature): [R, C]."""
     ids = torch.cat([rollouts.prompt_ids, rollouts.completion_ids], dim=1)
     mask = torch.cat([rollouts.prompt_mask, rollouts.completion_mask], dim=1)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # what generate() used under left padding
@@ -38,6 +41,8 @@ def completion_logprobs(model: Any, rollouts: Rollouts) -> torch.Tensor:
     logits = model(
         input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1
     ).logits[:, :-1]  # [R, C, V]: position t predicts completion token t
+    if temperature != 1.0:
+        logits = logits / temperature
     # The chosen token's logit minus logsumexp: no second [R, C, V] tensor for log_softmax.
     picked = logits.gather(-1, rollouts.completion_ids[..., None]).squeeze(-1).float()
     return picked - torch.logsumexp(logits.float(), dim=-1)
@@ -53,19 +58,23 @@ def micro_batch_rows(rollouts: Rollouts, vocab_size: int, limit: int | None) -> 
 
 
 def accumulate_gradient(
-    model: Any, rollouts: Rollouts, advantages: torch.Tensor, micro_batch: int
+    model: Any,
+    rollouts: Rollouts,
+    advantages: torch.Tensor,
+    micro_batch: int,
+    temperature: float = 1.0,
 ) -> float:
-    """Backpropagate -mean over completion tokens of advantage × log π(token) (advantages: [R]),
-    `micro_batch` rollouts at a time. Each pass divides by the whole batch's token count, so
-    the summed gradient is the full batch's. Rollouts with advantage 0 add nothing to the loss
-    and are skipped. Returns the loss."""
+    """Backpropagate -mean over completion tokens of advantage × log π(token) (advantages: [R];
+    π at the rollouts' sampling `temperature`), `micro_batch` rollouts at a time. Each pass
+    divides by the whole batch's token count, so the summed gradient is the full batch's.
+    Rollouts with advantage 0 add nothing to the loss and are skipped. Returns the loss."""
     total = rollouts.completion_mask.sum().clamp(min=1)
     rows = advantages.nonzero().squeeze(-1)
     loss = 0.0
     for start in range(0, len(rows), micro_batch):
         index = rows[start : start + micro_batch]
         part = take(rollouts, index)
-        logp = completion_logprobs(model, part)
+        logp = completion_logprobs(model, part, temperature)
         mask = part.completion_mask.float()
         part_loss = -(advantages[index][:, None] * logp * mask).sum() / total
         part_loss.backward()

@@ -204,7 +204,8 @@ class _Job:
         model.train()
         vocab = int(model.config.vocab_size)
         micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
-        grpo.accumulate_gradient(model, rollouts, advantages, micro)
+        temperature = self.spec.settings.temperature  # the rollouts were sampled at it
+        grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -13,7 +13,7 @@ from openrft.train import grpo
 
 
 def whole_batch_gradient(
-    model: torch.nn.Module, rollouts: Rollouts, advantages: torch.Tensor
+    model: torch.nn.Module, rollouts: Rollouts, advantages: torch.Tensor, temperature: float = 1.0
 ) -> tuple[float, list[torch.Tensor]]:
     """The loss written out directly (log_softmax over every row at once) as the reference."""
     ids = torch.cat([rollouts.prompt_ids, rollouts.completion_ids], dim=1)
@@ -21,7 +21,7 @@ def whole_batch_gradient(
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     width = rollouts.completion_ids.shape[1]
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-    logp = torch.log_softmax(logits[:, -width - 1 : -1].float(), dim=-1)
+    logp = torch.log_softmax(logits[:, -width - 1 : -1].float() / temperature, dim=-1)
     logp = logp.gather(-1, rollouts.completion_ids[..., None]).squeeze(-1)
     total = rollouts.completion_mask.sum()
     loss = -(advantages[:, None] * logp * rollouts.completion_mask).sum() / total
@@ -49,6 +49,24 @@ def test_micro_batches_give_the_whole_batch_gradient(home: Path) -> None:
         assert len(got) == len(expected) > 0
         for a, b in zip(got, expected, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_loss_is_the_policy_gradient_at_the_sampling_temperature(home: Path) -> None:
+    """Sampled at T=0.7, the log-probabilities are those of softmax(logits / 0.7), as in TRL;
+    the loss at T=1 on the same rollouts is a different number."""
+    loaded = load_model(NAME, home=home, device="cpu", training=True)
+    model = loaded.model
+    prompts = ["<|user|>sort 93172:<|end|><|assistant|>", "<|user|>sort 58:<|end|><|assistant|>"]
+    rollouts = sample(loaded, prompts, n=4, max_new_tokens=8, temperature=0.7, seed=5)
+    advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, 0.0, -2.0, 0.25])
+    expected_loss, expected = whole_batch_gradient(model, rollouts, advantages, 0.7)
+    untempered_loss, _ = whole_batch_gradient(model, rollouts, advantages, 1.0)
+    assert abs(expected_loss - untempered_loss) > 1e-3  # the temperature matters here
+    loss = grpo.accumulate_gradient(model, rollouts, advantages, 3, temperature=0.7)
+    got = gradients(model)
+    assert abs(loss - expected_loss) < 1e-5
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_no_signal_means_no_pass() -> None:
