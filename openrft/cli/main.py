@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from openrft import threads
 from openrft.cli import data, demo, evals, grade, models, serve, train
 from openrft.cli.render import Interrupted
 from openrft.errors import OpenRFTError
@@ -37,6 +38,7 @@ app.add_typer(models.app, name="models")
 
 
 def main() -> None:
+    threads.prepare_environment()  # before a command imports torch (commands import it lazily)
     try:
         app()
     except OpenRFTError as exc:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openrft import threads
 from openrft.errors import OpenRFTError
 from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
@@ -167,6 +168,7 @@ def _failed(message: str, code: str) -> Any:
 
 def main(argv: list[str]) -> None:
     job_id, attempt, home, parent = argv
+    threads.prepare_environment()  # before the trainer imports torch
     _die_with_parent(int(parent))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run(job_id, int(attempt), Path(home))

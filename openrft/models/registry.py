@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from openrft import threads
 from openrft.errors import InvalidRequestError
 from openrft.models import gguf, hub, tiny
 
@@ -154,6 +155,7 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device)
     model.eval()
+    threads.fit(model)  # the thread count for this model's size (openrft/threads.py)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=device, path=source)
 
 
