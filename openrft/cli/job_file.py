@@ -163,7 +163,8 @@ def _check_grader(path: Path, spec: Any) -> None:
 
 def resolve_model(path: Path, name: str, home: Path) -> str:
     """`name` as run_job loads it: a path relative to the job file becomes absolute; any
-    other name must be one the registry finds, or a Hugging Face id the cache or hub has."""
+    other name must be one the registry finds (its hub lookup asks the cache first, and the
+    hub once, only when online)."""
     if name == TINY:
         return name
     local = (path.parent / Path(name).expanduser()).absolute()
@@ -174,41 +175,10 @@ def resolve_model(path: Path, name: str, home: Path) -> str:
     from openrft.models.registry import resolve_path
 
     try:
-        source = resolve_path(name, home)
+        resolve_path(name, home)
     except InvalidRequestError as exc:
         raise JobFileError(path, "model", exc.message) from None
-    if not isinstance(source, Path):  # a hub id the loader would fetch, with retries
-        _check_hub_id(path, name, local)
     return name
-
-
-def _check_hub_id(path: Path, name: str, local: Path) -> None:
-    """A hub id in the local cache passes; offline, nothing else does; online, one request."""
-    import huggingface_hub
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    neither = f"{name!r} is neither a directory ({local}) nor"
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        raise JobFileError(path, "model", f"{neither} a Hugging Face model id") from None
-    if isinstance(huggingface_hub.try_to_load_from_cache(name, "config.json"), str):
-        return
-    if huggingface_hub.is_offline_mode():
-        raise JobFileError(
-            path,
-            "model",
-            f"{neither} in the local Hugging Face cache, and HF_HUB_OFFLINE is set: give a "
-            f"model directory, or download it first (`hf download {name}`)",
-        )
-    try:
-        huggingface_hub.model_info(name, timeout=10)
-    except Exception as exc:  # not found, gated, or no network: all end here, once
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise JobFileError(
-            path, "model", f"{neither} a model the Hugging Face hub has ({reason})"
-        ) from None
 
 
 def fingerprint(spec: Any) -> dict[str, Any]:
