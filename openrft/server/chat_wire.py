@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from openrft.jobs.ids import new_id
+from openrft.store.ids import new_id
 
 __all__ = ["Chunks", "chat_object", "rest_deltas", "sse"]
 
