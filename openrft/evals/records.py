@@ -16,8 +16,8 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.scoring import criteria_counts
-from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
+from openrft.store.ids import new_hex_id
 
 __all__ = ["FINISHED", "EvalStore", "eval_object", "item_object", "run_object"]
 
