@@ -13,8 +13,8 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.jobs import states
-from openrft.jobs.ids import new_id
 from openrft.store.db import Database, dumps, loads
+from openrft.store.ids import new_id
 from openrft.store.paths import stored
 
 __all__ = ["HYPERPARAMETERS", "JobStore", "job_object"]
