@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from openrft.errors import DataFileError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
+from openrft.store.atomic import atomic_file
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
@@ -131,17 +130,9 @@ def _error_of(exc: Exception, job_id: str) -> dict[str, Any]:
 
 
 def _write_rows(path: Path, rows: list[Row]) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as out:  # a `.tmp-*` file until whole: the worker sweeps those
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_rows(path: Path) -> list[Row]:
