@@ -19,7 +19,7 @@ from typing import Any, Literal
 from openrft.data.refs import check_refs
 from openrft.data.split import split_rows
 from openrft.data.validate import iter_valid_rows
-from openrft.errors import DataFileError, NotFoundError
+from openrft.errors import DataFileError, InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
-class JobDataError(Exception):
-    """Why a job's files failed validation, as OpenAI's job `error` object."""
+class JobDataError(InvalidRequestError):
+    """Why a job's files failed validation; `error` is OpenAI's job `error` object."""
 
     def __init__(self, message: str, param: str):
-        super().__init__(message)
+        super().__init__(message, param=param, code=f"invalid_{param}")
         self.error = {"code": f"invalid_{param}", "message": message, "param": param}
 
 
