@@ -125,10 +125,6 @@ class Chunks:
         yield DONE
 
 
-def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
-
-
 def rest_deltas(completion: Any, sent: str) -> Iterator[dict[str, Any]]:
     """The deltas a client still needs once `sent` (a prefix of the text) has been streamed:
     the rest of the text in word pieces, then the tool calls."""
