@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from openrft.errors import DataFileError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from openrft.data.validate import validate_file
+from openrft.errors import DataFileError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from openrft.store.files import FileStore
 from openrft.store.names import display_name
 
