@@ -32,6 +32,7 @@ from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
+from openrft.store.jobs import JobTable
 
 log = logging.getLogger("openrft.jobs.child")
 _PR_SET_PDEATHSIG = 1
@@ -71,7 +72,7 @@ class DbControl:
         self.db, self.job_id, self.attempt = db, job_id, attempt
 
     def check(self) -> str | None:
-        row = self.db.one("SELECT status, attempt FROM jobs WHERE id = ?", (self.job_id,))
+        row = JobTable(self.db).get(self.job_id)
         if row is None or row["attempt"] != self.attempt or row["status"] == "cancelled":
             return "cancel"
         # Paused, or already resumed (queued) before this attempt stopped: checkpoint and

@@ -100,7 +100,7 @@ def prepare_next(
     db: Database, jobs: JobStore, events: EventStore, files: FileStore, home: Path
 ) -> None:
     """Take the oldest `validating_files` job to `queued`, or to `failed` with its reason."""
-    job = db.one("SELECT * FROM jobs WHERE status = 'validating_files' ORDER BY created_ns LIMIT 1")
+    job = jobs.table.next_with_status("validating_files")
     if job is None:
         return
     events.add(job["id"], "Validating training file: " + job["training_file"])
