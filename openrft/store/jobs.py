@@ -10,7 +10,8 @@ What it guarantees:
   lease the caller holds, so a worker that lost its lease cannot take a job back from the one
   that claimed it since.
 - No host-specific path is stored: a model directory is written relative to the home
-  (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now.
+  (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now; an
+  error's message has the home taken out of the paths it names.
 - JSON columns (`method`, `metadata`, `error`, ...) are encoded here, once.
 What it does not do: decide which moves are legal (`openrft.jobs.states`), shape rows into
 API objects (`openrft.jobs.store`), or time leases (the worker passes its lease length).
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from openrft.store.db import Database, dumps
-from openrft.store.paths import located, stored
+from openrft.store.paths import located, stored, without_home
 
 __all__ = ["FINISHED", "JobTable"]
 
@@ -192,4 +193,6 @@ class JobTable:
     def _encode(self, key: str, value: Any) -> Any:
         if key == "fine_tuned_model_path" and value is not None:
             return stored(self.db.home, value)
+        if key == "error" and isinstance(value, dict) and isinstance(value.get("message"), str):
+            value = {**value, "message": without_home(self.db.home, value["message"])}
         return dumps(value) if key in _JSON_COLUMNS else value
