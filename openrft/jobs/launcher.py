@@ -37,7 +37,8 @@ class Child(Protocol):
 
     def kill(self) -> None: ...
 
-    def wait(self, timeout: float | None = None) -> int: ...
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code; `subprocess.TimeoutExpired` when it runs past `timeout`."""
 
 
 class Launcher(Protocol):
