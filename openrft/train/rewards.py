@@ -14,8 +14,8 @@ from typing import Any
 
 from openrft.errors import OpenRFTError
 from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, is_sync
-from openrft.graders.columns import grade_columns
-from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget
+from openrft.graders.columns.grade import grade_columns
+from openrft.graders.judge.budget import EXTRAS_KEY, JudgeBudget
 
 
 class GraderErrorRate(OpenRFTError):

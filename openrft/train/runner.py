@@ -21,7 +21,7 @@ import torch
 
 from openrft.errors import OpenRFTError
 from openrft.graders import validate_grader
-from openrft.graders.judge_budget import JudgeBudget
+from openrft.graders.judge.budget import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import grpo

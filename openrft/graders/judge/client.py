@@ -7,7 +7,7 @@ request, every spent token charged to the run's `JudgeBudget`. Does not guarante
 judge is any good. A failure after retries raises `JudgeServerError`, which the model graders
 turn into `model_grader_server_error`.
 
-The SDK client and the semaphore exist once per event loop (see `judge_loop`).
+The SDK client and the semaphore exist once per event loop (see `loop`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import logging
 import weakref
 from typing import Any
 
-from openrft.graders import judge_http
-from openrft.graders.judge_budget import JudgeBudget
-from openrft.graders.judge_cache import LRUCache, cache_key
-from openrft.graders.judge_disk_cache import DiskCache
-from openrft.graders.judge_loop import Loops, open_client
-from openrft.graders.judge_settings import JudgeSettings
-from openrft.graders.judge_wire import JudgeReply, fallback_body, to_reply
+from openrft.graders.judge import http as judge_http
+from openrft.graders.judge.budget import JudgeBudget
+from openrft.graders.judge.cache import LRUCache, cache_key
+from openrft.graders.judge.disk_cache import DiskCache
+from openrft.graders.judge.loop import Loops, open_client
+from openrft.graders.judge.settings import JudgeSettings
+from openrft.graders.judge.wire import JudgeReply, fallback_body, to_reply
 
 PROJECT_HEADER = "OpenRFT-Project"
 """Names the project a judge request grades for; openrft's server honours it only with the
