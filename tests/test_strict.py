@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from openrft.evals.sources import ContentRow
-from openrft.graders.schema import StringCheckGrader
+from openrft.graders import StringCheckGrader
 from openrft.server.wire import GraderRunRequest
 from openrft.strict import Strict
 from openrft.train.spec import TrainSettings

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from openrft.data.jsonl import iter_jsonl
 from openrft.errors import DataFileError, InvalidRequestError
-from openrft.graders.template import parse_ref, render
+from openrft.graders import parse_ref, render
 from openrft.strict import Strict
 
 __all__ = ["DataSource", "Row", "check_items", "messages_for", "parse_data_source", "sampling"]

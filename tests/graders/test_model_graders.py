@@ -9,9 +9,17 @@ from typing import Any
 import pytest
 
 from openrft.errors import BudgetExceededError
-from openrft.graders import GraderContext, Sample, agrade, grade_many, run_grader, validate_grader
-from openrft.graders.judge.budget import JudgeBudget
-from openrft.graders.judge.client import JudgeClient, JudgeSettings
+from openrft.graders import (
+    GraderContext,
+    JudgeBudget,
+    JudgeClient,
+    JudgeSettings,
+    Sample,
+    agrade,
+    grade_many,
+    run_grader,
+    validate_grader,
+)
 from tests.graders.scripted_judge import JUDGE_MODEL, Reply, ScriptedJudge, rejects_response_format
 from tests.support.loopback import free_port, serve
 
