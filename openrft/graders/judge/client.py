@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openrft.graders.judge import http as judge_http
 from openrft.graders.judge.budget import JudgeBudget
@@ -25,6 +25,9 @@ from openrft.graders.judge.disk_cache import DiskCache
 from openrft.graders.judge.loop import Loops, open_client
 from openrft.graders.judge.settings import JudgeSettings
 from openrft.graders.judge.wire import JudgeReply, fallback_body, to_reply
+
+if TYPE_CHECKING:
+    from openrft.graders.context import GraderContext
 
 PROJECT_HEADER = "OpenRFT-Project"
 """Names the project a judge request grades for; openrft's server honours it only with the
@@ -169,11 +172,10 @@ def _disk_cache(settings: JudgeSettings) -> DiskCache | None:
     return DiskCache(settings.cache_file, namespace=settings.base_url.rstrip("/") + " ")
 
 
-def judge_of(ctx: Any) -> JudgeClient:
+def judge_of(ctx: GraderContext) -> JudgeClient:
     """The context's judge; built from the environment on first use and kept on the context's
     root (`GraderContext.root`), so a project's view shares it."""
     root = ctx.root()
     if root.judge is None:
         root.judge = JudgeClient.from_env()
-    judge: JudgeClient = root.judge
-    return judge
+    return root.judge
