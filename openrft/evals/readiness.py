@@ -19,8 +19,7 @@ from openrft.errors import GraderValidationError
 from openrft.evals.audit import audit
 from openrft.evals.compare import ModelEval, evaluate
 from openrft.evals.sampling import Sampler, SamplingParams
-from openrft.graders import GraderContext, is_sync, validate_grader
-from openrft.graders.schema import ScoreModelGrader
+from openrft.graders import GraderContext, ScoreModelGrader, is_sync, validate_grader
 
 Status = Literal["go", "warn", "no-go", "ask"]
 SATURATED = 0.95

@@ -31,8 +31,7 @@ from openrft.evals.sources import (
     parse_data_source,
     sampling,
 )
-from openrft.graders import GraderContext, Sample, validate_grader
-from openrft.graders.template import VariableError
+from openrft.graders import GraderContext, Sample, VariableError, validate_grader
 from openrft.server.chat_wire import assistant_message, usage
 from openrft.store.db import loads
 

@@ -20,8 +20,7 @@ from typing import Any
 import torch
 
 from openrft.errors import OpenRFTError
-from openrft.graders import validate_grader
-from openrft.graders.judge_budget import JudgeBudget
+from openrft.graders import JudgeBudget, validate_grader
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import grpo

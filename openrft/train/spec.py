@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from openrft.strict import Strict
 
 Auto = Literal["auto"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Hyperparameters(_Strict):
+class Hyperparameters(Strict):
     # Bounds on the number inside the union: on the field they would also meet "auto" (a
     # TypeError from pydantic, not a validation error).
     batch_size: Annotated[int, Field(ge=1, le=256)] | Auto = "auto"
@@ -37,7 +35,7 @@ class Hyperparameters(_Strict):
     """low/medium/high: 0.5×/1×/2× the completion-token budget."""
 
 
-class Reinforcement(_Strict):
+class Reinforcement(Strict):
     grader: dict[str, Any]
     """Grader JSON, validated by the grader engine at job start."""
     response_format: dict[str, Any] | None = None
@@ -45,12 +43,12 @@ class Reinforcement(_Strict):
     hyperparameters: Hyperparameters = Field(default_factory=lambda: Hyperparameters())
 
 
-class Method(_Strict):
+class Method(Strict):
     type: Literal["reinforcement"]
     reinforcement: Reinforcement
 
 
-class TrainSettings(_Strict):
+class TrainSettings(Strict):
     lora_rank: int = Field(default=0, ge=0)
     """0: full fine-tuning; otherwise LoRA of this rank on every linear layer."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -71,7 +69,7 @@ class TrainSettings(_Strict):
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
 
 
-class JobSpec(_Strict):
+class JobSpec(Strict):
     id: str
     model: str
     """`openrft-tiny`, a Hugging Face model dir or id, or a checkpoint dir."""

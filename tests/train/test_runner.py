@@ -142,7 +142,7 @@ def test_grader_errors_past_the_limit_fail_the_job(home: Path, tmp_path: Path) -
 
 
 def test_a_grader_that_fails_every_sample_says_so_without_a_limit() -> None:
-    from openrft.graders.result import failure
+    from openrft.graders import failure
     from openrft.train.rewards import GraderErrorRate, check_error_rate
 
     flag, key = "python_grader_runtime_error", "python_grader_runtime_error_details"

@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.evals.records import EvalStore, eval_object, item_object, run_object
@@ -22,6 +22,7 @@ from openrft.server.auth import project
 from openrft.server.json_body import nesting
 from openrft.server.wire import EvalCreateRequest, EvalRunCreateRequest, EvalUpdateRequest
 from openrft.store.db import loads
+from openrft.strict import Strict
 
 router = APIRouter(prefix="/evals")
 Project = Annotated[str, Depends(project)]
@@ -43,8 +44,7 @@ SAMPLE_SCHEMA = {
 }
 
 
-class _CustomConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _CustomConfig(Strict):
     type: Literal["custom"]
     item_schema: dict[str, Any]
     include_sample_schema: bool = False
