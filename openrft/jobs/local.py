@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from openrft.jobs.events import EventStore
-from openrft.jobs.record import base_model_of, record_checkpoints
+from openrft.jobs.record import record_checkpoints
 from openrft.store.db import Database, dumps
 from openrft.store.paths import stored
 from openrft.train.events import read_events
-from openrft.train.naming import model_id
+from openrft.train.naming import base_model_of, model_id
 
 __all__ = ["PROJECT", "local_model_name", "record_local_job"]
 
@@ -63,7 +63,7 @@ def _upsert(conn: Any, home: Path, spec: Any, outcome: Any, name: str) -> bool:
         "training_file": "openrft-train",
         "seed": spec.seed,
         "suffix": spec.suffix,
-        "method": dumps(spec.method.model_dump(mode="json")),
+        "method": dumps(spec.method.to_json()),
         "settings": dumps(spec.settings.model_dump(mode="json")),
         "error": dumps(outcome.error),
         "resolved": dumps(outcome.resolved_hyperparameters),
