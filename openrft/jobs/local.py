@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from openrft.jobs.events import EventStore
-from openrft.jobs.record import base_model_of, record_checkpoints
+from openrft.jobs.record import record_checkpoints
 from openrft.store.db import Database, dumps
 from openrft.store.jobs import FINISHED, JobTable
 from openrft.train.events import read_events
-from openrft.train.naming import model_id
+from openrft.train.naming import base_model_of, model_id
 
 __all__ = ["PROJECT", "local_model_name", "record_local_job"]
 
@@ -62,7 +62,7 @@ def _upsert(jobs: JobTable, spec: Any, outcome: Any, name: str) -> bool:
         "training_file": "openrft-train",
         "seed": spec.seed,
         "suffix": spec.suffix,
-        "method": spec.method.model_dump(mode="json"),
+        "method": spec.method.to_json(),
         "settings": spec.settings.model_dump(mode="json"),
         "error": outcome.error,
         "resolved": outcome.resolved_hyperparameters,

@@ -18,18 +18,9 @@ from openrft.jobs import states
 from openrft.jobs.ids import new_id
 from openrft.store.db import Database, loads
 from openrft.store.jobs import JobTable
+from openrft.train.spec import echo_hyperparameters
 
-__all__ = ["HYPERPARAMETERS", "JobStore", "job_object"]
-
-HYPERPARAMETERS = (
-    "batch_size",
-    "compute_multiplier",
-    "eval_interval",
-    "eval_samples",
-    "learning_rate_multiplier",
-    "n_epochs",
-    "reasoning_effort",
-)
+__all__ = ["JobStore", "job_object"]
 
 
 class JobStore:
@@ -114,9 +105,8 @@ def _missing(job_id: str) -> NotFoundError:
 def job_object(row: sqlite3.Row) -> dict[str, Any]:
     """OpenAI's `FineTuningJob` for a row."""
     method = loads(row["method"])
-    resolved = loads(row["resolved"]) or {}
     given = method["reinforcement"].get("hyperparameters") or {}
-    hyper = {key: resolved.get(key, given.get(key, _auto(key))) for key in HYPERPARAMETERS}
+    hyper = echo_hyperparameters(given, loads(row["resolved"]))
     method["reinforcement"]["hyperparameters"] = hyper
     method["reinforcement"].setdefault("response_format", None)
     return {
@@ -145,7 +135,3 @@ def job_object(row: sqlite3.Row) -> dict[str, Any]:
         "user_provided_suffix": row["suffix"],
         "eval_id": row["eval_id"],
     }
-
-
-def _auto(key: str) -> str:
-    return "default" if key == "reasoning_effort" else "auto"

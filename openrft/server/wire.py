@@ -3,6 +3,7 @@
 stores (`job_object`, `event_object`, …) because they mirror OpenAI's shapes field for field.
 
 Graders arrive as raw dicts and go through `validate_grader`, which owns their error paths.
+A job's hyperparameters are the job contract's own (`openrft.train.spec.Hyperparameters`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from openrft.strict import Strict
+from openrft.train.spec import Hyperparameters
 
 Auto = Literal["auto"]
 MetadataKey = Annotated[str, StringConstraints(max_length=64)]
@@ -28,23 +30,11 @@ class GraderRunRequest(Strict):
     item: dict[str, Any] | None = None
 
 
-class ReinforcementHyperparameters(Strict):
-    # Bounds sit on the number, inside the union: on the field they also met "auto", which
-    # pydantic answers with a TypeError (a 500), not a validation error.
-    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] | None = None
-    compute_multiplier: Auto | Annotated[float, Field(gt=0.00001, le=10)] | None = None
-    eval_interval: Auto | Annotated[int, Field(ge=1)] | None = None
-    eval_samples: Auto | Annotated[int, Field(ge=1)] | None = None
-    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0)] | None = None
-    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] | None = None
-    reasoning_effort: Literal["default", "low", "medium", "high"] | None = None
-
-
 class Reinforcement(Strict):
     grader: dict[str, Any]
     response_format: dict[str, Any] | None = None
     """Not in OpenAI's spec types but documented and sent by clients (spec §5.2)."""
-    hyperparameters: ReinforcementHyperparameters | None = None
+    hyperparameters: Hyperparameters | None = None
 
 
 class Method(Strict):
