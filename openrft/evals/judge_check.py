@@ -95,9 +95,10 @@ class JudgeCheck:
 
 def parse_row(grader: AnyGrader, row: dict[str, Any], path: str, line: int) -> LabelledRow:
     """One labelled row, checked; a `DataFileError` naming the line otherwise."""
-    unknown = set(row) - ROW_KEYS
-    if unknown or "sample" not in row or "human" not in row:
-        extra = f" (unexpected: {', '.join(sorted(unknown))})" if unknown else ""
+    unknown, missing = set(row) - ROW_KEYS, {"sample", "human"} - set(row)
+    if unknown or missing:
+        extra = f" (missing: {', '.join(sorted(missing))})" if missing else ""
+        extra += f" (unexpected: {', '.join(sorted(unknown))})" if unknown else ""
         raise DataFileError(
             f'each row is {{"item": {{...}}, "sample": ..., "human": ...}}{extra}',
             path=path,
