@@ -23,7 +23,7 @@ from openrft.evals.judge_check import (
     ranks,
     spearman,
 )
-from openrft.evals.readiness import JudgeRule, judge_status
+from openrft.evals.readiness import JudgeRule, Readiness, judge_checks, judge_status
 from openrft.evals.stats import wilson
 from openrft.graders import GraderContext, Sample, validate_grader
 from openrft.graders.judge import JudgeClient, JudgeSettings
@@ -248,3 +248,23 @@ def test_bad_labelled_rows_are_one_line_errors(
     done = _cli("judge-check", "-g", str(scale), "-d", str(data), cwd=tmp_path,
                 judge_url=judge_server[1])  # fmt: skip
     assert done.returncode == 2 and "finite number" in done.stderr
+
+
+def test_readiness_says_when_the_check_is_of_another_grader_or_missing() -> None:
+    judge = validate_grader(SCALE)
+    report = {"n": 80, "spearman": 0.9, "spearman_ci": [0.85, 0.93], "grader": "helpfulness",
+              "spec": judge.model_dump(mode="json", exclude_none=True)}  # fmt: skip
+    same = Readiness()
+    judge_checks(same, judge, report, JudgeRule())
+    assert [(i.name, i.status) for i in same.items] == [("judge agreement", "go")]
+    other = Readiness()
+    judge_checks(other, validate_grader({**SCALE, "model": "judge-max"}), report, JudgeRule())
+    assert [i.status for i in other.items] == ["go", "warn"]
+    assert "another grader" in other.items[1].detail
+    unchecked = Readiness()
+    judge_checks(unchecked, judge, None, JudgeRule())
+    assert unchecked.items[0].status == "warn" and "judge-check" in unchecked.items[0].detail
+    exact = Readiness()
+    rule_based = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
+    judge_checks(exact, validate_grader(rule_based), None, JudgeRule())
+    assert exact.items == []  # a rule-based grader needs no check against people
