@@ -57,6 +57,20 @@ class ReviewCreateRequest(BaseModel):
     items: list[ReviewItemRequest] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
+class ReviewFromRunsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    eval_id: str
+    candidate_run_id: str
+    """The Evals API run of the model that would be rolled out."""
+    baseline_run_id: str
+    """The run of the model it would replace, over the same data source rows."""
+    per_slice: int = Field(default=3, ge=1, le=100)
+    """Rows put up for review per slice."""
+    seed: int = 0
+    """Which rows: the same seed picks the same rows."""
+    metadata: dict[str, str] | None = None
+
+
 class ReviewVerdictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(default=None, max_length=4000)

@@ -14,11 +14,19 @@ import time
 from typing import Any
 
 from openrft.errors import InvalidRequestError, NotFoundError
-from openrft.evals.review import ReviewCreateRequest, Verdict
+from openrft.evals.records import EvalStore
+from openrft.evals.review import (
+    ReviewCreateRequest,
+    ReviewFromRunsRequest,
+    ReviewItemRequest,
+    ReviewOutput,
+    Verdict,
+    pick,
+)
 from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
 
-__all__ = ["ReviewStore", "item_object", "review_object"]
+__all__ = ["ReviewStore", "from_eval_runs", "item_object", "review_object"]
 
 STATUSES = ("pending", "approved", "rejected")
 
@@ -151,3 +159,62 @@ def item_object(row: sqlite3.Row) -> dict[str, Any]:
         "note": row["note"],
         "decided_at": row["decided_at"],
     }
+
+
+# --- a review from two Evals API runs -----------------------------------------------------
+
+
+def from_eval_runs(
+    evals: EvalStore, project: str, body: ReviewFromRunsRequest
+) -> ReviewCreateRequest:
+    """The rows both runs answered, picked per slice, each with both runs' answers and the
+    first testing criterion's score (None where it errored)."""
+    criteria = loads(evals.eval_row(project, body.eval_id)["criteria"])
+    runs = [evals.run_row(project, body.eval_id, run_id)
+            for run_id in (body.candidate_run_id, body.baseline_run_id)]  # fmt: skip
+    candidate, baseline = (_items_by_row(evals.db, run["id"]) for run in runs)
+    common = sorted(set(candidate) & set(baseline))
+    if not common:
+        raise InvalidRequestError(
+            "The two runs have no output item for the same data source row.",
+            param="baseline_run_id",
+        )
+    rows = [_prompted(candidate[row]) for row in common]
+    items = [
+        ReviewItemRequest(slice=name, item=rows[index],
+                          candidate=_output(candidate[common[index]]),
+                          baseline=_output(baseline[common[index]]))
+        for index, name in pick(rows, body.per_slice, body.seed)
+    ]  # fmt: skip
+    return ReviewCreateRequest(
+        candidate=runs[0]["model"] or runs[0]["name"],
+        baseline=runs[1]["model"] or runs[1]["name"],
+        grader=criteria[0]["name"] if criteria else None,
+        metadata=body.metadata,
+        items=items,
+    )
+
+
+def _items_by_row(db: Database, run_id: str) -> dict[int, sqlite3.Row]:
+    rows = db.all("SELECT * FROM eval_items WHERE run_id = ? ORDER BY row", (run_id,))
+    return {row["row"]: row for row in rows}
+
+
+def _prompted(row: sqlite3.Row) -> dict[str, Any]:
+    """The data source item, with the messages the model was asked as its `messages`."""
+    item = loads(row["item"])
+    item = dict(item) if isinstance(item, dict) else {"item": item}
+    asked = (loads(row["sample"]) or {}).get("input")
+    if asked and "messages" not in item:
+        item["messages"] = asked
+    return item
+
+
+def _output(row: sqlite3.Row) -> ReviewOutput:
+    sample = loads(row["sample"]) or {}
+    outputs = sample.get("output") or [{}]
+    content = outputs[0].get("content") if isinstance(outputs[0], dict) else None
+    results = loads(row["results"]) or []
+    scored = row["status"] != "error" and results and "errors" not in results[0]
+    return ReviewOutput(output_text=content if isinstance(content, str) else "",
+                        reward=results[0]["score"] if scored else None)  # fmt: skip

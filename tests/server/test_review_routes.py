@@ -143,3 +143,36 @@ def test_gate_and_review_cli_keep_reviews_on_the_server(live: Live, tmp_path: Pa
         passed = _cli(*gate, cwd=tmp_path)
         assert passed.returncode == 0, passed.stdout + passed.stderr
     assert not (tmp_path / "unused-home").exists()  # nothing was kept locally
+
+
+def test_a_review_from_two_eval_runs(live: Live) -> None:
+    """A job's validation runs, or any two runs of one eval: both answers per picked row."""
+    from tests.server.test_evals_api import CONFIG, EXACT, inline, wait_run
+
+    alpha = _sdk(live, "key-a")
+    evaluation = alpha.evals.create(data_source_config=CONFIG, testing_criteria=[EXACT])
+    tags = [["edge"], ["edge"], ["refusal"], []]
+
+    def run(name: str, right: bool) -> str:
+        rows = [{"item": {"answer": f"a{i}", "tags": tag, "question": f"q{i}"},
+                 "sample": {"output_text": f"a{i}" if right else "no"}}
+                for i, tag in enumerate(tags)]  # fmt: skip
+        made = alpha.evals.runs.create(evaluation.id, name=name, data_source=inline(rows))
+        return str(wait_run(alpha, evaluation.id, made.id).id)
+
+    body = {"eval_id": evaluation.id, "candidate_run_id": run("cand", True),
+            "baseline_run_id": run("base", False), "per_slice": 1}  # fmt: skip
+    review: Any = alpha.post("/reviews/from_eval_runs", body=body, cast_to=object)
+    assert (review["candidate"], review["baseline"], review["grader"]) == ("cand", "base", "exact")
+    assert review["counts"]["total"] == 3 and set(review["per_slice"]) == {"edge", "refusal",
+                                                                           "untagged"}  # fmt: skip
+    items: Any = alpha.get(f"/reviews/{review['id']}/items", cast_to=object)
+    for item in items["data"]:
+        answer = item["item"]["answer"]
+        assert item["candidate"] == {"output_text": answer, "reward": 1.0}
+        assert item["baseline"] == {"output_text": "no", "reward": 0.0}
+    with pytest.raises(openai.NotFoundError):
+        _sdk(live, "key-b").post("/reviews/from_eval_runs", body=body, cast_to=object)
+    with pytest.raises(openai.NotFoundError):
+        alpha.post("/reviews/from_eval_runs", body={**body, "baseline_run_id": "evalrun_x"},
+                   cast_to=object)  # fmt: skip

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from openrft.evals.review import ReviewCreateRequest, ReviewVerdictRequest
-from openrft.evals.review_store import ReviewStore
+from openrft.evals.review import ReviewCreateRequest, ReviewFromRunsRequest, ReviewVerdictRequest
+from openrft.evals.review_store import ReviewStore, from_eval_runs
 from openrft.server.auth import project
 
 router = APIRouter()
@@ -38,6 +38,16 @@ def _list(data: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
 @router.post("/reviews")
 def create_review(body: ReviewCreateRequest, request: Request, project: Project) -> dict[str, Any]:
     return _store(request).create(project, body)
+
+
+@router.post("/reviews/from_eval_runs")
+def create_from_runs(
+    body: ReviewFromRunsRequest, request: Request, project: Project
+) -> dict[str, Any]:
+    """A review of two Evals API runs over the same rows (e.g. a job's last validation run
+    against its step-0 run): rows picked per slice, both answers, the first criterion's score."""
+    store = _store(request)
+    return store.create(project, from_eval_runs(request.app.state.evals, project, body))
 
 
 @router.get("/reviews")
