@@ -17,26 +17,25 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from openrft.evals.sampling import Sampler, SamplingParams
 from openrft.graders import AnyGrader, GraderContext, Sample, agrade_many, display_name
+from openrft.strict import Strict
 
 UNTAGGED = "untagged"
 MAX_ITEMS = 1000
 Verdict = Literal["approved", "rejected"]
 
 
-class ReviewOutput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewOutput(Strict):
     output_text: str = Field(max_length=1_000_000)
     """What the model answered."""
     reward: float | None = Field(default=None, allow_inf_nan=False)
     """The grader's reward for it, if it was graded."""
 
 
-class ReviewItemRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewItemRequest(Strict):
     slice: str = Field(default=UNTAGGED, min_length=1, max_length=256)
     """The slice (a `tags` value) the row was picked for."""
     item: dict[str, Any] = Field(default_factory=dict)
@@ -45,8 +44,7 @@ class ReviewItemRequest(BaseModel):
     baseline: ReviewOutput
 
 
-class ReviewCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewCreateRequest(Strict):
     candidate: str = Field(min_length=1, max_length=512)
     """The model that would be rolled out."""
     baseline: str = Field(min_length=1, max_length=512)
@@ -57,8 +55,7 @@ class ReviewCreateRequest(BaseModel):
     items: list[ReviewItemRequest] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-class ReviewFromRunsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewFromRunsRequest(Strict):
     eval_id: str
     candidate_run_id: str
     """The Evals API run of the model that would be rolled out."""
@@ -71,8 +68,7 @@ class ReviewFromRunsRequest(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-class ReviewVerdictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewVerdictRequest(Strict):
     note: str | None = Field(default=None, max_length=4000)
     """Why: required to reject, optional to approve."""
 
