@@ -16,8 +16,15 @@ from openrft.cli.grade import load_grader
 from openrft.cli.render import console, progress_bar
 from openrft.errors import DataFileError
 from openrft.evals import report as html
-from openrft.evals.judge_check import JudgeCheck, LabelledRow, Rate, check_judge, parse_row
-from openrft.evals.readiness import JudgeRule, judge_status
+from openrft.evals.judge_check import (
+    JudgeCheck,
+    JudgeRule,
+    LabelledRow,
+    Rate,
+    check_judge,
+    judge_status,
+    parse_row,
+)
 from openrft.evals.tables import FitTable
 from openrft.graders import AnyGrader, is_sync
 

@@ -16,6 +16,10 @@ Rows whose grading failed (an error flag) are counted and left out of the agreem
 unanswered row is no evidence either way. Everything here is a pure function of lists except
 `acheck_judge`/`check_judge`, which run the grader; training can call them on a small labelled
 set with its own `GraderContext`.
+
+The rule (`JudgeRule`, used by `judge-check`'s verdict and by readiness): go when ρ ≥ 0.8 on at
+least 50 compared rows (Azure's rule of thumb); no-go below it, or, on fewer rows, when even the
+top of ρ's interval is below it; otherwise the evidence is insufficient (warn).
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from openrft.errors import DataFileError
+from openrft.errors import DataFileError, InvalidRequestError
 from openrft.evals.stats import Z95, mean, wilson
 from openrft.graders import (
     AnyGrader,
@@ -39,9 +43,20 @@ from openrft.graders import (
 )
 from openrft.graders.schema import LabelModelGrader, MultiGrader, PythonGrader, ScoreModelGrader
 
+Status = Literal["go", "warn", "no-go"]
 ROW_KEYS = frozenset({"item", "sample", "human"})
 SPEARMAN_VARIANCE = 1.06
 """Fieller, Hartley & Pearson (1957): var(atanh ρ_s) ≈ 1.06 / (n − 3) for Spearman's ρ."""
+
+
+@dataclass
+class JudgeRule:
+    """When a judge's agreement with people is enough to train on."""
+
+    min_rho: float = 0.8
+    """Least Spearman's ρ between the judge and the people's scores."""
+    min_samples: int = 50
+    """Least compared rows for the ρ to count as evidence."""
 
 
 @dataclass
@@ -272,3 +287,44 @@ def cohen_kappa(labels: list[tuple[str, str]]) -> float | None:
     humans, judges = Counter(h for h, _ in labels), Counter(j for _, j in labels)
     expected = sum(humans[k] * judges[k] for k in humans) / n**2
     return None if expected == 1 else (observed - expected) / (1 - expected)
+
+
+# --- the rule -----------------------------------------------------------------------------
+
+
+def judge_status(report: dict[str, Any], rule: JudgeRule) -> tuple[Status, str]:
+    """The verdict on a report (`JudgeCheck.to_dict()`, or its JSON file)."""
+    try:
+        n, rho, ci = int(report["n"]), report["spearman"], report["spearman_ci"]
+    except (KeyError, TypeError, ValueError):
+        raise InvalidRequestError(
+            "not a judge-check report (expected the JSON `openrft judge-check` writes)"
+        ) from None
+    where = f"on {n} labelled samples (rule: ρ ≥ {rule.min_rho} on ≥ {rule.min_samples})"
+    if rho is None:
+        detail = f"the judge and the people gave no rank order to compare {where}"
+        return ("no-go" if n >= rule.min_samples else "warn"), detail
+    shown = f"Spearman ρ {rho:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    if n >= rule.min_samples:
+        return ("go" if rho >= rule.min_rho else "no-go"), f"{shown} {where}"
+    if ci is not None and ci[1] < rule.min_rho:
+        return "no-go", f"{shown} {where}: even the top of the 95% interval is below {rule.min_rho}"
+    return "warn", f"insufficient evidence: {shown} {where}; label more samples"
+
+
+def readiness_items(
+    grader: AnyGrader, report: dict[str, Any] | None, rule: JudgeRule
+) -> list[tuple[Status, str]]:
+    """Readiness's judge-agreement items: the rule's verdict on `report`, a warning when it
+    checked another grader, and for a model judge with no report, a warning that no one has."""
+    if report is None:
+        if isinstance(grader, ScoreModelGrader | LabelModelGrader):
+            return [("warn", "no one has checked this judge against people: score some "
+                     "samples by hand and run `openrft judge-check`")]  # fmt: skip
+        return []
+    items = [judge_status(report, rule)]
+    if report.get("spec") != grader.model_dump(mode="json", exclude_none=True):
+        other = report.get("grader")
+        items.append(("warn", f"the judge check was of another grader ({other!r}): its "
+                      "agreement says little about this one"))  # fmt: skip
+    return items

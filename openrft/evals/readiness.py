@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 from openrft.data.lint import lint_files
 from openrft.data.validate import validate_file
-from openrft.errors import GraderValidationError, InvalidRequestError
+from openrft.errors import GraderValidationError
 from openrft.evals.audit import audit
 from openrft.evals.compare import ModelEval, evaluate
+from openrft.evals.judge_check import JudgeRule, readiness_items
 from openrft.evals.sampling import Sampler, SamplingParams
-from openrft.graders import AnyGrader, GraderContext, is_sync, validate_grader
-from openrft.graders.schema import LabelModelGrader, ScoreModelGrader
+from openrft.graders import GraderContext, is_sync, validate_grader
+from openrft.graders.schema import ScoreModelGrader
 
 Status = Literal["go", "warn", "no-go", "ask"]
 SATURATED = 0.95
@@ -34,16 +35,6 @@ HUMAN_QUESTIONS = [
     "Is a prompt-only or supervised fine-tuning baseline already good enough for the product?",
     "Will a high-impact release get a human review of sampled outputs before rollout?",
 ]
-
-
-@dataclass
-class JudgeRule:
-    """When a judge's agreement with people is enough to train on."""
-
-    min_rho: float = 0.8
-    """Least Spearman's ρ between the judge and the people's scores."""
-    min_samples: int = 50
-    """Least labelled samples for the ρ to count as evidence."""
 
 
 @dataclass
@@ -94,7 +85,8 @@ async def check(
         result.add("grader", "no-go", f"the grader is not valid for training: {exc.message}")
         return result
     result.add("grader", "go", f"{grader.type} grader validates for training")
-    judge_checks(result, grader, judge_check, judge_rule or JudgeRule())
+    for judged in readiness_items(grader, judge_check, judge_rule or JudgeRule()):
+        result.add("judge agreement", *judged)
     _data_checks(result, lint_files(train, valid, grader))
     rows = validate_file(valid, split="valid")
     if is_sync(grader):
@@ -157,42 +149,3 @@ def _signal_checks(result: Readiness, baseline: ModelEval, top: float) -> None:
     status = "no-go" if share > NO_SIGNAL else "warn" if share > 0.5 else "go"
     result.add("learning signal", status, f"{share:.0%} of prompts gave all {k} samples the same "
                "reward (no advantage to learn from there)")  # fmt: skip
-
-
-def judge_checks(
-    result: Readiness, grader: AnyGrader, report: dict[str, Any] | None, rule: JudgeRule
-) -> None:
-    """The judge-agreement item: asked for a model judge, judged from a report when given."""
-    if report is None:
-        if isinstance(grader, ScoreModelGrader | LabelModelGrader):
-            result.add("judge agreement", "warn", "no one has checked this judge against people: "
-                       "score some samples by hand and run `openrft judge-check`")  # fmt: skip
-        return
-    status, detail = judge_status(report, rule)
-    result.add("judge agreement", status, detail)
-    checked = report.get("spec")
-    if checked != grader.model_dump(mode="json", exclude_none=True):
-        other = report.get("grader")
-        result.add("judge agreement", "warn", f"the judge check was of another grader "
-                   f"({other!r}): its agreement says little about this one")  # fmt: skip
-
-
-def judge_status(report: dict[str, Any], rule: JudgeRule) -> tuple[Status, str]:
-    """Go when ρ ≥ `min_rho` on ≥ `min_samples` rows; no-go below it, or when even the top of
-    ρ's 95% interval is below it on fewer rows; otherwise the evidence is insufficient (warn)."""
-    try:
-        n, rho, ci = int(report["n"]), report["spearman"], report["spearman_ci"]
-    except (KeyError, TypeError, ValueError):
-        raise InvalidRequestError(
-            "not a judge-check report (expected the JSON `openrft judge-check` writes)"
-        ) from None
-    where = f"on {n} labelled samples (rule: ρ ≥ {rule.min_rho} on ≥ {rule.min_samples})"
-    if rho is None:
-        detail = f"the judge and the people gave no rank order to compare {where}"
-        return ("no-go" if n >= rule.min_samples else "warn"), detail
-    shown = f"Spearman ρ {rho:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-    if n >= rule.min_samples:
-        return ("go" if rho >= rule.min_rho else "no-go"), f"{shown} {where}"
-    if ci is not None and ci[1] < rule.min_rho:
-        return "no-go", f"{shown} {where}: even the top of the 95% interval is below {rule.min_rho}"
-    return "warn", f"insufficient evidence: {shown} {where}; label more samples"

@@ -16,14 +16,16 @@ from typing import Any
 import pytest
 
 from openrft.evals.judge_check import (
+    JudgeRule,
     LabelledRow,
     acheck_judge,
     cohen_kappa,
     fisher_ci,
+    judge_status,
     ranks,
+    readiness_items,
     spearman,
 )
-from openrft.evals.readiness import JudgeRule, Readiness, judge_checks, judge_status
 from openrft.evals.stats import wilson
 from openrft.graders import GraderContext, Sample, validate_grader
 from openrft.graders.judge import JudgeClient, JudgeSettings
@@ -254,17 +256,10 @@ def test_readiness_says_when_the_check_is_of_another_grader_or_missing() -> None
     judge = validate_grader(SCALE)
     report = {"n": 80, "spearman": 0.9, "spearman_ci": [0.85, 0.93], "grader": "helpfulness",
               "spec": judge.model_dump(mode="json", exclude_none=True)}  # fmt: skip
-    same = Readiness()
-    judge_checks(same, judge, report, JudgeRule())
-    assert [(i.name, i.status) for i in same.items] == [("judge agreement", "go")]
-    other = Readiness()
-    judge_checks(other, validate_grader({**SCALE, "model": "judge-max"}), report, JudgeRule())
-    assert [i.status for i in other.items] == ["go", "warn"]
-    assert "another grader" in other.items[1].detail
-    unchecked = Readiness()
-    judge_checks(unchecked, judge, None, JudgeRule())
-    assert unchecked.items[0].status == "warn" and "judge-check" in unchecked.items[0].detail
-    exact = Readiness()
+    assert [status for status, _ in readiness_items(judge, report, JudgeRule())] == ["go"]
+    other = readiness_items(validate_grader({**SCALE, "model": "judge-max"}), report, JudgeRule())
+    assert [status for status, _ in other] == ["go", "warn"] and "another grader" in other[1][1]
+    ((status, detail),) = readiness_items(judge, None, JudgeRule())
+    assert status == "warn" and "judge-check" in detail
     rule_based = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
-    judge_checks(exact, validate_grader(rule_based), None, JudgeRule())
-    assert exact.items == []  # a rule-based grader needs no check against people
+    assert readiness_items(validate_grader(rule_based), None, JudgeRule()) == []
