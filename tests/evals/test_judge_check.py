@@ -211,8 +211,12 @@ async def test_label_judge_confusion_and_failed_rows_left_out(
     judge.reset()
     humans = ["good", "good", "good", "bad", "bad", "bad"]
     said = ["good", "good", "bad", "bad", "bad", "good"]
-    judge.queue.extend(Reply(result=label) for label in said)
-    judge.queue.append(Reply(status=400, error="no"))  # the 7th row: a grading failure
+
+    def label(body: dict[str, Any]) -> Reply:  # by the row's text: requests arrive in any order
+        row = int(body["messages"][-1]["content"].rsplit(" ", 1)[1])
+        return Reply(result=said[row]) if row < len(said) else Reply(status=400, error="no")
+
+    judge.handler = label  # the 7th row: a grading failure
     rows = [LabelledRow(Sample(f"answer {i}"), {}, human, i + 1)
             for i, human in enumerate([*humans, "good"])]  # fmt: skip
     check = await acheck_judge(rows, validate_grader(LABELS), context=judge_context)
