@@ -36,12 +36,15 @@ from openrft.graders import (
     AnyGrader,
     GraderContext,
     GradeResult,
+    LabelModelGrader,
+    MultiGrader,
+    PythonGrader,
     Sample,
+    ScoreModelGrader,
     agrade_many,
     display_name,
     grade_many,
 )
-from openrft.graders.schema import LabelModelGrader, MultiGrader, PythonGrader, ScoreModelGrader
 
 Status = Literal["go", "warn", "no-go"]
 ROW_KEYS = frozenset({"item", "sample", "human"})
