@@ -3,18 +3,28 @@
     OpenRFTError                  base; `status` is the HTTP status the server answers with
     ├── InvalidRequestError       400: a bad request body, parameter or state change
     │   ├── GraderValidationError 400: a grader JSON that does not validate (`param` = JSON path)
-    │   └── DataFileError         400: a JSONL/data file problem, naming the file and line
+    │   ├── DataFileError         400: a JSONL/data file problem, naming the file and line
+    │   ├── BudgetExceededError   400: a judge-token budget was used up (the run stops)
+    │   ├── SandboxUnavailableError  400: python graders cannot run safely on this host
+    │   ├── JobDataError          400: a job's files fail its checks; the job's `error`
+    │   │                              (`openrft.jobs.prepare`)
+    │   ├── JobFileError          400: a bad `openrft train` job file (`openrft.cli.job_file`)
+    │   └── CorruptCheckpoint     400: a checkpoint's files do not match its manifest
+    │                                  (`openrft.store.manifest`)
     ├── AuthenticationError       401: no API key, or an unknown one
     ├── NotFoundError             404: an unknown id (or another project's)
     ├── PayloadTooLargeError      413: an upload or body over its cap
-    ├── RateLimitError            429: too many requests
     ├── DiskFullError             507: no space left under OPENRFT_HOME (`code` = disk_full)
-    ├── BudgetExceededError       400: a judge-token budget was used up (the run stops)
-    └── SandboxUnavailableError   400: python graders cannot run safely on this host
+    └── GraderErrorRate           500: too many grader errors in a step fail the job (J6;
+                                       `openrft.train.rewards`)
 
 A grading failure is *not* an exception: graders return their failure as error flags beside
-the reward (see `openrft.graders.result`). Exceptions are for requests that cannot be served
-at all. The server turns them into OpenAI's error body at its edge, the CLI into one line.
+the reward (see `openrft.graders.result`); the exceptions graders raise inside themselves
+(a template variable that does not resolve, a formula's math error, a judge that cannot be
+reached) are caught there and become those flags. Exceptions are for requests that cannot be
+served at all. The server turns them into OpenAI's error body at its edge, the CLI into one
+line. `tests/test_exceptions.py` checks that every exception class in openrft is in this tree
+or on its short list of internal signals.
 """
 
 from __future__ import annotations
@@ -86,11 +96,6 @@ class NotFoundError(OpenRFTError):
 class PayloadTooLargeError(OpenRFTError):
     status = 413
     type = "invalid_request_error"
-
-
-class RateLimitError(OpenRFTError):
-    status = 429
-    type = "rate_limit_error"
 
 
 class DiskFullError(OpenRFTError):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from openrft.data.split import split_rows
 from openrft.data.validate import MAX_TRAIN_ROWS, MAX_VALID_ROWS, validate_file
 from openrft.errors import DataFileError, GraderValidationError
 from openrft.graders import validate_grader
+from openrft.store.atomic import atomic_file
 
 app = typer.Typer(help="Check and split RFT datasets (JSONL).", no_args_is_help=True)
 
@@ -34,15 +33,9 @@ def _existing(path: Path) -> Path:
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, prefix=f".{path.name}.") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 @app.command("split")

@@ -26,8 +26,6 @@ from openrft.evals.gate import Thresholds, Verdict, gate
 from openrft.evals.sampling import EndpointSampler, SamplingParams
 from openrft.graders import validate_grader
 
-GRADER = TINY.grader
-BASE_MODEL = TINY.model
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 

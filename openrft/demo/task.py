@@ -2,8 +2,8 @@
 
 Chosen by measurement (spec/cpu-feasibility.md, experiment 2b): a tiny model warm-started on
 demonstrations that sort the wrong way half the time learns from the grader alone, on 2 CPU
-cores, in about a minute. Rows are RFT dataset rows: chat `messages` plus a `reference` field
-the grader compares against, and `tags` for slices.
+cores, in about a minute. The row itself (`make_row`) is defined in `openrft.models.sort_task`,
+beside the model whose warm start needs it; here are the datasets drawn from it.
 """
 
 from __future__ import annotations
@@ -11,20 +11,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from openrft.models.sort_task import make_row, prompt
 
-def prompt(digits: str) -> str:
-    return f"sort {digits}:"
-
-
-def make_row(rng: random.Random) -> dict[str, Any]:
-    length = rng.randint(3, 6)
-    digits = "".join(rng.choice("0123456789") for _ in range(length))
-    tags = ["edge"] if len(set(digits)) == 1 or length == 3 else []
-    return {
-        "messages": [{"role": "user", "content": prompt(digits)}],
-        "reference": "".join(sorted(digits)),
-        "tags": tags,
-    }
+__all__ = ["make_row", "make_rows", "make_split", "prompt"]
 
 
 def make_rows(count: int, seed: int) -> list[dict[str, Any]]:

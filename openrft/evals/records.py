@@ -16,12 +16,11 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.scoring import criteria_counts
-from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
+from openrft.store.ids import new_hex_id
 
-__all__ = ["FINISHED", "EvalStore", "eval_object", "item_object", "run_object"]
+__all__ = ["EvalStore", "eval_object", "item_object", "run_object"]
 
-FINISHED = frozenset({"completed", "failed", "canceled"})
 ZERO_COUNTS = {"total": 0, "errored": 0, "failed": 0, "passed": 0}
 
 

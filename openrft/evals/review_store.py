@@ -23,8 +23,8 @@ from openrft.evals.review import (
     Verdict,
     pick,
 )
-from openrft.jobs.ids import new_hex_id
 from openrft.store.db import Database, dumps, loads
+from openrft.store.ids import new_hex_id
 
 __all__ = ["ReviewStore", "from_eval_runs", "item_object", "review_object"]
 

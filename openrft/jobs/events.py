@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from openrft.errors import InvalidRequestError
-from openrft.jobs.ids import new_id
 from openrft.jobs.models import servable
 from openrft.store.db import Database, dumps, loads
+from openrft.store.ids import new_id
 from openrft.store.paths import stored
 
 __all__ = ["EventStore", "checkpoint_object", "event_object"]

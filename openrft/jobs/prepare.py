@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from openrft.data.refs import check_refs
 from openrft.data.validate import iter_valid_rows
-from openrft.errors import DataFileError, NotFoundError
+from openrft.errors import DataFileError, InvalidRequestError, NotFoundError
 from openrft.graders import AnyGrader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
+from openrft.store.atomic import atomic_file
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
@@ -37,11 +36,11 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
-class JobDataError(Exception):
-    """Why a job's files failed validation, as OpenAI's job `error` object."""
+class JobDataError(InvalidRequestError):
+    """Why a job's files failed validation; `error` is OpenAI's job `error` object."""
 
     def __init__(self, message: str, param: str):
-        super().__init__(message)
+        super().__init__(message, param=param, code=f"invalid_{param}")
         self.error = {"code": f"invalid_{param}", "message": message, "param": param}
 
 
@@ -118,17 +117,9 @@ def _error_of(exc: Exception, job_id: str) -> dict[str, Any]:
 
 
 def _write_rows(path: Path, rows: list[Row]) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as out:  # a `.tmp-*` file until whole: the worker sweeps those
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_rows(path: Path) -> list[Row]:

@@ -7,13 +7,7 @@ retries 409s, and no retry can make a finished job pausable.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from openrft.errors import InvalidRequestError
-
-Status = Literal[
-    "validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"
-]
 
 # Who moves a job where: the API (cancel, pause, resume) or the worker (everything else).
 TRANSITIONS: dict[str, frozenset[str]] = {

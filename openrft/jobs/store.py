@@ -15,8 +15,8 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.jobs import states
-from openrft.jobs.ids import new_id
 from openrft.store.db import Database, loads
+from openrft.store.ids import new_id
 from openrft.store.jobs import JobTable
 from openrft.train.spec import echo_hyperparameters
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from openrft.errors import InvalidRequestError
+from openrft.store.atomic import atomic_dir
 from openrft.store.digest import file_sha256
 
 log = logging.getLogger(__name__)
@@ -65,16 +63,12 @@ def import_gguf(gguf_file: Path, dest: Path) -> Path:
 
 
 def _import(gguf_file: Path, dest: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp's 0o700 would outlive the rename
-        _convert(gguf_file, tmp)
-        os.replace(tmp, dest)
-    except OSError:
+        with atomic_dir(dest) as tmp:
+            _convert(gguf_file, tmp)
+    except OSError:  # another process may have won the race: keep theirs
         if not (dest / "config.json").exists():
             raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _convert(gguf_file: Path, out: Path) -> None:

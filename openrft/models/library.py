@@ -10,14 +10,13 @@ alias the way `registry.resolve_path` does and copies the result into `OPENRFT_H
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from openrft.errors import InvalidRequestError
 from openrft.models import gguf, hub, tiny
+from openrft.store.atomic import atomic_dir
 
 __all__ = ["ModelEntry", "add", "listing"]
 
@@ -139,13 +138,7 @@ def _default_name(source: str) -> str:
 
 def _copy(found: Path, dest: Path) -> None:
     """Files only (a hub snapshot's symlinks followed), written to a temp dir and renamed."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_dir(dest) as tmp:
         for item in found.iterdir():
             if item.is_file() and not item.name.startswith("."):
                 shutil.copyfile(item, tmp / item.name)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -31,6 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from openrft import threads
 from openrft.errors import InvalidRequestError
 from openrft.models import gguf, hub, tiny
+from openrft.store.manifest import verify
 
 
 @dataclass
@@ -82,9 +83,7 @@ def _checkpoint(name: str, home: Path) -> Path | None:
     path = Path(name).expanduser()
     if not ((path / "manifest.json").exists() and (path / "model").is_dir()):
         return None
-    from openrft.train.checkpoints import verify  # a checkpoint: serve only verified ones
-
-    verify(path)
+    verify(path)  # a checkpoint: serve only verified ones
     return path / "model"
 
 

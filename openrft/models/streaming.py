@@ -103,8 +103,3 @@ def safe_end(text: str, stops: Sequence[str]) -> tuple[int, bool]:
     if full is not None and full <= partial:
         return full, True
     return (partial if full is None else min(partial, full)), False
-
-
-def _opens_stop(tail: str, stops: Sequence[str]) -> bool:
-    """Whether `tail` is the start of some stop string, not yet all of it."""
-    return any(len(stop) > len(tail) and stop.startswith(tail) for stop in stops)

@@ -5,16 +5,14 @@ A byte-level tokenizer (256 byte symbols plus chat specials, so any UTF-8 text w
 *noisy* demonstrations: half of them sort descending, so the model can already produce the
 right answer but picks it about half the time, and RL with the grader only has to select it
 (spec/cpu-feasibility.md, experiment 2b). The result is cached under
-`OPENRFT_HOME/models/openrft-tiny/`, written to a temp dir and renamed, so it is built once.
+`OPENRFT_HOME/models/openrft-tiny/`, written to a temp dir and renamed (`openrft.store.atomic`),
+so it is built once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from openrft.demo import task
+from openrft.models import sort_task
+from openrft.store.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +79,22 @@ def ensure_tiny(home: Path) -> Path:
     target = home / "models" / NAME
     if (target / "config.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("building %s (one-time warm start)", NAME)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
     try:
-        tokenizer = build_tokenizer()
-        model = build_model(tokenizer)
-        warm_start(model, tokenizer)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)  # another process may have won the race: keep theirs
-    except OSError:
+        with atomic_dir(target) as tmp:
+            tokenizer = build_tokenizer()
+            model = build_model(tokenizer)
+            warm_start(model, tokenizer)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    except OSError:  # another process may have won the race: keep theirs
         if not (target / "config.json").exists():
             raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 def _demonstration(rng: random.Random) -> tuple[str, str]:
-    row = task.make_row(rng)
+    row = sort_task.make_row(rng)
     answer = row["reference"]
     if rng.random() < 0.5:  # the noise: half of the demonstrations sort the wrong way
         answer = answer[::-1]

@@ -21,7 +21,7 @@ from typing import Any
 from openrft.jobs.models import ModelCatalog
 from openrft.serve.backend import Backend, TorchBackend
 from openrft.serve.batching import Batcher, Ticket
-from openrft.server.config import Settings
+from openrft.serve.settings import ServeSettings
 from openrft.store.db import Database
 
 __all__ = ["Engine"]
@@ -33,7 +33,7 @@ COMPLETION_GUESS = 256
 class Engine:
     def __init__(
         self,
-        settings: Settings,
+        settings: ServeSettings,
         db: Database,
         *,
         backend: Backend | None = None,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from openrft.jobs.ids import new_id
+from openrft.store.ids import new_id
 
 __all__ = ["Chunks", "chat_object", "rest_deltas", "sse"]
 
@@ -123,10 +123,6 @@ class Chunks:
         if self.include_usage:
             yield self.event([], usage=chat_usage(completions))
         yield DONE
-
-
-def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
 
 
 def rest_deltas(completion: Any, sent: str) -> Iterator[dict[str, Any]]:

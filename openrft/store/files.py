@@ -6,8 +6,9 @@ Guarantees:
   255 characters, never part of a path. Ids are checked against their pattern before any path is
   built, so `../x` cannot name a file.
 - Content writes are atomic (temp file in the same directory, fsync, `os.replace`, fsync of the
-  directory): after a crash a file is whole or absent. A file is visible once its record is
-  committed to the SQLite store (`files` table), and deleting removes the record first.
+  directory; `openrft.store.atomic`): after a crash a file is whole or absent. A file is visible
+  once its record is committed to the SQLite store (`files` table), and deleting removes the
+  record first.
 - What a killed upload leaves (`.tmp-*`, or content whose record was never committed) is
   removed by `sweep()` when the server starts. A writer holds an exclusive `flock` on its file
   from creation until its record is committed (or the file removed), so a sweep never takes
@@ -16,7 +17,7 @@ Guarantees:
   `max_bytes` plus one chunk; nothing of it is kept. Content-Type is never consulted.
 - A file belongs to one project: another project's id answers `NotFoundError`, as an unknown id.
 What it does not do: per-project quotas, enforcing `expires_at`, JSONL checks at upload (OpenAI
-reports fine-tune data errors on the job; `validate_upload` is there for the job layer).
+reports fine-tune data errors on the job; the job layer reads files with `openrft.data.validate`).
 Listing is one indexed query, however many files a home holds.
 """
 
@@ -32,10 +33,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-from openrft.data.validate import validate_file
 from openrft.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from openrft.store.atomic import fsync_path, replace
 from openrft.store.db import Database
 from openrft.store.migrations import FILE_COLUMNS
 from openrft.store.names import display_name
@@ -46,7 +47,6 @@ __all__ = [
     "FileRecord",
     "FileStore",
     "default_home",
-    "validate_upload",
 ]
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -95,14 +95,6 @@ class FileRecord:
         return {"object": "file", **body, "status_details": None}
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FileStore:
     def __init__(
         self, home: Path | None = None, *, db: Database | None = None, max_bytes: int | None = None
@@ -136,8 +128,7 @@ class FileStore:
         fd, temporary = self._locked_temp()
         try:
             size = _write(fd, _chunks(stream, self.max_bytes))
-            os.replace(temporary, target)
-            _fsync_dir(self.root)
+            replace(temporary, target)
             record = FileRecord(
                 file_id, size, now // 10**9, display_name(filename), purpose, project, now
             )
@@ -264,7 +255,7 @@ class FileStore:
             conn.execute("DELETE FROM files WHERE id = ?", (record.id,))
         (self.root / record.id).unlink(missing_ok=True)
         (self.root / f"{record.id}.json").unlink(missing_ok=True)  # an imported old record
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         return {"id": record.id, "object": "file", "deleted": True}
 
 
@@ -290,11 +281,3 @@ def _chunks(stream: BinaryIO, max_bytes: int) -> Iterator[bytes]:
                 f"File is larger than the {max_bytes} byte limit", param="file"
             )
         yield chunk
-
-
-def validate_upload(
-    path: Path, *, split: Literal["train", "valid"] = "train", path_label: str | None = None
-) -> list[dict[str, Any]]:
-    """The job layer's check of a `fine-tune` file (decisions D1, D2): its rows, or a
-    `DataFileError` naming the first bad line. Upload itself never parses content."""
-    return validate_file(path, split=split, path_label=path_label)

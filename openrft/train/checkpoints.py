@@ -13,24 +13,18 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openrft.errors import InvalidRequestError
-from openrft.store.digest import file_sha256
+from openrft.store.atomic import replace
 from openrft.store.disk import no_room
+from openrft.store.manifest import CorruptCheckpoint, seal, verify
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 STATE = "state.json"
-
-
-class CorruptCheckpoint(InvalidRequestError):
-    """A checkpoint whose files do not match its manifest."""
 
 
 @dataclass
@@ -42,34 +36,6 @@ class Checkpoint:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.state.get("metrics") or {})
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def verify(path: Path) -> dict[str, Any]:
-    """The manifest of a complete, intact checkpoint; CorruptCheckpoint otherwise. The
-    message names the checkpoint (`step-N`) and its files, never where the home is: the
-    server answers with it."""
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-        for name, expected in manifest["files"].items():
-            file = path / name
-            if file.stat().st_size != expected["size"] or file_sha256(file) != expected["sha256"]:
-                raise CorruptCheckpoint(
-                    f"checkpoint {path.name}: {name} does not match its manifest"
-                )
-    except OSError as exc:
-        where = Path(exc.filename or MANIFEST).name
-        raise CorruptCheckpoint(f"checkpoint {path.name}: {where}: {exc.strerror}") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptCheckpoint(f"checkpoint {path.name}: unreadable manifest ({exc})") from exc
-    return dict(manifest)
 
 
 class CheckpointStore:
@@ -110,24 +76,10 @@ class CheckpointStore:
         tmp.mkdir()
         write(tmp)
         (tmp / STATE).write_text(json.dumps(state, sort_keys=True))
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        for file in files:
-            _fsync(file)
-        manifest = {
-            "step": step,
-            "files": {
-                str(f.relative_to(tmp)): {"size": f.stat().st_size, "sha256": file_sha256(f)}
-                for f in files
-            },
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        _fsync(tmp / MANIFEST)
-        for folder in {f.parent for f in files} | {tmp}:
-            _fsync(folder)
+        seal(tmp, step)
         if final.exists():  # a re-save of the same step after a crash: replace it
             shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync(self.root)
+        replace(tmp, final)
         return Checkpoint(step, final, state)
 
     def verified(self) -> list[Checkpoint]:

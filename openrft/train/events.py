@@ -103,10 +103,3 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         with path.open("r+b") as handle:
             handle.truncate(len(data))
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-
-
-class NullSink:
-    """A sink that drops everything (the journal alone records the events)."""
-
-    def emit(self, *args: Any, **kwargs: Any) -> None:
-        return None

@@ -9,7 +9,6 @@ leaves it out of the advantage, and `check_error_rate` decides whether the job g
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 from openrft.errors import OpenRFTError
@@ -31,20 +30,6 @@ class GraderErrorRate(OpenRFTError):
 
     def __init__(self, message: str):
         super().__init__(message, code="grader_error_rate")
-
-
-@dataclass
-class Grades:
-    results: list[GradeResult]
-    elapsed: float
-
-    @property
-    def rewards(self) -> list[float]:
-        return [r.reward for r in self.results]
-
-    @property
-    def errored(self) -> list[bool]:
-        return [not r.ok for r in self.results]
 
 
 class Rewarder:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from openrft.data.validate import validate_file
 from openrft.errors import DataFileError, InvalidRequestError, NotFoundError, PayloadTooLargeError
-from openrft.store.files import FileStore, validate_upload
+from openrft.store.files import FileStore
 from openrft.store.names import display_name
 
 ROW = b'{"messages": [{"role": "user", "content": "hi"}], "answer": "4"}\n'
@@ -83,13 +84,13 @@ def test_content_type_is_never_consulted(store: FileStore) -> None:
     png = b"\x89PNG\r\n\x1a\n" + os.urandom(64)
     record = store.create("p", io.BytesIO(png), "data.jsonl", "fine-tune")
     with pytest.raises(DataFileError) as caught:
-        validate_upload(store.content_path("p", record.id), path_label=record.id)
+        validate_file(store.content_path("p", record.id), path_label=record.id)
     assert caught.value.line == 1 and caught.value.path == record.id
 
 
-def test_validate_upload_returns_rows(store: FileStore) -> None:
+def test_validate_file_returns_an_uploads_rows(store: FileStore) -> None:
     record = store.create("p", io.BytesIO(ROW * 2), "t.jsonl", "fine-tune")
-    assert len(validate_upload(store.content_path("p", record.id))) == 2
+    assert len(validate_file(store.content_path("p", record.id))) == 2
 
 
 class Endless(io.RawIOBase):

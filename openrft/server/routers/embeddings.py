@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from openrft.errors import InvalidRequestError
 from openrft.serve.backend import normalize
 from openrft.server.auth import project
+from openrft.server.lists import list_object
 from openrft.server.wire import EmbeddingsRequest
 
 router = APIRouter()
@@ -47,9 +48,5 @@ async def embeddings(body: EmbeddingsRequest, request: Request, project: Project
         }
         for index, vector in enumerate(vectors)
     ]
-    return {
-        "object": "list",
-        "data": data,
-        "model": body.model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return list_object(data, model=body.model, usage=usage)

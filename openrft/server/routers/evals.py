@@ -20,6 +20,7 @@ from openrft.evals.sources import CompletionsSource, check_items, load_rows, par
 from openrft.graders import validate_grader
 from openrft.server.auth import project
 from openrft.server.json_body import nesting
+from openrft.server.lists import page
 from openrft.server.wire import EvalCreateRequest, EvalRunCreateRequest, EvalUpdateRequest
 from openrft.store.db import loads
 from openrft.strict import Strict
@@ -56,14 +57,7 @@ def _store(request: Request) -> EvalStore:
 
 
 def _list(rows: list[Any], more: bool, shape: Any) -> dict[str, Any]:
-    data = [shape(row) for row in rows]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": more,
-    }
+    return page([shape(row) for row in rows], more)
 
 
 # --- evals -------------------------------------------------------------------------------

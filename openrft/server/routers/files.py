@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from openrft.errors import InvalidRequestError
 from openrft.server.auth import project
+from openrft.server.lists import page
 from openrft.store.files import FileStore
 
 router = APIRouter()
@@ -54,14 +55,7 @@ def list_files(
 ) -> dict[str, Any]:
     # One more than asked, to know whether a next page exists (the store caps at 10000).
     records = _store(request).list(project, purpose, order, after, min(limit + 1, 10000))
-    data = [record.to_object() for record in records[:limit]]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": len(records) > limit,
-    }
+    return page([record.to_object() for record in records[:limit]], len(records) > limit)
 
 
 @router.get("/files/{file_id}")

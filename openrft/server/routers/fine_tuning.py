@@ -23,6 +23,7 @@ from openrft.jobs.events import EventStore, checkpoint_object, event_object
 from openrft.jobs.store import JobStore, job_object
 from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
+from openrft.server.lists import page
 from openrft.server.wire import JobCreateRequest, Reinforcement
 from openrft.train.spec import Hyperparameters, Method, TrainSettings
 from openrft.train.spec import Reinforcement as JobReinforcement
@@ -151,7 +152,7 @@ def list_jobs(
         if key.startswith("metadata[") and key.endswith("]")
     }
     rows, more = _jobs(request).page(project, after, limit, metadata or None)
-    return {"object": "list", "data": [job_object(row) for row in rows], "has_more": more}
+    return page([job_object(row) for row in rows], more, cursors=False)
 
 
 @router.get("/{job_id}")
@@ -180,7 +181,7 @@ def list_events(
 ) -> dict[str, Any]:
     _jobs(request).get(project, job_id)
     rows, more = _events(request).page(job_id, after, limit)
-    return {"object": "list", "data": [event_object(row) for row in rows], "has_more": more}
+    return page([event_object(row) for row in rows], more, cursors=False)
 
 
 @router.get("/{job_id}/checkpoints")
@@ -193,11 +194,4 @@ def list_checkpoints(
 ) -> dict[str, Any]:
     _jobs(request).get(project, job_id)
     rows, more = _events(request).checkpoint_page(job_id, after, limit)
-    data = [checkpoint_object(row) for row in rows]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": more,
-    }
+    return page([checkpoint_object(row) for row in rows], more)

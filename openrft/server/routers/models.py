@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from openrft.jobs.models import ModelCatalog
 from openrft.server.auth import project
+from openrft.server.lists import list_object
 
 router = APIRouter(prefix="/models")
 Project = Annotated[str, Depends(project)]
@@ -20,7 +21,7 @@ def _catalog(request: Request) -> ModelCatalog:
 
 @router.get("")
 def list_models(request: Request, project: Project) -> dict[str, Any]:
-    return {"object": "list", "data": _catalog(request).models(project)}
+    return list_object(_catalog(request).models(project))
 
 
 # `:path` because model ids contain colons and may contain slashes (hub ids).
