@@ -8,6 +8,7 @@
     ├── NotFoundError             404: an unknown id (or another project's)
     ├── PayloadTooLargeError      413: an upload or body over its cap
     ├── RateLimitError            429: too many requests
+    ├── ServiceUnavailableError   503: overloaded (serving queue full) or the model process died
     ├── DiskFullError             507: no space left under OPENRFT_HOME (`code` = disk_full)
     ├── BudgetExceededError       400: a judge-token budget was used up (the run stops)
     └── SandboxUnavailableError   400: python graders cannot run safely on this host
@@ -91,6 +92,13 @@ class PayloadTooLargeError(OpenRFTError):
 class RateLimitError(OpenRFTError):
     status = 429
     type = "rate_limit_error"
+
+
+class ServiceUnavailableError(OpenRFTError):
+    """503, as OpenAI answers when it is overloaded: the request was fine, retry it later
+    (the SDK retries 503 with backoff by itself)."""
+
+    status = 503
 
 
 class DiskFullError(OpenRFTError):
