@@ -20,6 +20,7 @@ one batch across different models.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -36,6 +37,8 @@ __all__ = ["Engine"]
 
 COMPLETION_GUESS = 256
 """A request's completion budget for its size when it sets none (the model's default)."""
+ROOM_POLL = 0.05
+"""Seconds between looks at the queue for a request that waits for room (`wait=True`)."""
 
 
 class Engine:
@@ -81,8 +84,12 @@ class Engine:
             self._models.popitem(last=False)
         return loaded
 
-    async def complete(self, target: str, params: dict[str, Any]) -> list[Any]:
-        """The completions (`n` of them) for one chat request, batched with its neighbours."""
+    async def complete(
+        self, target: str, params: dict[str, Any], *, wait: bool = False
+    ) -> list[Any]:
+        """The completions (`n` of them) for one chat request, batched with its neighbours.
+        With the queue full, a 503; with `wait` (background work: eval runs), it waits for
+        room instead."""
         batcher = self.batchers.get(target)
         if batcher is None:
 
@@ -98,7 +105,10 @@ class Engine:
             )
             self.batchers[target] = batcher
         ticket = Ticket(size=_size(params))
-        self._admit(ticket.size)
+        while (full := self._full(ticket.size)) is not None:
+            if not wait:
+                raise ServiceUnavailableError(full)
+            await asyncio.sleep(ROOM_POLL)
         if params.get("on_text") is not None:
             params = {**params, "on_text": _Heard(params["on_text"], ticket)}
         request = self.backend.request(**params, cancel=ticket.cancel)
@@ -106,8 +116,6 @@ class Engine:
         return result
 
     async def embed(self, target: str, texts: list[str]) -> tuple[list[list[float]], int]:
-        import asyncio
-
         def run() -> tuple[list[list[float]], int]:
             return self.backend.embed(self._loaded(target), texts)
 
@@ -130,17 +138,19 @@ class Engine:
         """Their sizes in tokens (estimated), added up."""
         return sum(batcher.queued_tokens() for batcher in self.batchers.values())
 
-    def _admit(self, size: int) -> None:
-        """Refuse a request the queue has no room for; an empty queue takes any one request,
-        so a request larger than the cap is served alone rather than never."""
+    def _full(self, size: int) -> str | None:
+        """Why the queue has no room for a request of `size` tokens, or None when it has.
+        An empty queue takes any one request, so one larger than the cap is served alone
+        rather than never."""
         if not self.max_queued_tokens or not (queued := self.queued_tokens()):
-            return
-        if queued + size > self.max_queued_tokens:
-            raise ServiceUnavailableError(
-                f"The server is overloaded: {queued} tokens are queued for generation and this "
-                f"request would take them past {self.max_queued_tokens} "
-                "(OPENRFT_MAX_QUEUED_TOKENS). Retry after a brief wait."
-            )
+            return None
+        if queued + size <= self.max_queued_tokens:
+            return None
+        return (
+            f"The server is overloaded: {queued} tokens are queued for generation and this "
+            f"request would take them past {self.max_queued_tokens} "
+            "(OPENRFT_MAX_QUEUED_TOKENS). Retry after a brief wait."
+        )
 
     async def aclose(self) -> None:
         for batcher in self.batchers.values():

@@ -2,14 +2,17 @@
 against a live server: the real tiny model answers (plain and streamed) from the child and
 the server's shutdown leaves no child behind; with a scripted model in the child, a client
 that leaves cancels its generation there, a child killed mid-generation is a clean 503 and
-the next request starts a new child; the token caps refuse (503) or split as documented."""
+the next request starts a new child; the queue's token cap refuses (503) a request, or makes
+background work (eval runs) wait, as documented."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -19,10 +22,11 @@ import httpx
 import openai
 import pytest
 
-from openrft.errors import InvalidRequestError
+from openrft.errors import InvalidRequestError, ServiceUnavailableError
 from openrft.serve.engine import Engine
 from openrft.serve.process import ProcessBackend
 from openrft.server import Settings
+from openrft.store.db import Database
 from tests.server.conftest import Live, live_server
 from tests.server.fakes import Completion, FakeBackend
 from tests.server.test_chat_faults import chat, sdk_of, wait_until
@@ -188,3 +192,40 @@ def test_generation_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPENRFT_GENERATION", "gpu")
     with pytest.raises(InvalidRequestError, match='"process" or "thread"'):
         Settings.from_env()
+
+
+async def test_background_work_waits_for_room_in_the_queue(tmp_path: Path) -> None:
+    """An eval run's rows (`wait=True`) wait for the queue to drain instead of a 503."""
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    settings = Settings(home=tmp_path, max_queued_tokens=300, generation="thread")
+    engine = Engine(settings, Database(tmp_path), backend=backend)
+    target = engine.resolve("default", "openrft-tiny")
+    params = {"n": 1, "max_tokens": 200}
+
+    def ask(text: str, **options: Any) -> asyncio.Future[list[Any]]:
+        messages = [{"role": "user", "content": text}]
+        return asyncio.ensure_future(
+            engine.complete(target, {**params, "messages": messages}, **options)
+        )
+
+    gate = ask("__gate__")
+    await until(lambda: len(backend.calls) == 1)
+    queued = ask("queued")
+    await until(lambda: engine.queued() == 1)
+    with pytest.raises(ServiceUnavailableError):
+        await ask("refused")
+    waiting = ask("waits", wait=True)
+    await asyncio.sleep(0.2)
+    assert not waiting.done() and engine.queued() == 1  # not queued: waiting for room
+    backend.gate.set()
+    assert [(await f)[0].text for f in (gate, queued, waiting)] == ["__etag__", "deueuq", "stiaw"]
+    await engine.aclose()
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("state never reached")
