@@ -129,7 +129,8 @@ class RunExecutor:
         except (VariableError, ValueError) as exc:
             return [], _RowError("invalid_input_messages", str(exc))
         try:
-            completions = await self.engine.complete(target, {**params, "messages": messages})
+            request = {**params, "messages": messages}
+            completions = await self.engine.complete(target, request, wait=True)
         except OpenRFTError as exc:
             return messages, _RowError(exc.code or "sample_error", exc.message)
         except Exception as exc:  # boundary: the model's failure, without its internals
