@@ -22,8 +22,7 @@ import time
 from typing import Any
 
 from openrft.demo.server import free_port
-from openrft.graders import grade_many, validate_grader
-from openrft.graders.batch import DEFAULT_CONCURRENCY
+from openrft.graders import DEFAULT_CONCURRENCY, grade_many, validate_grader
 
 GRADER = {
     "type": "score_model",

@@ -19,17 +19,30 @@ other; their latencies alone, then with one more client sending a long request a
 time, in the same run: a 32 KiB prompt (past the model's context: refused at once) and the
 longest request the context allows (a prompt that nearly fills it, a large completion budget,
 sampled). `--fairness-only` runs just this part.
+
+`--sweep 1,4,16,64` (issue 18) runs instead: throughput and latency percentiles as the number
+of concurrent clients grows, for generation in its own process (`OPENRFT_GENERATION=process`,
+the default) and on a thread of the server (`thread`, the old engine, the baseline), both
+servers up at once and measured in alternation, `--rounds` times, so both see the same load
+from the rest of the host. Targets: with the process engine, throughput keeps rising from 16
+to 64 clients, and p99 at 64 clients is at most 2x p99 at 16.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from openai import AsyncOpenAI, OpenAI
@@ -38,6 +51,7 @@ from openrft.demo import task
 from openrft.demo.server import local_server
 from openrft.models.generate import ChatRequest, chat_completions
 from openrft.models.registry import load_model
+from openrft.models.tiny import ensure_tiny
 
 Messages = list[dict[str, Any]]
 
@@ -195,6 +209,128 @@ def fairness(url: str, prompts: list[Messages], clients: int, tokens: int) -> No
         print(f"{name:32} {median:10.1f} {worst:8.1f}   {said}")
 
 
+async def timed_clients(
+    url: str, prompts: list[Messages], tokens: int, clients: int
+) -> tuple[float, list[float]]:
+    """`clients` concurrent keep-alive HTTP/1.1 clients through all the requests: the seconds
+    it took, and each request's latency. Plain asyncio streams, not httpx: on this 2-core
+    host httpx's own work per request (several ms of CPU) capped 64 clients at ~20-60 req/s,
+    below what the server answers, so the sweep would have measured the client."""
+    queue: asyncio.Queue[Messages] = asyncio.Queue()
+    for messages in prompts:
+        queue.put_nowait(messages)
+    latencies: list[float] = []
+    parts = urlsplit(url)
+
+    async def one_client() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while not queue.empty():
+                data = json.dumps(body(queue.get_nowait(), tokens)).encode()
+                start = time.perf_counter()
+                writer.write(RAW_POST % (parts.path.encode(), len(data)) + data)
+                await raw_response(reader)
+                latencies.append(time.perf_counter() - start)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*[one_client() for _ in range(clients)])
+    return time.perf_counter() - start, latencies
+
+
+RAW_POST = (
+    b"POST %s/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\n\r\n"
+)
+
+
+async def raw_response(reader: asyncio.StreamReader) -> bytes:
+    """One response's body (a 200 with a content-length, as the server answers a chat)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    if not head.startswith("HTTP/1.1 200"):
+        raise RuntimeError(f"the server answered {head.splitlines()[0]}")
+    fields = dict(line.lower().split(": ", 1) for line in head.splitlines()[1:] if ": " in line)
+    return await reader.readexactly(int(fields["content-length"]))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+ENGINES = ("thread", "process")
+
+
+def sweep(home: Path, prompts: list[Messages], args: Any) -> None:
+    """Clients 1, 4, 16, 64 (`--sweep`) against both engines, alternating, `--rounds` times."""
+    levels = [int(c) for c in args.sweep.split(",")]
+    seen: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    built = ensure_tiny(home / "thread")  # once: the other server gets a copy
+    shutil.copytree(built, home / "process" / built.relative_to(home / "thread"))
+    with (
+        local_engine(home / "thread", "thread") as thread,
+        local_engine(home / "process", "process") as process,
+    ):
+        urls = {"thread": thread, "process": process}
+        for url in urls.values():  # warm up: the model loaded, the child started
+            asyncio.run(timed_clients(url, prompts[:64], args.max_tokens, 16))
+        for _ in range(args.rounds):
+            for clients in levels:
+                for engine in ENGINES:
+                    count = max(args.requests, 4 * clients)
+                    batch = (prompts * (count // len(prompts) + 1))[:count]
+                    took, latencies = asyncio.run(
+                        timed_clients(urls[engine], batch, args.max_tokens, clients)
+                    )
+                    row = (count / took, percentile(latencies, 0.5), percentile(latencies, 0.99))
+                    seen.setdefault((engine, clients), []).append(row)
+    print_sweep(seen, levels, args.rounds)
+
+
+@contextmanager
+def local_engine(home: Path, engine: str) -> Iterator[str]:
+    """`openrft serve` on `home` with generation on `engine` ("thread" or "process")."""
+    before = os.environ.get("OPENRFT_GENERATION")
+    os.environ["OPENRFT_GENERATION"] = engine  # the server reads it as it starts
+    try:
+        with local_server(home) as url:
+            _restore("OPENRFT_GENERATION", before)
+            yield url
+    finally:
+        _restore("OPENRFT_GENERATION", before)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def print_sweep(
+    seen: dict[tuple[str, int], list[tuple[float, float, float]]], levels: list[int], rounds: int
+) -> None:
+    def span(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
+        low, high = min(values) * scale, max(values) * scale
+        return f"{low:.{digits}f}-{high:.{digits}f}" if rounds > 1 else f"{low:.{digits}f}"
+
+    print(f"{'engine':8} {'clients':>7} {'req/s (range)':>15} {'p50 ms':>13} {'p99 ms':>13}")
+    for engine in ENGINES:
+        for clients in levels:
+            rows = seen[(engine, clients)]
+            rates, p50, p99 = ([row[i] for row in rows] for i in range(3))
+            print(f"{engine:8} {clients:7} {span(rates):>15} {span(p50, 1000):>13} "
+                  f"{span(p99, 1000):>13}")  # fmt: skip
+    top, next_top = levels[-1], levels[-2] if len(levels) > 1 else levels[-1]
+    for engine in ENGINES:
+        pairs = list(zip(seen[(engine, top)], seen[(engine, next_top)], strict=True))
+        rising = ", ".join(f"{a[0] / b[0]:.2f}" for a, b in pairs)
+        tails = ", ".join(f"{a[2] / b[2]:.2f}" for a, b in pairs)
+        print(f"{engine}: per round, req/s at {top} / at {next_top} clients: {rising}; "
+              f"p99 at {top} / at {next_top}: {tails}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=96)
@@ -204,10 +340,14 @@ def main() -> None:
     parser.add_argument("--sdk", action="store_true", help="clients are the openai SDK, not httpx")
     parser.add_argument("--short-clients", type=int, default=4)
     parser.add_argument("--fairness-only", action="store_true")
+    parser.add_argument("--sweep", default="", help="clients per level, e.g. 1,4,16,64")
     args = parser.parse_args()
     prompts = [row["messages"] for row in task.make_rows(args.requests, seed=11)]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        if args.sweep:
+            sweep(home, prompts, args)
+            return
         if args.fairness_only:
             with local_server(home) as url:
                 fairness(url, prompts[:32], args.short_clients, args.max_tokens)

@@ -14,6 +14,7 @@
     ├── AuthenticationError       401: no API key, or an unknown one
     ├── NotFoundError             404: an unknown id (or another project's)
     ├── PayloadTooLargeError      413: an upload or body over its cap
+    ├── ServiceUnavailableError   503: overloaded (serving queue full) or the model process died
     ├── DiskFullError             507: no space left under OPENRFT_HOME (`code` = disk_full)
     └── GraderErrorRate           500: too many grader errors in a step fail the job (J6;
                                        `openrft.train.rewards`)
@@ -96,6 +97,13 @@ class NotFoundError(OpenRFTError):
 class PayloadTooLargeError(OpenRFTError):
     status = 413
     type = "invalid_request_error"
+
+
+class ServiceUnavailableError(OpenRFTError):
+    """503, as OpenAI answers when it is overloaded: the request was fine, retry it later
+    (the SDK retries 503 with backoff by itself)."""
+
+    status = 503
 
 
 class DiskFullError(OpenRFTError):

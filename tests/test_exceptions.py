@@ -30,7 +30,7 @@ INTERNAL = {
     "graders/template.py:VariableError": "-> invalid_variable_error",
     "graders/formula.py:FormulaError": "-> GraderValidationError / formula_parse_error",
     "graders/formula.py:FormulaMathError": "-> other_error, reward 0 (G8)",
-    "graders/judge.py:JudgeServerError": "-> model_grader_server_error (G4)",
+    "graders/judge/client.py:JudgeServerError": "-> model_grader_server_error (G4)",
     "graders/embeddings.py:EmbeddingsError": "-> other_error on the cosine grade",
     "graders/text_similarity.py:MetricUnavailableError": "-> other_error, with the fix",
 }

@@ -17,7 +17,7 @@ from openrft.data.report import FieldBalance
 from openrft.data.split import split_rows
 from openrft.data.validate import MAX_TRAIN_ROWS, MAX_VALID_ROWS, validate_file
 from openrft.errors import DataFileError, GraderValidationError
-from openrft.graders.validation import validate_grader
+from openrft.graders import validate_grader
 from openrft.store.atomic import atomic_file
 
 app = typer.Typer(help="Check and split RFT datasets (JSONL).", no_args_is_help=True)

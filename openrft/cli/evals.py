@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,13 +19,16 @@ from rich.table import Table
 
 from openrft.cli.grade import load_grader
 from openrft.cli.render import console, err_console, load_json_file
+from openrft.cli.review import Reviews, reviews_at
 from openrft.data.validate import validate_file
 from openrft.errors import InvalidRequestError
 from openrft.evals import audit as audit_mod
 from openrft.evals import gate as gate_mod
 from openrft.evals import readiness as readiness_mod
+from openrft.evals import review as review_mod
 from openrft.evals import views
 from openrft.evals.compare import ModelEval, evaluate
+from openrft.evals.review import ReviewCounts
 from openrft.evals.sampling import EndpointSampler, LocalSampler, Sampler, SamplingParams
 from openrft.graders import AnyGrader, display_name
 
@@ -131,6 +135,23 @@ def gate_command(
     max_cost_ratio: Annotated[
         float | None, typer.Option(help="Most candidate / baseline tokens per item allowed.")
     ] = None,
+    require_review: Annotated[
+        int | None,
+        typer.Option(help="Outputs a person must approve (none rejected) before a pass.", min=1),
+    ] = None,
+    review: Annotated[
+        str | None, typer.Option(help="The review to count (default: the pair's latest).")
+    ] = None,
+    review_samples: Annotated[
+        int, typer.Option(help="Outputs per slice put up for review when one is created.", min=1)
+    ] = 3,
+    review_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OPENRFT_REVIEW_URL",
+            help="openrft server keeping reviews (default --base-url; `home`: local).",
+        ),
+    ] = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     samples: Samples = 1,
@@ -143,16 +164,82 @@ def gate_command(
     rows = validate_file(data, split="valid")
     params = _params(samples, temperature, None, seed)
     sampler = sampler_for(base_url, api_key)
-    evaluated = _evaluate_all([baseline, candidate], rows, spec, sampler, params)
-    base, cand = _answered(evaluated, base_url)
     limits = gate_mod.Thresholds(
-        min_gain, slice_tolerance, max_latency_p95, max_tokens_per_item, max_cost_ratio
-    )
-    verdict = gate_mod.gate(cand, base, limits)
+        min_gain, slice_tolerance, max_latency_p95, max_tokens_per_item, max_cost_ratio,
+        require_review,
+    )  # fmt: skip
+    wanted = _Wanted(candidate, baseline, review, review_samples, review_url or base_url)
+    run = _gate_run(wanted, limits, rows, spec, sampler, params, api_key)
+    base, cand, found, created = _answered(run, base_url)
+    counts = ReviewCounts.of(found) if found else None
+    verdict = gate_mod.gate(cand, base, limits, counts)
     console.print(views.gate_table(verdict))
     paths = views.write_gate(report or Path("reports/gate"), verdict, [base, cand])
     console.print(f"report: {paths[0]}")
+    if found and (created or not verdict.passed) and counts and counts.pending:
+        console.print(
+            f"review {found['id']}: {counts.pending} outputs await a person: "
+            f"`openrft review list {found['id']}`, `openrft review show ITEM`, "
+            "`openrft review approve ITEM` or `openrft review reject ITEM --note WHY`",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
     raise typer.Exit(0 if verdict.passed else 1)
+
+
+@dataclass
+class _Wanted:
+    """What the gate's human review is about and where it is kept."""
+
+    candidate: str
+    baseline: str
+    review: str | None
+    per_slice: int
+    url: str | None
+
+
+async def _gate_run(
+    wanted: _Wanted,
+    limits: gate_mod.Thresholds,
+    rows: list[dict[str, Any]],
+    spec: AnyGrader,
+    sampler: Sampler,
+    params: SamplingParams,
+    api_key: str | None,
+) -> tuple[ModelEval, ModelEval, dict[str, Any] | None, bool]:
+    """Both models evaluated; with a review required, the pair's review (created, with fresh
+    outputs per slice, when there is none yet)."""
+    try:
+        base = await evaluate(wanted.baseline, rows, spec, sampler, params)
+        cand = await evaluate(wanted.candidate, rows, spec, sampler, params)
+        if limits.require_review is None:
+            return base, cand, None, False
+        store = reviews_at(wanted.url, api_key)
+        found = _pair_review(store, wanted)
+        if found is not None:
+            return base, cand, found, False
+        slices = {name for row in rows for name in review_mod.slices_of(row)}
+        per_slice = max(wanted.per_slice, -(-limits.require_review // max(1, len(slices))))
+        picks = review_mod.pick(rows, per_slice, params.seed or 0)
+        body = await review_mod.sample_pairs(
+            wanted.candidate, wanted.baseline, rows, picks, spec, sampler, params
+        )
+        return base, cand, store.create(body), True
+    finally:
+        await sampler.aclose()
+
+
+def _pair_review(store: Reviews, wanted: _Wanted) -> dict[str, Any] | None:
+    """The named review (it must be of this pair), else the pair's latest, else None."""
+    if wanted.review is None:
+        found = store.reviews(wanted.candidate, wanted.baseline)
+        return found[0] if found else None
+    named = store.review(wanted.review)
+    if (named["candidate"], named["baseline"]) != (wanted.candidate, wanted.baseline):
+        raise InvalidRequestError(
+            f"review {wanted.review} is of {named['candidate']} vs {named['baseline']}, "
+            f"not {wanted.candidate} vs {wanted.baseline}"
+        )
+    return named
 
 
 def readiness_command(
@@ -166,15 +253,27 @@ def readiness_command(
     temperature: Temperature = 1.0,
     seed: Seed = None,
     report: Report = None,
+    judge_check: Annotated[
+        Path | None, typer.Option(help="A `judge-check` report (.json) for the grader's judge.")
+    ] = None,
+    min_judge_rho: Annotated[float, typer.Option(help="Least judge–people Spearman ρ.")] = 0.8,
+    min_judge_samples: Annotated[
+        int, typer.Option(help="Least labelled samples for the judge's ρ to count.")
+    ] = 50,
 ) -> None:
     """The go / no-go checklist; exit 0 for go, 1 for no-go."""
     grader_data = load_json_file(grader)
+    agreement = load_json_file(judge_check) if judge_check is not None else None
+    rule = readiness_mod.JudgeRule(min_judge_rho, min_judge_samples)
     params = _params(samples, temperature, None, seed)
     sampler = sampler_for(base_url, api_key)
 
     async def run() -> readiness_mod.Readiness:
         try:
-            return await readiness_mod.check(data, valid, grader_data, model, sampler, params)
+            return await readiness_mod.check(
+                data, valid, grader_data, model, sampler, params,
+                judge_check=agreement, judge_rule=rule,
+            )  # fmt: skip
         finally:
             await sampler.aclose()
 

@@ -12,10 +12,17 @@ from rich.table import Table
 
 from openrft.cli.render import console, err_console, load_json_file, progress_bar
 from openrft.errors import DataFileError, GraderValidationError
-from openrft.graders import AnyGrader, BatchReport, Sample, grade_many, is_sync, validate_grader
-from openrft.graders.passing import passed
-from openrft.graders.result import run_response
-from openrft.graders.schema import display_name
+from openrft.graders import (
+    AnyGrader,
+    BatchReport,
+    Sample,
+    display_name,
+    grade_many,
+    is_sync,
+    passed,
+    run_response,
+    validate_grader,
+)
 
 _PROGRESS_MIN_ROWS = 2000
 

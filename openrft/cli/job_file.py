@@ -6,6 +6,10 @@ file. A model that is neither `openrft-tiny`, a directory nor a name the registr
 Hugging Face id in the local cache, or (when `HF_HUB_OFFLINE` is not set) one the hub answers
 for in a single request: a name that is neither never reaches the download's retries.
 
+The grader is validated here, once, as the API's create route does; the `JobSpec` built from
+the file (`openrft.train.spec`, the same contract the server stores) carries it typed to the
+trainer, with the fine-tuned model's name computed from the model as the file names it.
+
 The file's spec is remembered in the job's workdir (`job-spec.json`), so a re-run resumes only
 the same job: an edited file is refused, naming what changed.
 """
@@ -44,7 +48,7 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 
 def load_job(path: Path, home: Path | None = None) -> Any:
     """The `JobSpec` for a job file: rows read and checked, ids and defaults filled in."""
-    from openrft.train.naming import model_id
+    from openrft.train.naming import fine_tuned_name
     from openrft.train.spec import JobSpec
 
     body = load_json_file(path)
@@ -60,7 +64,7 @@ def load_job(path: Path, home: Path | None = None) -> Any:
         "model": resolve_model(path, name, default_home(home)),
         "training_rows": _rows(path, body, "training_file", "train"),
         "validation_rows": _rows(path, body, "validation_file", "valid"),
-        "method": body["method"],
+        "method": _with_grader(path, body["method"]),
         "seed": body.get("seed") or 0,
         "suffix": body.get("suffix"),
         "settings": body.get("settings") or {},
@@ -69,8 +73,9 @@ def load_job(path: Path, home: Path | None = None) -> Any:
         spec = JobSpec.model_validate(fields)
     except ValidationError as exc:
         raise _explain(path, exc) from None
-    _check_grader(path, spec)
-    return spec.model_copy(update={"model_name": model_id(name, spec.org, spec.suffix, job_id)})
+    # Named from the model as the file gives it, not the directory it resolved to (J4).
+    name = fine_tuned_name(name, spec.org, spec.suffix, job_id)
+    return spec.model_copy(update={"model_name": name})
 
 
 def _sha(text: str) -> str:
@@ -113,6 +118,9 @@ def _explain(path: Path, exc: ValidationError) -> JobFileError:
 
     errors = exc.errors()
     error = next((e for e in errors if e["loc"][:2] == ("method", "type")), errors[0])
+    if str(error["loc"][-1]).startswith("literal["):  # "auto" or a number: the number's reason
+        same = (e for e in errors if e["loc"][:-1] == error["loc"][:-1] and e is not error)
+        error = next(same, error)
     loc, model = _field_path(JobSpec, error["loc"])
     field = ".".join(str(part) for part in loc)
     if error["type"] == "extra_forbidden":
@@ -152,13 +160,19 @@ def _rename(part: Any) -> Any:
     return renames.get(part, part)
 
 
-def _check_grader(path: Path, spec: Any) -> None:
+def _with_grader(path: Path, method: Any) -> Any:
+    """`method` with its grader validated and typed: the one check a job's grader gets (the
+    rest of `method` is checked with the spec, `_explain` saying what is wrong)."""
     from openrft.graders import validate_grader
 
+    reinforcement = method.get("reinforcement") if isinstance(method, dict) else None
+    if not isinstance(reinforcement, dict) or "grader" not in reinforcement:
+        return method
     try:
-        validate_grader(spec.reinforcement.grader, for_training=True)
+        grader = validate_grader(reinforcement["grader"], for_training=True)
     except InvalidRequestError as exc:
         raise JobFileError(path, "method.reinforcement.grader", exc.message) from None
+    return {**method, "reinforcement": {**reinforcement, "grader": grader}}
 
 
 def resolve_model(path: Path, name: str, home: Path) -> str:
@@ -188,11 +202,18 @@ def fingerprint(spec: Any) -> dict[str, Any]:
         "model": spec.model,
         "training_file": _digest(spec.training_rows),
         "validation_file": _digest(spec.validation_rows),
-        "method": spec.method.model_dump(),
+        "method": _method_print(spec),
         "seed": spec.seed,
         "suffix": spec.suffix,
         "settings": settings,
     }
+
+
+def _method_print(spec: Any) -> dict[str, Any]:
+    """The stored method, with every hyperparameter (a default spelled out or not is one job)."""
+    method: dict[str, Any] = spec.method.to_json()
+    method["reinforcement"]["hyperparameters"] = spec.reinforcement.hyperparameters.model_dump()
+    return method
 
 
 def _digest(rows: Any) -> str | None:

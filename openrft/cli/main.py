@@ -13,7 +13,7 @@ import sys
 import typer
 
 from openrft import threads
-from openrft.cli import data, demo, evals, grade, models, serve, train
+from openrft.cli import data, demo, evals, grade, judge_check, models, review, serve, train
 from openrft.cli.render import Interrupted
 from openrft.errors import OpenRFTError
 
@@ -33,6 +33,8 @@ app.command("eval")(evals.eval_command)
 app.command("gate")(evals.gate_command)
 app.command("readiness")(evals.readiness_command)
 app.command("audit")(evals.audit_command)
+app.command("judge-check")(judge_check.judge_check_command)
+app.add_typer(review.app, name="review")
 app.command("serve")(serve.serve_command)
 app.add_typer(models.app, name="models")
 

@@ -10,13 +10,16 @@ refused instead (`job_file.check_same_job`). Ctrl-C says what was kept and how t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from openrft.cli.job_file import check_same_job, default_home, load_job
 from openrft.cli.render import Interrupted, console, err_console
+
+if TYPE_CHECKING:
+    from openrft.train.outcome import JobOutcome
 
 __all__ = ["load_job", "train_command"]
 
@@ -56,11 +59,12 @@ def train_command(
     check_same_job(job, spec, workdir)
     from transformers.utils import logging as hf_logging
 
-    from openrft.jobs.local import local_model_name, record_local_job
+    from openrft.jobs.local import record_local_job
+    from openrft.train.events import Journal
+    from openrft.train.outcome import announce
     from openrft.train.runner import run_job
 
     hf_logging.disable_progress_bar()
-    spec.model_name = local_model_name(spec)  # the name `openrft serve` on this home answers to
     columns = (
         TextColumn("step"),
         MofNCompleteColumn(),
@@ -70,7 +74,10 @@ def train_command(
     )
     try:
         with Progress(*columns, console=err_console) as progress:
-            outcome = run_job(spec, workdir=workdir, home=root, events=ProgressSink(progress))
+            sink = ProgressSink(progress)
+            outcome = run_job(spec, workdir=workdir, home=root, events=sink)
+            # The final events, once, into the job's journal (`record_local_job` copies it).
+            announce(outcome, spec.model_name, Journal(workdir / "events.jsonl", sink))
     except KeyboardInterrupt:
         _interrupted(job, home, workdir)
     _report(outcome, record_local_job(root, spec, outcome))
@@ -99,7 +106,7 @@ def _line(text: str, *, stderr: bool = False) -> None:
     out.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
-def _report(outcome: Any, name: str) -> None:
+def _report(outcome: JobOutcome, name: str) -> None:
     """The summary: short labelled lines; each path and name whole, on its own line."""
     _line(f"status: {outcome.status}")
     if outcome.status == "succeeded":
@@ -107,7 +114,7 @@ def _report(outcome: Any, name: str) -> None:
         _line(f"  {name}")
         _line("weights:")
         _line(f"  {outcome.fine_tuned_model_path}")
-    for checkpoint in outcome.checkpoints:
+    for checkpoint in outcome.checkpoints or []:
         reward = checkpoint["metrics"].get("valid_reward_mean")
         shown = "-" if reward is None else f"{reward:.3f}"
         _line(f"checkpoint step {checkpoint['step']} (valid reward {shown}):")

@@ -17,7 +17,7 @@ from openrft.data.dedup import exact_groups, near_groups
 from openrft.data.prompts import prompt_chars, prompt_key, user_text
 from openrft.data.refs import ItemRef
 from openrft.data.report import FieldBalance, LintReport, Location
-from openrft.graders.template import VariableError, to_text
+from openrft.graders import VariableError, to_text
 
 SHOWN = 20
 EDGE_TAGS = ("edge", "refusal")

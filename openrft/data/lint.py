@@ -18,7 +18,7 @@ from openrft.data.checks import Split
 from openrft.data.refs import ItemRef, item_refs
 from openrft.data.report import LintReport, Location, SplitStats
 from openrft.data.validate import MAX_TRAIN_ROWS, MAX_VALID_ROWS, limit_problem, scan_file
-from openrft.graders.schema import AnyGrader
+from openrft.graders import AnyGrader
 
 __all__ = ["LintReport", "lint_files", "lint_splits"]
 

@@ -12,9 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from openrft.graders.schema import AnyGrader, iter_templates
-from openrft.graders.template import Ref, VariableError, compile_template
-from openrft.graders.validation import validate_grader
+from openrft.graders import (
+    AnyGrader,
+    Ref,
+    VariableError,
+    compile_template,
+    iter_templates,
+    validate_grader,
+)
 
 __all__ = ["ItemRef", "RefFailure", "check_refs", "item_refs"]
 

@@ -15,10 +15,16 @@ from typing import Any
 from openrft.data.prompts import user_text
 from openrft.data.refs import item_refs
 from openrft.evals.probes import PROBES, ProbeContext, as_text, references, walk
-from openrft.graders import AnyGrader, GraderContext, grade_many, iter_templates
-from openrft.graders.passing import passed
-from openrft.graders.schema import ScoreModelGrader, display_name
-from openrft.graders.template import compile_template
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    ScoreModelGrader,
+    compile_template,
+    display_name,
+    grade_many,
+    iter_templates,
+    passed,
+)
 
 REWARD_SHARE = 0.2
 """A probe earning this share of the top reward on average is flagged."""

@@ -15,10 +15,18 @@ from typing import Any
 
 from openrft.evals.sampling import Answer, Sampler, SamplingParams
 from openrft.evals.stats import mean, mean_ci, pass_at_k, wilson
-from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many
-from openrft.graders.batch import percentile
-from openrft.graders.passing import passed
-from openrft.graders.schema import MultiGrader, PythonGrader, ScoreModelGrader
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    GradeResult,
+    MultiGrader,
+    PythonGrader,
+    Sample,
+    ScoreModelGrader,
+    agrade_many,
+    passed,
+    percentile,
+)
 
 
 @dataclass

@@ -3,6 +3,9 @@
 The candidate passes when its mean reward beats the baseline's by at least `min_gain`, no slice
 (`tags` value) loses more than `slice_tolerance`, and its p95 latency and tokens per item stay
 under their ceilings. Every check is listed, passed or not, so a reviewer sees the whole picture.
+
+With `require_review` set, people must have looked too (`openrft.evals.review`): at least that
+many of the candidate's sampled outputs approved, and none rejected.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from openrft.evals.compare import ModelEval
+from openrft.evals.review import ReviewCounts
 
 
 @dataclass
@@ -25,6 +29,8 @@ class Thresholds:
     """Ceiling on the candidate's prompt + completion tokens per item."""
     max_cost_ratio: float | None = None
     """Ceiling on candidate / baseline tokens per item (judge tokens included)."""
+    require_review: int | None = None
+    """Least outputs a person approved in the pair's review (none rejected); None: no review."""
 
 
 @dataclass
@@ -71,8 +77,16 @@ def _cost(model: ModelEval) -> float:
     return tokens + model.judge_tokens / rows
 
 
-def gate(candidate: ModelEval, baseline: ModelEval, limits: Thresholds) -> Verdict:
+def gate(
+    candidate: ModelEval,
+    baseline: ModelEval,
+    limits: Thresholds,
+    review: ReviewCounts | None = None,
+) -> Verdict:
+    """`review`: the counts of the pair's human review, when there is one."""
     verdict = Verdict(candidate.model, baseline.model)
+    if limits.require_review is not None:
+        verdict.checks.append(review_check(review, limits.require_review))
     unscored = [model for model in (candidate, baseline) if not model.scored]
     if unscored:  # zeros from errors compared with each other would pass or fail by accident
         for model in unscored:
@@ -128,3 +142,25 @@ def _ceilings(
             Check("cost", ratio <= limits.max_cost_ratio,
                   f"{detail} (ceiling {limits.max_cost_ratio:.2f}x)")
         )  # fmt: skip
+
+
+def review_check(review: ReviewCounts | None, required: int) -> Check:
+    """At least `required` approved outputs and none rejected."""
+    if review is None:
+        return Check("review", False, f"human review required ({required} approved outputs): "
+                     "no review of this candidate against this baseline yet")  # fmt: skip
+    counts = (f"review {review.review_id}: {review.approved} approved, {review.rejected} "
+              f"rejected, {review.pending} pending of {review.total}")  # fmt: skip
+    if review.rejected:
+        return Check("review", False, f"{counts}; a rejected output blocks the release "
+                     "until its reviewer approves it or a new candidate is reviewed")  # fmt: skip
+    if review.approved < required:
+        short = required - review.approved
+        more = (
+            ""
+            if review.pending >= short
+            else (f"; only {review.pending} pending: review more outputs (a new review)")
+        )
+        return Check("review", False, f"{counts}; {required} approvals required, "
+                     f"{short} more needed{more}")  # fmt: skip
+    return Check("review", True, f"{counts} ({required} approvals required)")

@@ -3,8 +3,10 @@
 The decision checklist, automated where data can answer it: the grader validates for training
 and resists cheap hacks; the splits are sized, separate and free of leakage; the base model
 sometimes succeeds (some signal) but not always (something to learn); enough prompts give
-different rewards to different samples; edge and refusal cases are covered. Questions only a
-person can answer (is the task worth it, do experts agree on the labels) are listed as such.
+different rewards to different samples; edge and refusal cases are covered; a model judge
+agrees with people (a `judge-check` report: Spearman's ρ of at least 0.8 on at least 50
+labelled samples, Azure's rule of thumb). Questions only a person can answer (is the task
+worth it, do experts agree on the labels) are listed as such.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from openrft.data.validate import validate_file
 from openrft.errors import GraderValidationError
 from openrft.evals.audit import audit
 from openrft.evals.compare import ModelEval, evaluate
+from openrft.evals.judge_check import JudgeRule, readiness_items
 from openrft.evals.sampling import Sampler, SamplingParams
-from openrft.graders import GraderContext, is_sync, validate_grader
-from openrft.graders.schema import ScoreModelGrader
+from openrft.graders import GraderContext, ScoreModelGrader, is_sync, validate_grader
 
 Status = Literal["go", "warn", "no-go", "ask"]
 SATURATED = 0.95
@@ -71,7 +73,10 @@ async def check(
     params: SamplingParams,
     *,
     context: GraderContext | None = None,
+    judge_check: dict[str, Any] | None = None,
+    judge_rule: JudgeRule | None = None,
 ) -> Readiness:
+    """`judge_check` is a `judge-check` report (`JudgeCheck.to_dict()`), if one was made."""
     result = Readiness()
     try:
         grader = validate_grader(grader_data, for_training=True)
@@ -79,6 +84,8 @@ async def check(
         result.add("grader", "no-go", f"the grader is not valid for training: {exc.message}")
         return result
     result.add("grader", "go", f"{grader.type} grader validates for training")
+    for judged in readiness_items(grader, judge_check, judge_rule or JudgeRule()):
+        result.add("judge agreement", *judged)
     _data_checks(result, lint_files(train, valid, grader))
     rows = validate_file(valid, split="valid")
     if is_sync(grader):

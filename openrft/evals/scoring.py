@@ -14,8 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many
-from openrft.graders.passing import passed
+from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, passed
 from openrft.store.db import loads
 
 __all__ = ["Answered", "Totals", "build_items", "criteria_counts", "graded_items"]

@@ -14,33 +14,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from openrft.data.jsonl import iter_jsonl
 from openrft.errors import DataFileError, InvalidRequestError
-from openrft.graders.template import parse_ref, render
+from openrft.graders import parse_ref, render
+from openrft.strict import Strict
 
 __all__ = ["DataSource", "Row", "check_items", "messages_for", "parse_data_source", "sampling"]
 
 Row = dict[str, Any]
 
 
-class _Inbound(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ContentRow(_Inbound):
+class ContentRow(Strict):
     item: dict[str, Any]
     sample: dict[str, Any] | None = None
     """A pre-made answer to grade (jsonl runs): `{"output_text": ..., "output_json"?: ...}`."""
 
 
-class FileContent(_Inbound):
+class FileContent(Strict):
     type: Literal["file_content"]
     content: list[ContentRow]
 
 
-class FileId(_Inbound):
+class FileId(Strict):
     type: Literal["file_id"]
     id: str
 
@@ -48,19 +45,19 @@ class FileId(_Inbound):
 Source = Annotated[FileContent | FileId, Field(discriminator="type")]
 
 
-class TemplateMessages(_Inbound):
+class TemplateMessages(Strict):
     type: Literal["template"]
     template: list[dict[str, Any]] = Field(min_length=1)
     """Chat messages whose text may hold `{{item.*}}` references."""
 
 
-class ItemReference(_Inbound):
+class ItemReference(Strict):
     type: Literal["item_reference"]
     item_reference: str
     """Where each item keeps its own messages, e.g. `item.messages`."""
 
 
-class SamplingParams(_Inbound):
+class SamplingParams(Strict):
     max_completion_tokens: int | None = Field(None, ge=1)
     """`max_completions_tokens` (the spelling two of OpenAI's cookbook notebooks send) is an
     alias; giving both, with different values, is a 400."""
@@ -85,12 +82,12 @@ class SamplingParams(_Inbound):
         return data
 
 
-class JsonlSource(_Inbound):
+class JsonlSource(Strict):
     type: Literal["jsonl"]
     source: Source
 
 
-class CompletionsSource(_Inbound):
+class CompletionsSource(Strict):
     type: Literal["completions"]
     source: Source
     model: str = Field(min_length=1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from openrft.graders.columns import grade_columns, paused_gc, releases_gil
+from openrft.graders.columns.grade import grade_columns, paused_gc, releases_gil
 from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, is_sync
 from openrft.graders.graded import GradeColumn

@@ -12,16 +12,21 @@ and builds and keeps its clients on the context it came from, which alone closes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: `import openrft.graders` stays light
+    from openrft.graders.embeddings import EmbeddingsClient
+    from openrft.graders.judge import JudgeClient
+    from openrft.sandbox import SandboxPool
 
 
 @dataclass
 class GraderContext:
-    sandbox: Any = None
+    sandbox: SandboxPool | None = None
     """The python-grader sandbox pool (`openrft.sandbox`)."""
-    judge: Any = None
+    judge: JudgeClient | None = None
     """The judge client for score_model/label_model graders."""
-    embeddings: Any = None
+    embeddings: EmbeddingsClient | None = None
     """The embeddings client for `text_similarity` with `cosine`."""
     project: str = "default"
     """Whose grading this is: sandbox slots are never shared across projects."""
@@ -54,8 +59,6 @@ class GraderContext:
         create themselves). A `for_project` view closes nothing: its clients are shared."""
         if self.shared is not None:
             return
-        for name in ("embeddings", "judge", "sandbox"):
-            resource = getattr(self, name)
-            close = getattr(resource, "aclose", None)
-            if close is not None:
-                await close()
+        for resource in (self.embeddings, self.judge, self.sandbox):
+            if resource is not None:
+                await resource.aclose()

@@ -1,22 +1,25 @@
 """The judge messages a model grader sends (spec §3.4), exactly in OpenAI's shapes.
 
-`Inbound` is the base of every model openrft accepts: unknown fields are errors, so a typo is a
-400 that names its JSON path instead of a silently ignored setting.
+`Inbound` is the base of every grader model: strict (`openrft.strict`: unknown fields are
+errors, so a typo is a 400 that names its JSON path) and frozen: a validated grader is never
+changed afterwards.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from openrft.strict import Strict
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
-class Inbound(BaseModel):
-    """Base of every model we accept: unknown fields are errors."""
+class Inbound(Strict):
+    """Base of every grader model: unknown fields are errors, and it cannot change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
 
 class InputText(Inbound):

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from openrft.graders.context import GraderContext
-from openrft.graders.judge import JudgeClient, JudgeServerError, judge_of
-from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget, budget_of
-from openrft.graders.judge_wire import JudgeReply, first_json_object
-from openrft.graders.judge_wire import response_format as named_format
+from openrft.graders.judge.budget import EXTRAS_KEY, JudgeBudget, budget_of
+from openrft.graders.judge.client import JudgeClient, JudgeServerError, judge_of
+from openrft.graders.judge.wire import JudgeReply, first_json_object
+from openrft.graders.judge.wire import response_format as named_format
 from openrft.graders.messages import InputImage, InputMessage, InputText, SamplingParams
 from openrft.graders.result import GradeResult, failure
 from openrft.graders.sample import Sample, SampleParseError
@@ -120,7 +120,7 @@ def _run_budget(ctx: GraderContext, judge: JudgeClient) -> JudgeBudget | None:
 def request_body(
     spec: Any, sample: Sample, item: Any, response_format: dict[str, Any]
 ) -> dict[str, Any]:
-    """The Chat Completions request for one sample (structured; see `judge_wire.fallback_body`)."""
+    """The Chat Completions request for one sample (structured; see `judge.wire.fallback_body`)."""
     messages = [render_message(message, sample, item) for message in spec.input]
     body = {"model": spec.model, "messages": messages, "response_format": response_format}
     body.update(sampling_kwargs(spec.sampling_params))

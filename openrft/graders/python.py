@@ -10,12 +10,15 @@ from __future__ import annotations
 import ast
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openrft.errors import GraderValidationError, SandboxUnavailableError
 from openrft.graders.context import GraderContext
 from openrft.graders.result import GradeResult, failure
 from openrft.graders.sample import Sample
+
+if TYPE_CHECKING:
+    from openrft.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 120.0
@@ -105,13 +108,13 @@ async def _grade(spec: Any, sample: Sample, item: Any, ctx: GraderContext) -> Gr
     if verdict.score is not None:
         return GradeResult(verdict.score)
     if verdict.server_error:
-        kind = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
-        return failure("python_grader_server_error", "python_grader_server_error_type", kind)
+        server = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
+        return failure("python_grader_server_error", "python_grader_server_error_type", server)
     detail = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
     return failure("python_grader_runtime_error", "python_grader_runtime_error_details", detail)
 
 
-def _pool(ctx: GraderContext) -> Any:
+def _pool(ctx: GraderContext) -> SandboxPool:
     """The context's pool, created on first use (raises SandboxUnavailableError)."""
     root = ctx.root()
     if root.sandbox is None:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: The eleven boolean flags of `metadata.errors`, in OpenAI's order.
@@ -111,15 +111,6 @@ def errors_block(errors: dict[str, Any] | None) -> dict[str, Any]:
     for key in ERROR_DETAILS:
         block[key] = errors.get(key)
     return block
-
-
-@dataclass(slots=True)
-class GraderIdentity:
-    """The `name` and `type` echoed in `metadata`."""
-
-    name: str
-    type: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_response(result: GradeResult, name: str, grader_type: str) -> dict[str, Any]:

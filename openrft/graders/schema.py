@@ -19,7 +19,6 @@ Metric = Literal[
     "cosine", "fuzzy_match", "bleu", "gleu", "meteor",
     "rouge_1", "rouge_2", "rouge_3", "rouge_4", "rouge_5", "rouge_l",
 ]  # fmt: skip
-PYTHON_SOURCE_LIMIT = 256 * 1024
 
 
 class _GraderBase(Inbound):
@@ -161,7 +160,6 @@ AnyGrader = (
     | MultiGrader
 )
 GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
-TRAINING_TYPES = ("string_check", "text_similarity", "python", "score_model", "multi")
 
 
 def display_name(grader: AnyGrader, key: str | None = None) -> str:

@@ -27,7 +27,7 @@ def check_response_format(
     model: str,
     source: str,
     reasoning_effort: str | None,
-    settings: dict[str, Any] | None,
+    settings: TrainSettings,
 ) -> None:
     """400 when `response_format`'s shortest JSON needs more tokens than a rollout may use.
     `model` is the name the caller gave, `source` what the trainer loads for it."""
@@ -43,7 +43,7 @@ def check_response_format(
     if schema is None or shortest is None or tokenizer is None:
         return
     effort = effort_of(reasoning_effort)
-    base = base_completion_tokens(TrainSettings.model_validate(settings or {}), source)
+    base = base_completion_tokens(settings, source)
     budget, need = completion_budget(base, effort), tokens_needed(tokenizer, schema)
     if need > budget:
         raise InvalidRequestError(

@@ -1,13 +1,17 @@
 """The training child: `python -m openrft.jobs.child JOB_ID ATTEMPT HOME PARENT_PID`.
 
-Runs one attempt of one job through the trainer's `run_job`, with events written to the
-store and a control that reads the job's status each step (pause, cancel, or a newer attempt
-that superseded this one). It records the outcome itself (checkpoints, model name, final
-status) with compare-and-set moves from `running`, so a pause or cancel that landed first
-wins. It dies with its parent (PR_SET_PDEATHSIG): a dead server leaves no trainer writing.
+Runs one attempt of one job: parses the job's row once into the trainer's `JobSpec` (the
+contract the route stored: `openrft.train.spec`; nothing here validates the grader again),
+resolves the model's name to its weights and computes the fine-tuned model's name once,
+runs `run_job` with events written to the store and a control that reads the job's status
+each step (pause, cancel, or a newer attempt that superseded this one), and records the
+typed `JobOutcome` it returns (checkpoints, model name, final status and the final events)
+with compare-and-set moves from `running`, so a pause or cancel that landed first wins. A
+crash, or a model the operator took off the allow-list, is a failed outcome recorded the same
+way. It dies with its parent (PR_SET_PDEATHSIG): a dead server leaves no trainer writing.
 
-`OPENRFT_JOB_RUNNER=module` swaps the trainer for a module with the same `JobSpec` and
-`run_job` (tests use a scripted one that needs no torch).
+`OPENRFT_JOB_RUNNER=module` swaps the trainer for a module with the same `run_job` (tests use
+a scripted one that needs no torch).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,31 +32,18 @@ from openrft.evals.records import EvalStore
 from openrft.jobs.events import EventStore
 from openrft.jobs.models import ModelCatalog, org_for, parse_base_models
 from openrft.jobs.prepare import read_rows
-from openrft.jobs.record import fine_tuned_name, record_checkpoints, record_outcome
+from openrft.jobs.record import EventsOf, record_checkpoints, record_outcome
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
+from openrft.store.jobs import JobTable
+from openrft.train.naming import fine_tuned_name
+from openrft.train.outcome import JobOutcome, KeptCheckpoint, failed
+from openrft.train.spec import JobSpec
 
 log = logging.getLogger("openrft.jobs.child")
 _PR_SET_PDEATHSIG = 1
-
-
-class DbEvents:
-    """The trainer's `EventSink`, writing `fine_tuning.job.event` rows."""
-
-    def __init__(self, events: EventStore, job_id: str):
-        self.store, self.job_id = events, job_id
-
-    def emit(
-        self,
-        type: str,
-        level: str,
-        message: str,
-        data: dict[str, Any] | None = None,
-        step: int | None = None,
-    ) -> None:
-        self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
 
 
 class DbCheckpoints:
@@ -60,7 +52,7 @@ class DbCheckpoints:
     def __init__(self, events: EventStore, job_id: str, ft_name: str):
         self.events, self.job_id, self.ft_name = events, job_id, ft_name
 
-    def __call__(self, kept: list[dict[str, Any]]) -> None:
+    def __call__(self, kept: list[KeptCheckpoint]) -> None:
         record_checkpoints(self.events, self.job_id, self.ft_name, kept)
 
 
@@ -71,7 +63,7 @@ class DbControl:
         self.db, self.job_id, self.attempt = db, job_id, attempt
 
     def check(self) -> str | None:
-        row = self.db.one("SELECT status, attempt FROM jobs WHERE id = ?", (self.job_id,))
+        row = JobTable(self.db).get(self.job_id)
         if row is None or row["attempt"] != self.attempt or row["status"] == "cancelled":
             return "cancel"
         # Paused, or already resumed (queued) before this attempt stopped: checkpoint and
@@ -92,19 +84,30 @@ def runner_module() -> Any:
     return importlib.import_module(os.environ.get("OPENRFT_JOB_RUNNER") or "openrft.train.runner")
 
 
-def _spec_class(runner: Any) -> Any:
-    """The runner's `JobSpec` (the trainer keeps it in `openrft.train.spec`)."""
-    if hasattr(runner, "JobSpec"):
-        return runner.JobSpec
-    from openrft.train.spec import JobSpec
-
-    return JobSpec
-
-
 def _catalog(db: Database) -> ModelCatalog:
     """The server's allow-list, as the worker passed it (`OPENRFT_BASE_MODELS`)."""
     given = os.environ.get("OPENRFT_BASE_MODELS")
     return ModelCatalog(db, None if given is None else parse_base_models(given.split(",")))
+
+
+def job_spec(job: sqlite3.Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
+    """The job's row as the trainer's spec, parsed once: the stored method and settings as
+    the route built them, the rows `validating_files` wrote, the weights the model's name
+    resolved to beside the fine-tuned model's name."""
+    fields = {
+        "id": job["id"],
+        "model": weights,
+        "model_name": ft_name,
+        "training_rows": read_rows(workdir / "train.jsonl"),
+        "validation_rows": read_rows(workdir / "valid.jsonl"),
+        "method": loads(job["method"]),
+        "seed": job["seed"],
+        "suffix": job["suffix"],
+        "org": org_for(job["project"]),
+        "project": job["project"],
+        "settings": loads(job["settings"]) or {},
+    }
+    return JobSpec.model_validate(fields)
 
 
 def run(job_id: str, attempt: int, home: Path) -> None:
@@ -113,57 +116,40 @@ def run(job_id: str, attempt: int, home: Path) -> None:
     job = jobs.row(job_id)
     if job["status"] != "running" or job["attempt"] != attempt:
         return  # superseded before it started
-    workdir = home / "jobs" / job_id
-    sink = DbEvents(events, job_id)
-    ft_name = fine_tuned_name(job)
+    # The job's one model name (J4): from the name the job gave, never the weights' path.
+    ft_name = fine_tuned_name(job["model"], org_for(job["project"]), job["suffix"], job_id)
     try:
-        model = _catalog(db).resolve(job["project"], job["model"])
+        weights = _catalog(db).resolve(job["project"], job["model"])
     except OpenRFTError as exc:  # e.g. the operator took the base model off the allow-list
-        sink.emit("message", "error", f"Job failed: {exc.message}")
-        record_outcome(jobs, events, job_id, _failed(exc.message, "model_not_found"), ft_name)
-        return
-    runner = runner_module()
-    spec = _spec_class(runner)(
-        id=job_id,
-        model_name=ft_name,
-        model=model,
-        training_rows=read_rows(workdir / "train.jsonl"),
-        validation_rows=read_rows(workdir / "valid.jsonl"),
-        method=loads(job["method"]),
-        seed=job["seed"],
-        suffix=job["suffix"],
-        org=org_for(job["project"]),
-        project=job["project"],
-        settings=loads(job["settings"]) or {},
-    )
-    hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job_id, ft_name)}
-    if job["eval_id"]:
-        hooks["on_validation"] = ValidationRuns(EvalStore(db), job)
-    try:
-        outcome = runner.run_job(
-            spec, workdir=workdir, home=home, events=sink,
-            control=DbControl(db, job_id, attempt), **hooks,
-        )  # fmt: skip
-    except Exception as exc:  # boundary: a training crash fails the job, with a reason
-        log.exception("job %s failed", job_id)
-        code = "disk_full" if is_disk_full(exc) else "training_error"
-        outcome = _failed(f"{type(exc).__name__}: {exc}", code)
-        sink.emit("message", "error", f"Job failed: {outcome.error['message']}")
+        outcome = failed(exc.message, "model_not_found")
+    else:
+        outcome = _train(db, home, job, attempt, weights, ft_name)
     # On a full disk this write fails too; the worker then records the exit (see worker.py).
     record_outcome(jobs, events, job_id, outcome, ft_name)
 
 
-def _failed(message: str, code: str) -> Any:
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        status="failed",
-        error={"code": code, "message": message[:2000], "param": None},
-        resolved_hyperparameters=None,
-        checkpoints=None,  # unknown: the rows the trainer last reported stand
-        fine_tuned_model_path=None,
-        trained_tokens=None,
-    )
+def _train(
+    db: Database, home: Path, job: sqlite3.Row, attempt: int, weights: str, ft_name: str
+) -> JobOutcome:
+    """The trainer's outcome, or a failed one for a crash (logged here, in child.log)."""
+    workdir = home / "jobs" / job["id"]
+    events = EventStore(db)
+    try:
+        spec = job_spec(job, weights, ft_name, workdir)
+        hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job["id"], ft_name)}
+        if job["eval_id"]:
+            hooks["on_validation"] = ValidationRuns(EvalStore(db), job, spec.reinforcement.grader)
+        outcome = runner_module().run_job(
+            spec, workdir=workdir, home=home, events=EventsOf(events, job["id"]),
+            control=DbControl(db, job["id"], attempt), **hooks,
+        )  # fmt: skip
+        if not isinstance(outcome, JobOutcome):
+            raise TypeError(f"run_job returned {type(outcome).__name__}, not a JobOutcome")
+        return outcome
+    except Exception as exc:  # boundary: a training crash fails the job, with a reason
+        log.exception("job %s failed", job["id"])
+        code = "disk_full" if is_disk_full(exc) else "training_error"
+        return failed(f"{type(exc).__name__}: {exc}", code)
 
 
 def main(argv: list[str]) -> None:

@@ -18,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from openrft.jobs.events import EventStore
-from openrft.jobs.record import base_model_of, record_checkpoints
+from openrft.jobs.record import record_checkpoints
 from openrft.store.db import Database, dumps
-from openrft.store.paths import stored
+from openrft.store.jobs import FINISHED, JobTable
 from openrft.train.events import read_events
-from openrft.train.naming import model_id
+from openrft.train.naming import base_model_of, model_id
 
 __all__ = ["PROJECT", "local_model_name", "record_local_job"]
 
 PROJECT = "default"
 """The project a keyless `openrft serve` gives every request."""
-_FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def local_model_name(spec: Any) -> str:
@@ -42,7 +41,7 @@ def record_local_job(home: Path, spec: Any, outcome: Any) -> str:
     db = Database(home)
     try:
         with db.tx() as conn:
-            if not _upsert(conn, db.home, spec, outcome, name):
+            if not _upsert(JobTable(db), spec, outcome, name):
                 return name
             _copy_events(conn, spec.id, home / "jobs" / spec.id / "events.jsonl")
         record_checkpoints(EventStore(db), spec.id, name, outcome.checkpoints)
@@ -51,34 +50,31 @@ def record_local_job(home: Path, spec: Any, outcome: Any) -> str:
     return name
 
 
-def _upsert(conn: Any, home: Path, spec: Any, outcome: Any, name: str) -> bool:
+def _upsert(jobs: JobTable, spec: Any, outcome: Any, name: str) -> bool:
     """Insert or update the job's row; False when the id is a server job's."""
-    known = conn.execute("SELECT project, status FROM jobs WHERE id = ?", (spec.id,)).fetchone()
-    if known is not None and (known["project"] != PROJECT or known["status"] not in _FINISHED):
+    known = jobs.get(spec.id)
+    if known is not None and (known["project"] != PROJECT or known["status"] not in FINISHED):
         return False
     succeeded = outcome.status == "succeeded" and outcome.fine_tuned_model_path
     row = {
-        "status": outcome.status if outcome.status in _FINISHED else "failed",
+        "status": outcome.status if outcome.status in FINISHED else "failed",
         "model": base_model_of(spec.model),
         "training_file": "openrft-train",
         "seed": spec.seed,
         "suffix": spec.suffix,
-        "method": dumps(spec.method.model_dump(mode="json")),
-        "settings": dumps(spec.settings.model_dump(mode="json")),
-        "error": dumps(outcome.error),
-        "resolved": dumps(outcome.resolved_hyperparameters),
+        "method": spec.method.to_json(),
+        "settings": spec.settings.model_dump(mode="json"),
+        "error": outcome.error,
+        "resolved": outcome.resolved_hyperparameters,
         "trained_tokens": outcome.trained_tokens,
         "fine_tuned_model": name if succeeded else None,
-        "fine_tuned_model_path": stored(home, outcome.fine_tuned_model_path) if succeeded else None,
+        "fine_tuned_model_path": outcome.fine_tuned_model_path if succeeded else None,
         "finished_at": int(time.time()),
     }
     if known is None:
-        row |= {"id": spec.id, "project": PROJECT, "created_ns": time.time_ns()}
-        sql = f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-        conn.execute(sql, tuple(row.values()))
+        jobs.insert(row | {"id": spec.id, "project": PROJECT, "created_ns": time.time_ns()})
     else:
-        sets = ", ".join(f"{key} = ?" for key in row)
-        conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*row.values(), spec.id))
+        jobs.update(spec.id, **row)
     return True
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.store.db import Database
+from openrft.store.jobs import JobTable
 from openrft.store.paths import located
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 DEFAULT_BASE_MODELS: Mapping[str, str] = {"openrft-tiny": "openrft-tiny"}
 """Base model name -> what `load_model` gets (the name itself, or a directory)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
-_JOBS = "SELECT * FROM jobs WHERE project = ? AND status = 'succeeded' AND model_deleted = 0"
 
 
 def org_for(project: str) -> str:
@@ -88,7 +88,7 @@ def _missing(name: str) -> NotFoundError:
 
 class ModelCatalog:
     def __init__(self, db: Database, base_models: Mapping[str, str] | None = None):
-        self.db = db
+        self.db, self.jobs = db, JobTable(db)
         self.base_models = dict(DEFAULT_BASE_MODELS if base_models is None else base_models)
 
     def models(self, project: str) -> list[dict[str, Any]]:
@@ -96,8 +96,7 @@ class ModelCatalog:
         checkpoints (a paused job's checkpoints are servable too)."""
         models = [_model(name, 0, "openrft") for name in self.base_models]
         owner = org_for(project)
-        jobs = "SELECT * FROM jobs WHERE project = ? AND model_deleted = 0 ORDER BY created_ns"
-        for job in self.db.all(jobs, (project,)):
+        for job in self.jobs.with_models(project):
             if self._final(job) is not None:
                 created = job["finished_at"] or job["created_ns"] // 10**9
                 models.append(_model(job["fine_tuned_model"], created, owner))
@@ -113,8 +112,7 @@ class ModelCatalog:
         """A succeeded job's model directory, if it is still there."""
         if job["status"] != "succeeded" or not job["fine_tuned_model"]:
             return None
-        path = job["fine_tuned_model_path"]
-        folder = located(self.db.home, path) if path else None
+        folder = self.jobs.model_dir(job)
         return folder if folder is not None and folder.is_dir() else None
 
     def retrieve(self, project: str, name: str) -> dict[str, Any]:
@@ -131,7 +129,7 @@ class ModelCatalog:
             if target is None:
                 raise _missing(name)
             return target
-        job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
+        job = self.jobs.by_model(name, project)
         final = self._final(job) if job is not None else None
         if final is not None:
             return str(final)
@@ -142,15 +140,11 @@ class ModelCatalog:
 
     def _checkpoint(self, project: str, name: str) -> Any:
         """The project's servable checkpoint called `name`, or None."""
-        ckpt = self.db.one(
-            "SELECT checkpoints.path FROM checkpoints JOIN jobs ON jobs.id = checkpoints.job_id "
-            "WHERE checkpoints.model_name = ? AND jobs.project = ? AND jobs.model_deleted = 0",
-            (name, project),
-        )
+        ckpt = self.jobs.checkpoint(name, project)
         return ckpt if ckpt is not None and servable(self.db.home, ckpt) else None
 
     def delete(self, project: str, name: str) -> dict[str, Any]:
-        job = self.db.one(_JOBS + " AND fine_tuned_model = ?", (project, name))
+        job = self.jobs.by_model(name, project)
         if job is None:
             if name in self.base_models or self._checkpoint(project, name) is not None:
                 raise InvalidRequestError(
@@ -158,8 +152,7 @@ class ModelCatalog:
                     param="model",
                 )
             raise _missing(name)
-        with self.db.tx() as conn:
-            conn.execute("UPDATE jobs SET model_deleted = 1 WHERE id = ?", (job["id"],))
+        self.jobs.delete_model(job["id"])
         return {"id": name, "object": "model", "deleted": True}
 
 

@@ -1,10 +1,12 @@
 """`validating_files`: what a job's data must pass before it may queue (decisions D2–D4).
 
 Reads the training (and validation) file with the strict RFT row rules, checks that every
-`{{ item.… }}` the grader reads resolves in every row, and, with no validation file, splits
-one off deterministically with the job's seed. The rows a job trains on are written to
-`jobs/<id>/train.jsonl` and `valid.jsonl` (atomically), so a resumed job sees the same data
-even if the uploads are deleted later. A failure is a `JobDataError` for the job's `error`.
+`{{ item.… }}` the grader reads resolves in every row, and, with no validation file, holds
+one out deterministically with the job's seed (`openrft.train.spec.held_out`). The grader is
+the one the route validated, read back from the job's stored method (not validated again).
+The rows a job trains on are written to `jobs/<id>/train.jsonl` and `valid.jsonl`
+(atomically), so a resumed job sees the same data even if the uploads are deleted later.
+A failure is a `JobDataError` for the job's `error`.
 """
 
 from __future__ import annotations
@@ -12,23 +14,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from openrft.data.refs import check_refs
-from openrft.data.split import split_rows
 from openrft.data.validate import iter_valid_rows
 from openrft.errors import DataFileError, InvalidRequestError, NotFoundError
-from openrft.graders import validate_grader
+from openrft.graders import AnyGrader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
 from openrft.store.atomic import atomic_file
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
+from openrft.train.spec import Method, Splits, held_out
 
-__all__ = ["JobDataError", "Prepared", "prepare", "prepare_next", "read_rows"]
+__all__ = ["JobDataError", "prepare", "prepare_next", "read_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,6 @@ class JobDataError(InvalidRequestError):
         self.error = {"code": f"invalid_{param}", "message": message, "param": param}
 
 
-@dataclass
-class Prepared:
-    train: list[Row]
-    valid: list[Row]
-    note: str | None
-    """A message for the job's events (the D4 split), if any."""
-
-
 def _rows(files: FileStore, project: str, file_id: str, param: str) -> list[tuple[int, Row]]:
     split: Literal["train", "valid"] = "train" if param == "training_file" else "valid"
     try:
@@ -60,7 +53,7 @@ def _rows(files: FileStore, project: str, file_id: str, param: str) -> list[tupl
         raise JobDataError(exc.message, param) from None
 
 
-def _check(grader: Any, rows: list[tuple[int, Row]], file_id: str, param: str) -> None:
+def _check(grader: AnyGrader, rows: list[tuple[int, Row]], file_id: str, param: str) -> None:
     if not rows:
         raise JobDataError(f"{file_id}: the file has no rows", param)
     failures = check_refs(grader, rows)
@@ -68,27 +61,21 @@ def _check(grader: Any, rows: list[tuple[int, Row]], file_id: str, param: str) -
         raise JobDataError(failures[0].message(file_id), param)
 
 
-def prepare(job: Any, grader: Any, files: FileStore, workdir: Path) -> Prepared:
+def prepare(job: Any, grader: AnyGrader, files: FileStore, workdir: Path) -> Splits:
     """Validate the job's files and write the rows it will use under `workdir`."""
     train = _rows(files, job["project"], job["training_file"], "training_file")
     _check(grader, train, job["training_file"], "training_file")
-    note = None
     if job["validation_file"]:
         valid = _rows(files, job["project"], job["validation_file"], "validation_file")
         _check(grader, valid, job["validation_file"], "validation_file")
-        prepared = Prepared([row for _, row in train], [row for _, row in valid], None)
+        prepared = Splits([row for _, row in train], [row for _, row in valid])
     else:
-        kept, held = split_rows([row for _, row in train], seed=job["seed"])
-        if not held:
+        prepared = held_out([row for _, row in train], job["seed"])
+        if not prepared.valid:
             raise JobDataError(
                 "Without a validation_file the training file needs at least 2 rows to split",
                 "training_file",
             )
-        note = (
-            f"No validation_file: {len(held)} of {len(train)} training rows were split off "
-            f"as the validation set (deterministic, seed {job['seed']})"
-        )
-        prepared = Prepared(kept, held, note)
     workdir.mkdir(parents=True, exist_ok=True)
     _write_rows(workdir / "train.jsonl", prepared.train)
     _write_rows(workdir / "valid.jsonl", prepared.valid)
@@ -99,12 +86,12 @@ def prepare_next(
     db: Database, jobs: JobStore, events: EventStore, files: FileStore, home: Path
 ) -> None:
     """Take the oldest `validating_files` job to `queued`, or to `failed` with its reason."""
-    job = db.one("SELECT * FROM jobs WHERE status = 'validating_files' ORDER BY created_ns LIMIT 1")
+    job = jobs.table.next_with_status("validating_files")
     if job is None:
         return
     events.add(job["id"], "Validating training file: " + job["training_file"])
     try:
-        grader = validate_grader(loads(job["method"])["reinforcement"]["grader"])
+        grader = Method.model_validate(loads(job["method"])).reinforcement.grader
         prepared = prepare(job, grader, files, home / "jobs" / job["id"])
     except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
         error = _error_of(exc, job["id"])

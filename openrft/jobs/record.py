@@ -2,45 +2,43 @@
 
 Checkpoints are recorded first (they are complete: the trainer reports only verified ones),
 then the final status, as a compare-and-set from `running`: if the API paused or cancelled
-the job meanwhile, that state stands and only the checkpoints are kept.
+the job meanwhile, that state stands and only the checkpoints are kept. This is where a
+server job's final events are written (`outcome.announce`), in the same transaction as the
+status, once: the trainer reports its outcome and leaves the announcing to its caller.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import PurePath
 from typing import Any
 
 from openrft.jobs.events import EventStore
-from openrft.jobs.models import org_for
 from openrft.jobs.store import JobStore
-from openrft.train.naming import model_id
+from openrft.train.naming import checkpoint_id
+from openrft.train.outcome import JobError, JobOutcome, KeptCheckpoint, announce
 
-__all__ = ["base_model_of", "fine_tuned_name", "record_checkpoints", "record_outcome"]
-
-
-def fine_tuned_name(job: Any) -> str:
-    """`ft:{base}:{org}:{suffix}:{8 chars}` (J4): the job's one model name, computed when an
-    attempt starts and carried to the trainer, so its events, the checkpoints and the job row
-    all say the same name. Never a path: the base is a model's name (`base_model_of`)."""
-    return model_id(base_model_of(job["model"]), org_for(job["project"]), job["suffix"], job["id"])
+__all__ = ["EventsOf", "record_checkpoints", "record_outcome"]
 
 
-def base_model_of(model: str) -> str:
-    """The base model a job's model names: the model itself, or, for an `ft:` model or one of
-    its checkpoints, the base in its id (OpenAI's ft names keep the original base model).
-    A local directory (the CLI, an operator's model) is named by its last part, never its path."""
-    if model.startswith("ft:"):
-        return model.split(":")[1]
-    return PurePath(model).name if model.startswith(("/", ".", "~")) else model
+class EventsOf:
+    """An `EventSink` writing one job's `fine_tuning.job.event` rows."""
 
+    def __init__(self, events: EventStore, job_id: str):
+        self.store, self.job_id = events, job_id
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+    def emit(
+        self,
+        type: str,
+        level: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        step: int | None = None,
+    ) -> None:
+        self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
 
 
 def record_checkpoints(
-    events: EventStore, job_id: str, ft_name: str, kept: list[Any] | None
+    events: EventStore, job_id: str, ft_name: str, kept: list[KeptCheckpoint] | None
 ) -> None:
     """Make the job's checkpoint rows the trainer's kept ones; None (a crash that could not
     say) leaves the rows as the last report left them."""
@@ -48,51 +46,43 @@ def record_checkpoints(
         return
     steps = set()
     for ckpt in kept:
-        step = int(_get(ckpt, "step"))
-        # Named from the job's own model id, so `{fine_tuned_model}:ckpt-step-{N}` (J3) holds
-        # even when the trainer saw a resolved path as its base model.
-        name = f"{ft_name}:ckpt-step-{step}"
-        metrics = dict(_get(ckpt, "metrics") or {})
-        events.record_checkpoint(job_id, step, str(_get(ckpt, "path")), name, metrics)
+        step = ckpt["step"]
+        # Named from the job's own model id, so `{fine_tuned_model}:ckpt-step-{N}` (J3) holds.
+        name = checkpoint_id(ft_name, step)
+        events.record_checkpoint(job_id, step, ckpt["path"], name, dict(ckpt["metrics"]))
         steps.add(step)
     events.forget_checkpoints(job_id, steps)
 
 
-def _error(outcome: Any) -> dict[str, Any]:
-    error = _get(outcome, "error")
-    if isinstance(error, dict):
-        return {"code": "training_error", "param": None, **error}
-    return {"code": "training_error", "message": str(error or "training failed"), "param": None}
+def _error(error: JobError | None) -> dict[str, Any]:
+    if error is None:
+        return {"code": "training_error", "message": "training failed", "param": None}
+    return dict(error)
 
 
 def record_outcome(
-    jobs: JobStore, events: EventStore, job_id: str, outcome: Any, ft_name: str
+    jobs: JobStore, events: EventStore, job_id: str, outcome: JobOutcome, ft_name: str
 ) -> None:
-    """Record `outcome` under `ft_name`, the name the trainer was given (`fine_tuned_name`)."""
-    record_checkpoints(events, job_id, ft_name, _get(outcome, "checkpoints"))
-    resolved = _get(outcome, "resolved_hyperparameters")
-    jobs.update(job_id, resolved=resolved, trained_tokens=_get(outcome, "trained_tokens"))
-    status, now = _get(outcome, "status"), int(time.time())
-    if status == "succeeded":
-        path = str(_get(outcome, "fine_tuned_model_path"))
-        # One transaction: whoever sees `succeeded` also sees the model and both events.
-        with jobs.db.tx():
+    """Record `outcome` under `ft_name`, the model name the trainer was given."""
+    record_checkpoints(events, job_id, ft_name, outcome.checkpoints)
+    jobs.update(
+        job_id, resolved=outcome.resolved_hyperparameters, trained_tokens=outcome.trained_tokens
+    )
+    now = int(time.time())
+    # One transaction: whoever sees the final status also sees the model and its events.
+    with jobs.db.tx():
+        if outcome.status == "succeeded":
             won = jobs.move(
                 job_id,
                 {"running"},
                 "succeeded",
                 fine_tuned_model=ft_name,
-                fine_tuned_model_path=path,
+                fine_tuned_model_path=outcome.fine_tuned_model_path,
                 finished_at=now,
             )
-            if won:
-                # Keyed by the final step: the trainer emits the same two messages, and the
-                # events table keeps one of each (m004).
-                last = max(
-                    (int(_get(c, "step")) for c in _get(outcome, "checkpoints") or []), default=0
-                )
-                events.add(job_id, f"New fine-tuned model created: {ft_name}", step=last)
-                events.add(job_id, "The job has successfully completed", step=last)
-    elif status == "failed":
-        # The trainer emitted its own "Job failed" event (and "Job paused"/"Job cancelled").
-        jobs.move(job_id, {"running"}, "failed", error=_error(outcome), finished_at=now)
+            if not won:  # paused or cancelled meanwhile: that state stands, unannounced
+                return
+        elif outcome.status == "failed":
+            error = _error(outcome.error)
+            jobs.move(job_id, {"running"}, "failed", error=error, finished_at=now)
+        announce(outcome, ft_name, EventsOf(events, job_id))

@@ -1,8 +1,10 @@
-"""The jobs table, shaped as OpenAI's `fine_tuning.job` (spec §5.4, every required field).
-A fine-tuned model's directory is stored relative to the home (`openrft.store.paths`).
+"""Fine-tuning jobs as the API sees them: OpenAI's `fine_tuning.job` (spec §5.4, every
+required field), created once per idempotency key, another project's job a 404, and the
+actions (cancel, pause, resume) checked against the job's state (`openrft.jobs.states`).
 
-Every status change is a compare-and-set inside `BEGIN IMMEDIATE` (`move`): of two writers
-racing (the API pausing, the child finishing) exactly one wins and the other sees False.
+The SQL lives in `openrft.store.jobs` (`JobTable`, also the worker's queue); every status
+change is its compare-and-set `move`: of two writers racing (the API pausing, the child
+finishing) exactly one wins and the other sees False.
 """
 
 from __future__ import annotations
@@ -13,26 +15,17 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.jobs import states
-from openrft.store.db import Database, dumps, loads
+from openrft.store.db import Database, loads
 from openrft.store.ids import new_id
-from openrft.store.paths import stored
+from openrft.store.jobs import JobTable
+from openrft.train.spec import echo_hyperparameters
 
-__all__ = ["HYPERPARAMETERS", "JobStore", "job_object"]
-
-HYPERPARAMETERS = (
-    "batch_size",
-    "compute_multiplier",
-    "eval_interval",
-    "eval_samples",
-    "learning_rate_multiplier",
-    "n_epochs",
-    "reasoning_effort",
-)
+__all__ = ["JobStore", "job_object"]
 
 
 class JobStore:
     def __init__(self, db: Database):
-        self.db = db
+        self.db, self.table = db, JobTable(db)
 
     def create(
         self, project: str, fields: dict[str, Any], idempotency_key: str | None = None
@@ -40,34 +33,23 @@ class JobStore:
         """(the job, whether it is new). A key seen before in this project returns the job
         it created, so a client retrying a create never makes two jobs."""
         if idempotency_key is not None:
-            known = self._by_key(project, idempotency_key)
+            known = self.table.by_key(project, idempotency_key)
             if known is not None:
                 return known, False
         job_id = new_id("ftjob-")
         columns = {"id": job_id, "project": project, "created_ns": time.time_ns()}
         columns.update(status="validating_files", idempotency_key=idempotency_key)
-        columns.update({key: self._encode(key, value) for key, value in fields.items()})
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
         try:
-            with self.db.tx() as conn:
-                conn.execute(
-                    f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values())
-                )
+            self.table.insert(columns | fields)
         except sqlite3.IntegrityError:
-            known = self._by_key(project, idempotency_key) if idempotency_key else None
+            known = self.table.by_key(project, idempotency_key) if idempotency_key else None
             if known is None:
                 raise
             return known, False  # a concurrent retry with the same key won
         return self.row(job_id), True
 
-    def _by_key(self, project: str, key: str) -> sqlite3.Row | None:
-        return self.db.one(
-            "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?", (project, key)
-        )
-
     def row(self, job_id: str) -> sqlite3.Row:
-        row = self.db.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = self.table.get(job_id)
         if row is None:
             raise _missing(job_id)
         return row
@@ -83,20 +65,15 @@ class JobStore:
         self, project: str, after: str | None, limit: int, metadata: dict[str, str] | None
     ) -> tuple[list[sqlite3.Row], bool]:
         """Newest first; `metadata` keeps jobs whose metadata has every given pair."""
-        sql, params = "SELECT * FROM jobs WHERE project = ?", [project]
-        if after is not None:
-            anchor = self.get(project, after)
-            sql += " AND (created_ns < ? OR (created_ns = ? AND id < ?))"
-            params += [anchor["created_ns"], anchor["created_ns"], anchor["id"]]
-        sql += " ORDER BY created_ns DESC, id DESC"
+        anchor = self.get(project, after) if after is not None else None
         if not metadata:
-            rows = self.db.all(sql + " LIMIT ?", (*params, limit + 1))
+            rows = self.table.page(project, anchor, limit + 1)
         else:
             # Filtered here, not in SQL: user-chosen keys never become part of a JSON path.
             wanted = metadata.items()
             rows = [
                 row
-                for row in self.db.all(sql, tuple(params))
+                for row in self.table.page(project, anchor, None)
                 if wanted <= (loads(row["metadata"]) or {}).items()
             ][: limit + 1]
         return rows[:limit], len(rows) > limit
@@ -106,27 +83,10 @@ class JobStore:
     ) -> bool:
         """Compare-and-set: `status := target` only if the status is one of `sources`."""
         states.check_move(sources, target)
-        sets = ", ".join(["status = ?", *(f"{key} = ?" for key in fields)])
-        values = [target, *(self._encode(key, value) for key, value in fields.items())]
-        marks = ", ".join("?" for _ in sources)
-        with self.db.tx() as conn:
-            cursor = conn.execute(
-                f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks})",
-                (*values, job_id, *sorted(sources)),
-            )
-        return cursor.rowcount == 1
+        return self.table.move(job_id, sources, target, **fields)
 
     def update(self, job_id: str, **fields: Any) -> None:
-        sets = ", ".join(f"{key} = ?" for key in fields)
-        values = [self._encode(key, value) for key, value in fields.items()]
-        with self.db.tx() as conn:
-            conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values, job_id))
-
-    def _encode(self, key: str, value: Any) -> Any:
-        """A column's stored form: JSON text, or a model path relative to the home."""
-        if key == "fine_tuned_model_path" and value is not None:
-            return stored(self.db.home, value)
-        return _encode(key, value)
+        self.table.update(job_id, **fields)
 
     def act(self, project: str, job_id: str, action: str) -> sqlite3.Row:
         """cancel / pause / resume, as the API asks: a 400 when the state does not allow it."""
@@ -142,19 +102,11 @@ def _missing(job_id: str) -> NotFoundError:
     return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
 
 
-_JSON_COLUMNS = {"method", "metadata", "integrations", "error", "resolved", "settings"}
-
-
-def _encode(key: str, value: Any) -> Any:
-    return dumps(value) if key in _JSON_COLUMNS else value
-
-
 def job_object(row: sqlite3.Row) -> dict[str, Any]:
     """OpenAI's `FineTuningJob` for a row."""
     method = loads(row["method"])
-    resolved = loads(row["resolved"]) or {}
     given = method["reinforcement"].get("hyperparameters") or {}
-    hyper = {key: resolved.get(key, given.get(key, _auto(key))) for key in HYPERPARAMETERS}
+    hyper = echo_hyperparameters(given, loads(row["resolved"]))
     method["reinforcement"]["hyperparameters"] = hyper
     method["reinforcement"].setdefault("response_format", None)
     return {
@@ -183,7 +135,3 @@ def job_object(row: sqlite3.Row) -> dict[str, Any]:
         "user_provided_suffix": row["suffix"],
         "eval_id": row["eval_id"],
     }
-
-
-def _auto(key: str) -> str:
-    return "default" if key == "reasoning_effort" else "auto"

@@ -19,7 +19,7 @@ from typing import Any
 from openrft.errors import NotFoundError
 from openrft.evals.records import EvalStore
 from openrft.evals.scoring import Totals, build_items
-from openrft.graders import GradeResult, Sample, validate_grader
+from openrft.graders import AnyGrader, GradeResult, Sample
 from openrft.store.db import loads
 
 __all__ = ["Answer", "ValidationRuns", "job_eval_fields"]
@@ -45,8 +45,11 @@ def job_eval_fields(job_id: str, grader: dict[str, Any]) -> dict[str, Any]:
 
 
 class ValidationRuns:
-    def __init__(self, store: EvalStore, job: sqlite3.Row):
-        self.store, self.job = store, job
+    """The trainer's `ValidationHook`. `grader` is the job's, as its spec carries it: the
+    eval's one testing criterion is that grader, so it is not validated here again."""
+
+    def __init__(self, store: EvalStore, job: sqlite3.Row, grader: AnyGrader):
+        self.store, self.job, self.grader = store, job, grader
 
     def __call__(self, step: int, answers: list[Answer]) -> None:
         try:
@@ -58,8 +61,8 @@ class ValidationRuns:
 
     def _record(self, step: int, answers: list[Answer]) -> None:
         evaluation = self.store.eval_row(self.job["project"], self.job["eval_id"])
-        criteria = loads(evaluation["criteria"])
-        graders = [validate_grader({k: v for k, v in c.items() if k != "id"}) for c in criteria]
+        criteria = loads(evaluation["criteria"])[:1]  # the job's grader (`job_eval_fields`)
+        graders = [self.grader]
         model = self.job["fine_tuned_model"] or self.job["model"]
         records = [_sample_record(model, row, sample, tokens) for row, sample, _, tokens in answers]
         grades = {index: [grade] for index, (_, _, grade, _) in enumerate(answers)}

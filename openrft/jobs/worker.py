@@ -1,11 +1,15 @@
 """The job worker: one thread in the server that moves jobs along, one child process per
-running job (decision C4 of sandbox-and-reliability.md).
+running job (decision C4 of sandbox-and-reliability.md). The queue is the store's
+(`openrft.store.jobs.JobTable`: claim, heartbeat, expired, release); what starts a child is
+a `Launcher` (`openrft.jobs.launcher`; by default a process on this host).
 
 What it guarantees:
-- A job runs under a lease (`lease_owner`, `lease_expires_at`) that this worker renews
-  while the job's child lives. Claiming is a compare-and-set `queued → running`, so two
-  workers never run one job; each claim bumps `attempt`, and a child whose attempt is no
-  longer current stops (its control says cancel).
+- A job runs under a lease (`lease_owner`, `lease_expires_at`, named by its `attempt`) that
+  this worker renews while the job's child lives. Claiming is exclusive (`JobTable.claim`),
+  so two workers never run one job; each claim bumps `attempt`, and a child whose attempt is
+  no longer current stops (its control says cancel). A lease is released (or its job failed)
+  only by the attempt that holds it, so a worker that lost a lease never requeues a job
+  another worker claimed since.
 - A child that dies without recording an outcome (crash, kill -9, OOM) sends its job back
   to `queued`, up to `MAX_ATTEMPTS`; the trainer resumes from its last verified checkpoint.
   If the disk under the home is full then, the job fails with `disk_full` instead (a retry
@@ -28,19 +32,20 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from openrft.jobs.events import EventStore
-from openrft.jobs.models import DEFAULT_BASE_MODELS, render
+from openrft.jobs.launcher import Child, Launcher, ProcessLauncher
+from openrft.jobs.models import DEFAULT_BASE_MODELS
 from openrft.jobs.prepare import prepare_next
 from openrft.jobs.store import JobStore
 from openrft.store.db import Database
 from openrft.store.disk import Reserve, is_disk_full, no_room
 from openrft.store.files import FileStore
+from openrft.store.jobs import JobTable
 
 __all__ = ["MAX_ATTEMPTS", "Worker"]
 
@@ -59,15 +64,20 @@ class Worker:
         lease: float = 30.0,
         max_running: int = 1,
         base_models: Mapping[str, str] = DEFAULT_BASE_MODELS,
+        launcher: Launcher | None = None,
     ):
         self.home, self.lease = home, lease
-        self.base_models = dict(base_models)
-        """The operator's allow-list; the child resolves a job's base model by it."""
+        self.launcher = launcher or ProcessLauncher(home, base_models)
+        """Starts each attempt; the default passes the operator's base-model allow-list on."""
         self.db, self.jobs, self.events = db, JobStore(db), EventStore(db)
+        self.queue = JobTable(db)
         self.files = FileStore(home, db=db)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.max_running = max_running
-        self.children: dict[str, tuple[subprocess.Popen[bytes], float]] = {}
+        self.children: dict[str, tuple[Child, float]] = {}
+        """Job id -> (its child, when a stop was asked or 0.0)."""
+        self.attempts: dict[str, int] = {}
+        """Job id -> the attempt (the lease) its child runs under."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="openrft-worker", daemon=True)
         self._beat = 0.0
@@ -119,37 +129,21 @@ class Worker:
         return self.home / "jobs" / job_id
 
     def _claim(self) -> None:
-        job = self.db.one("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_ns LIMIT 1")
-        if job is None or job["id"] in self.children:
+        # A job resumed while its last child still stops waits for that child to exit.
+        job = self.queue.claim(self.owner, self.lease, skip=self.children)
+        if job is None:
             return
-        attempt = job["attempt"] + 1
-        won = self.jobs.move(
-            job["id"],
-            {"queued"},
-            "running",
-            attempt=attempt,
-            lease_owner=self.owner,
-            lease_expires_at=time.time() + self.lease,
-        )
-        if won:
-            self.events.add(job["id"], f"Training process started (attempt {attempt})")
-            self.children[job["id"]] = (self._spawn(job["id"], attempt), 0.0)
-
-    def _spawn(self, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
-        workdir = self.workdir(job_id)
-        workdir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "openrft.jobs.child", job_id, str(attempt)]
-        command += [str(self.home), str(os.getpid())]
-        env = {**os.environ, "OPENRFT_BASE_MODELS": render(self.base_models)}
-        with open(workdir / "child.log", "ab") as log_file:
-            return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        job_id, attempt = job["id"], job["attempt"]
+        self.events.add(job_id, f"Training process started (attempt {attempt})")
+        self.attempts[job_id] = attempt
+        self.children[job_id] = (self.launcher.launch(job_id, attempt), 0.0)
 
     def _reap(self) -> None:
         for job_id, (child, stop_asked) in list(self.children.items()):
             code = child.poll()
             if code is not None:
                 self._after_exit(job_id, code)  # if this raises, the next tick retries it
-                del self.children[job_id]
+                del self.children[job_id], self.attempts[job_id]
                 continue
             status = self.jobs.row(job_id)["status"]
             if status != "running" and not stop_asked:
@@ -169,9 +163,9 @@ class Worker:
             self._settle(job_id, code, full=True)
 
     def _settle(self, job_id: str, code: int, *, full: bool) -> None:
-        job = self.jobs.row(job_id)
-        if job["status"] != "running" or job["lease_owner"] != self.owner:
-            return
+        job, attempt = self.jobs.row(job_id), self.attempts[job_id]
+        if job["status"] != "running" or job["attempt"] != attempt:
+            return  # the child recorded an outcome, or the job moved on without it
         if full or no_room(self.workdir(job_id)):
             message = (
                 f"The training process exited ({code}) with no space left on the disk under "
@@ -183,7 +177,7 @@ class Worker:
             message = f"The training process died {MAX_ATTEMPTS} times (exit {code})"
             self._fail(job_id, "worker_died", message)
             return
-        if self.jobs.move(job_id, {"running"}, "queued", lease_owner=None, lease_expires_at=None):
+        if self.queue.release(job_id, attempt):
             self.events.add(
                 job_id, f"Training process exited ({code}); requeued to resume", level="warn"
             )
@@ -198,21 +192,15 @@ class Worker:
 
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()
-        with self.db.tx() as conn:
-            conn.executemany(
-                "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
-                [(time.time() + self.lease, job_id, self.owner) for job_id in self.children],
-            )
+        self.queue.heartbeat(self.owner, self.attempts, self.lease)
 
     def requeue_expired(self) -> None:
-        """Jobs `running` under a lease nobody renewed: their worker died. Requeue each once."""
-        expired = self.db.all(
-            "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < ?", (time.time(),)
-        )
-        for job in expired:
-            if self.jobs.move(
-                job["id"], {"running"}, "queued", lease_owner=None, lease_expires_at=None
-            ):
+        """Jobs `running` under a lease nobody renewed: their worker died. Requeue each once
+        (the lease as listed: one claimed again meanwhile is left to its new worker)."""
+        for job in self.queue.expired():
+            if job["id"] in self.children:
+                continue  # ours, renewed late (a slow tick): its child still runs
+            if self.queue.release(job["id"], job["attempt"]):
                 self.events.add(
                     job["id"],
                     "Worker lost; job requeued to resume from its checkpoint",
@@ -223,13 +211,8 @@ class Worker:
         """Remove the temp files a killed writer left in finished jobs' dirs (half-written
         `checkpoints/step-N.tmp/`, `.tmp-*` rows). A running or paused job's are left to its
         own next start; a job finished under a minute ago may still have a child stopping."""
-        done = self.db.all(
-            "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
-            "AND finished_at < ?",
-            (int(time.time() - 2 * STOP_GRACE),),
-        )
-        for job in done:
-            workdir = self.workdir(job["id"])
+        for job_id in self.queue.finished_before(time.time() - 2 * STOP_GRACE):
+            workdir = self.workdir(job_id)
             for path in [*workdir.glob(".tmp-*"), *workdir.glob("checkpoints/*.tmp")]:
                 log.info("removing %s, left by an interrupted write", path)
                 if path.is_dir():
@@ -245,8 +228,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-            if self.jobs.move(
-                job_id, {"running"}, "queued", lease_owner=None, lease_expires_at=None
-            ):
+            if self.queue.release(job_id, self.attempts[job_id]):
                 self.events.add(job_id, "Server stopped; job requeued to resume", level="warn")
         self.children.clear()
+        self.attempts.clear()

@@ -67,15 +67,14 @@ def _fine_tuned(home: Path) -> list[ModelEntry]:
     if not (home / "openrft.db").exists():
         return []
     from openrft.store.db import Database
+    from openrft.store.jobs import JobTable
 
-    rows = Database(home).all(
-        "SELECT fine_tuned_model, fine_tuned_model_path FROM jobs WHERE status = 'succeeded' "
-        "AND model_deleted = 0 AND fine_tuned_model IS NOT NULL ORDER BY created_ns"
-    )
+    jobs = JobTable(Database(home))
+    found = [(job["fine_tuned_model"], jobs.model_dir(job)) for job in jobs.succeeded()]
     return [
-        ModelEntry(row[0], "fine-tuned", _size(Path(row[1])), row[1])
-        for row in rows
-        if row[1] and Path(row[1]).is_dir()
+        ModelEntry(name, "fine-tuned", _size(path), str(path))
+        for name, path in found
+        if path is not None and path.is_dir()
     ]
 
 

@@ -93,16 +93,20 @@ def _fine_tuned(name: str, home: Path) -> Path | None:
     if not name.startswith("ft:") or not (home / "openrft.db").exists():
         return None
     from openrft.store.db import Database
+    from openrft.store.jobs import JobTable
+    from openrft.store.paths import located
 
     db = Database(home)
-    job = db.one(
-        "SELECT fine_tuned_model_path AS path FROM jobs WHERE fine_tuned_model = ? "
-        "AND status = 'succeeded' AND model_deleted = 0", (name,),
-    )  # fmt: skip
-    row = job or db.one("SELECT path FROM checkpoints WHERE model_name = ?", (name,))
-    if row is None or not row["path"]:
+    row = JobTable(db).by_model(name)
+    if row is not None:
+        path = row["fine_tuned_model_path"]
+    else:
+        row = db.one("SELECT path FROM checkpoints WHERE model_name = ?", (name,))
+        path = row["path"] if row is not None else None
+    if not path:
         return None
-    return _checkpoint(row["path"], home) or Path(row["path"])
+    folder = located(home, path)  # stored relative to the home (`store.paths`)
+    return _checkpoint(str(folder), home) or folder
 
 
 def _imported(name: str, home: Path) -> Path | None:

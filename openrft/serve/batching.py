@@ -7,7 +7,8 @@ queue to reach the previous batch's size before picking.
 Which requests share a batch (the queue policy). Each request has a `size`, the tokens its
 rows may occupy. A batch is the head request and the requests queued behind it that are
 alike in size (neither more than `ALIKE` times the other), up to `max_batch`, in arrival
-order: a long prompt never shares a batch with short ones, where left padding would make
+order, while the batch's sizes add up to at most `max_tokens` (the head always goes, however
+large): a long prompt never shares a batch with short ones, where left padding would make
 every short row as long and keep its client waiting for the long one's end. The head is the
 oldest request, except that a request `ALIKE` times larger than some waiting request lets
 the oldest such smaller one go first, at most `PATIENCE` times: short requests run between
@@ -77,9 +78,10 @@ class Batcher:
         *,
         window: float,
         max_batch: int,
+        max_tokens: int | None = None,
     ):
         self.run, self.executor = run, executor
-        self.window, self.max_batch = window, max_batch
+        self.window, self.max_batch, self.max_tokens = window, max_batch, max_tokens
         self.waiting: list[Pending] = []
         self.running: list[Pending] = []
         self._arrived = asyncio.Event()
@@ -100,6 +102,10 @@ class Batcher:
     def queued(self) -> int:
         """Requests waiting for a batch whose callers still wait."""
         return sum(not pending.future.done() for pending in self.waiting)
+
+    def queued_tokens(self) -> int:
+        """The sizes of the requests `queued()` counts, added up."""
+        return sum(p.ticket.size for p in self.waiting if not p.future.done())
 
     async def _gather(self) -> list[Pending]:
         while not (batch := await self._gathered()):  # all that waited were abandoned
@@ -133,8 +139,14 @@ class Batcher:
             return []
         head = _head(live)
         size = head.ticket.size
-        alike = [p for p in live if p is not head and _alike(p.ticket.size, size)]
-        batch = [head, *alike[: self.max_batch - 1]]
+        batch, tokens = [head], size
+        for pending in live:
+            if len(batch) == self.max_batch:
+                break
+            fits = self.max_tokens is None or tokens + pending.ticket.size <= self.max_tokens
+            if pending is not head and fits and _alike(pending.ticket.size, size):
+                batch.append(pending)
+                tokens += pending.ticket.size
         self.waiting = [pending for pending in live if pending not in batch]
         return batch
 

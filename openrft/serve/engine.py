@@ -2,9 +2,15 @@
 
 Guarantees: a fine-tuned or checkpoint model is the caller's project's (404 otherwise);
 only checkpoints the job recorded (complete and verified) are ever loaded, so a checkpoint
-being written is never served; every model call runs on one generation thread (torch
-already uses every core; two concurrent generates would only fight), which also owns the
-model cache (LRU, `max_models`), so the cache needs no lock.
+being written is never served; every model call goes through one generation thread (two
+concurrent generates would only fight for the cores), which also owns the model cache (LRU,
+`max_models`), so the cache needs no lock. With the real model and `generation="process"`
+(the default) that thread only hands each call to a child process and waits
+(`openrft.serve.process`), so generating never holds this process's GIL against the HTTP
+event loop; with `"thread"`, or a backend handed in (tests script one), it runs here.
+Queued work is capped in tokens: a request that would take the tokens waiting for a batch
+past `max_queued_tokens` is refused at once with a 503 (OpenAI's "overloaded"), and a batch
+holds at most `max_batch_tokens` (`openrft.serve.batching`).
 A streamed request carries an `on_text` listener that hears its text as it is generated
 (`openrft.server.chat_stream`). Each request goes to the batcher with a `Ticket`: its size
 (for the queue policy, `openrft.serve.batching`), whether it has spoken, and a `cancel` event,
@@ -14,10 +20,13 @@ one batch across different models.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
+from openrft.errors import ServiceUnavailableError
 from openrft.jobs.models import ModelCatalog
 from openrft.serve.backend import Backend, TorchBackend
 from openrft.serve.batching import Batcher, Ticket
@@ -28,6 +37,8 @@ __all__ = ["Engine"]
 
 COMPLETION_GUESS = 256
 """A request's completion budget for its size when it sets none (the model's default)."""
+ROOM_POLL = 0.05
+"""Seconds between looks at the queue for a request that waits for room (`wait=True`)."""
 
 
 class Engine:
@@ -39,10 +50,12 @@ class Engine:
         backend: Backend | None = None,
         max_models: int = 4,
     ):
-        self.backend: Backend = backend or TorchBackend(settings.home)
+        self.backend: Backend = backend or _real_backend(settings, max_models)
         self.catalog = ModelCatalog(db, settings.base_models)
         self.window = settings.batch_window_ms / 1000
         self.max_batch = settings.max_batch
+        self.max_batch_tokens = settings.max_batch_tokens
+        self.max_queued_tokens = settings.max_queued_tokens
         self.max_models = max_models
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="openrft-generate")
         self._models: OrderedDict[str, Any] = OrderedDict()
@@ -71,17 +84,31 @@ class Engine:
             self._models.popitem(last=False)
         return loaded
 
-    async def complete(self, target: str, params: dict[str, Any]) -> list[Any]:
-        """The completions (`n` of them) for one chat request, batched with its neighbours."""
+    async def complete(
+        self, target: str, params: dict[str, Any], *, wait: bool = False
+    ) -> list[Any]:
+        """The completions (`n` of them) for one chat request, batched with its neighbours.
+        With the queue full, a 503; with `wait` (background work: eval runs), it waits for
+        room instead."""
         batcher = self.batchers.get(target)
         if batcher is None:
 
             def run(requests: list[Any]) -> list[Any]:
                 return self.backend.complete(self._loaded(target), requests)
 
-            batcher = Batcher(run, self.executor, window=self.window, max_batch=self.max_batch)
+            batcher = Batcher(
+                run,
+                self.executor,
+                window=self.window,
+                max_batch=self.max_batch,
+                max_tokens=self.max_batch_tokens,
+            )
             self.batchers[target] = batcher
         ticket = Ticket(size=_size(params))
+        while (full := self._full(ticket.size)) is not None:
+            if not wait:
+                raise ServiceUnavailableError(full)
+            await asyncio.sleep(ROOM_POLL)
         if params.get("on_text") is not None:
             params = {**params, "on_text": _Heard(params["on_text"], ticket)}
         request = self.backend.request(**params, cancel=ticket.cancel)
@@ -89,8 +116,6 @@ class Engine:
         return result
 
     async def embed(self, target: str, texts: list[str]) -> tuple[list[list[float]], int]:
-        import asyncio
-
         def run() -> tuple[list[list[float]], int]:
             return self.backend.embed(self._loaded(target), texts)
 
@@ -109,10 +134,40 @@ class Engine:
         """Chat requests waiting for a model call, over all models."""
         return sum(batcher.queued() for batcher in self.batchers.values())
 
+    def queued_tokens(self) -> int:
+        """Their sizes in tokens (estimated), added up."""
+        return sum(batcher.queued_tokens() for batcher in self.batchers.values())
+
+    def _full(self, size: int) -> str | None:
+        """Why the queue has no room for a request of `size` tokens, or None when it has.
+        An empty queue takes any one request, so one larger than the cap is served alone
+        rather than never."""
+        if not self.max_queued_tokens or not (queued := self.queued_tokens()):
+            return None
+        if queued + size <= self.max_queued_tokens:
+            return None
+        return (
+            f"The server is overloaded: {queued} tokens are queued for generation and this "
+            f"request would take them past {self.max_queued_tokens} "
+            "(OPENRFT_MAX_QUEUED_TOKENS). Retry after a brief wait."
+        )
+
     async def aclose(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()
         self.executor.shutdown(wait=True, cancel_futures=True)
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+
+def _real_backend(settings: ServeSettings, max_models: int) -> Backend:
+    if settings.generation == "thread":
+        return TorchBackend(settings.home)
+    from openrft.serve.process import ProcessBackend
+
+    backend: Backend = ProcessBackend(partial(TorchBackend, settings.home), max_models=max_models)
+    return backend
 
 
 def _counters(batcher: Batcher) -> dict[str, int]:

@@ -21,3 +21,9 @@ class ServeSettings(Protocol):
     """How long the engine gathers concurrent chat requests into one batch."""
     max_batch: int
     """The most requests in one batch."""
+    max_batch_tokens: int
+    """The most estimated tokens (prompt and completion budget) in one batch."""
+    max_queued_tokens: int
+    """The most estimated tokens waiting for a batch; 0: no cap."""
+    generation: str
+    """"process" (generation in a child process) or "thread" (in this process)."""

@@ -27,7 +27,16 @@ from openrft.jobs.store import JobStore
 from openrft.server import errors
 from openrft.server.auth import project
 from openrft.server.config import Settings
-from openrft.server.routers import chat, embeddings, evals, files, fine_tuning, graders, models
+from openrft.server.routers import (
+    chat,
+    embeddings,
+    evals,
+    files,
+    fine_tuning,
+    graders,
+    models,
+    review,
+)
 from openrft.store.db import Database
 from openrft.store.files import FileStore
 
@@ -53,7 +62,7 @@ def create_app(settings: Settings | None = None, *, backend: Any = None) -> Fast
     app.state.backend = backend
     app.state.sandbox_tier = None
     errors.install(app)
-    for module in (files, graders, fine_tuning, models, chat, embeddings, evals):
+    for module in (files, graders, fine_tuning, models, chat, embeddings, evals, review):
         app.include_router(module.router, prefix="/v1")
     app.add_api_route("/health", _health, methods=["GET"])
     app.add_middleware(

@@ -18,7 +18,7 @@ import hmac
 from fastapi import Request
 
 from openrft.errors import AuthenticationError
-from openrft.graders.judge import PROJECT_HEADER
+from openrft.graders import PROJECT_HEADER
 
 __all__ = ["DEFAULT_PROJECT", "project"]
 

@@ -32,6 +32,16 @@ class Settings:
     batch_window_ms: float = 5.0
     """How long the serving engine gathers concurrent chat requests into one batch."""
     max_batch: int = 32
+    max_batch_tokens: int = 16384
+    """Cap on one batch's size in tokens (the sum of its requests' estimated sizes, see
+    `openrft.serve.batching`); the first request of a batch always goes, however large."""
+    max_queued_tokens: int = 262144
+    """Cap on the tokens waiting for a batch, over all models: a request that would pass it
+    is refused with a 503, as OpenAI answers when overloaded. 0: no cap."""
+    generation: str = "process"
+    """Where the real model generates: "process" (a child process of its own, so the model
+    never starves the HTTP event loop) or "thread" (a thread of the server's process, the
+    old engine). A scripted backend handed to `create_app` always runs on a thread."""
     start_worker: bool = True
     base_models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_MODELS))
     """The base models requests may name: name -> the name itself (builtin or hub id) or a
@@ -48,9 +58,34 @@ class Settings:
             settings.lease_seconds = float(lease)
         if window := env.get("OPENRFT_BATCH_WINDOW_MS"):
             settings.batch_window_ms = float(window)
+        for name, attribute in _SERVING_INTS.items():
+            if text := env.get(name):
+                setattr(settings, attribute, _whole(name, text, attribute != "max_queued_tokens"))
+        if generation := env.get("OPENRFT_GENERATION"):
+            settings.generation = _generation(generation)
         if "OPENRFT_BASE_MODELS" in env:
             settings.base_models = parse_base_models(env["OPENRFT_BASE_MODELS"].split(","))
         return settings
+
+
+_SERVING_INTS = {
+    "OPENRFT_MAX_BATCH": "max_batch",
+    "OPENRFT_MAX_BATCH_TOKENS": "max_batch_tokens",
+    "OPENRFT_MAX_QUEUED_TOKENS": "max_queued_tokens",
+}
+
+
+def _whole(name: str, text: str, positive: bool) -> int:
+    if not text.strip().isdigit() or (positive and int(text) < 1):
+        least = "≥ 1" if positive else "≥ 0"
+        raise InvalidRequestError(f"{name} must be a whole number {least}, not {text!r}")
+    return int(text)
+
+
+def _generation(text: str) -> str:
+    if text not in ("process", "thread"):
+        raise InvalidRequestError(f'OPENRFT_GENERATION is "process" or "thread", not {text!r}')
+    return text
 
 
 def keys_from_env() -> dict[str, str]:

@@ -31,8 +31,7 @@ from openrft.evals.sources import (
     parse_data_source,
     sampling,
 )
-from openrft.graders import GraderContext, Sample, validate_grader
-from openrft.graders.template import VariableError
+from openrft.graders import GraderContext, Sample, VariableError, validate_grader
 from openrft.server.chat_wire import assistant_message, usage
 from openrft.store.db import loads
 
@@ -130,7 +129,8 @@ class RunExecutor:
         except (VariableError, ValueError) as exc:
             return [], _RowError("invalid_input_messages", str(exc))
         try:
-            completions = await self.engine.complete(target, {**params, "messages": messages})
+            request = {**params, "messages": messages}
+            completions = await self.engine.complete(target, request, wait=True)
         except OpenRFTError as exc:
             return messages, _RowError(exc.code or "sample_error", exc.message)
         except Exception as exc:  # boundary: the model's failure, without its internals

@@ -3,60 +3,48 @@
 stores (`job_object`, `event_object`, …) because they mirror OpenAI's shapes field for field.
 
 Graders arrive as raw dicts and go through `validate_grader`, which owns their error paths.
+A job's hyperparameters are the job contract's own (`openrft.train.spec.Hyperparameters`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
+
+from openrft.strict import Strict
+from openrft.train.spec import Hyperparameters
 
 Auto = Literal["auto"]
 MetadataKey = Annotated[str, StringConstraints(max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
 
-class Inbound(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GraderValidateRequest(Inbound):
+class GraderValidateRequest(Strict):
     grader: dict[str, Any]
 
 
-class GraderRunRequest(Inbound):
+class GraderRunRequest(Strict):
     grader: dict[str, Any]
     model_sample: str
     item: dict[str, Any] | None = None
 
 
-class ReinforcementHyperparameters(Inbound):
-    # Bounds sit on the number, inside the union: on the field they also met "auto", which
-    # pydantic answers with a TypeError (a 500), not a validation error.
-    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] | None = None
-    compute_multiplier: Auto | Annotated[float, Field(gt=0.00001, le=10)] | None = None
-    eval_interval: Auto | Annotated[int, Field(ge=1)] | None = None
-    eval_samples: Auto | Annotated[int, Field(ge=1)] | None = None
-    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0)] | None = None
-    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] | None = None
-    reasoning_effort: Literal["default", "low", "medium", "high"] | None = None
-
-
-class Reinforcement(Inbound):
+class Reinforcement(Strict):
     grader: dict[str, Any]
     response_format: dict[str, Any] | None = None
     """Not in OpenAI's spec types but documented and sent by clients (spec §5.2)."""
-    hyperparameters: ReinforcementHyperparameters | None = None
+    hyperparameters: Hyperparameters | None = None
 
 
-class Method(Inbound):
+class Method(Strict):
     type: Literal["supervised", "dpo", "reinforcement"]
     reinforcement: Reinforcement | None = None
     supervised: dict[str, Any] | None = None
     dpo: dict[str, Any] | None = None
 
 
-class JobCreateRequest(Inbound):
+class JobCreateRequest(Strict):
     model: str = Field(min_length=1)
     training_file: str
     validation_file: str | None = None
@@ -72,7 +60,7 @@ class JobCreateRequest(Inbound):
     `judge_max_tokens`, ...; docs/training.md). The SDK sends it with `extra_body`."""
 
 
-class StreamOptions(Inbound):
+class StreamOptions(Strict):
     include_usage: bool | None = None
     include_obfuscation: bool | None = None
 
@@ -80,7 +68,7 @@ class StreamOptions(Inbound):
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
-class ChatCompletionRequest(Inbound):
+class ChatCompletionRequest(Strict):
     """Every field of the SDK's `CompletionCreateParams`: honoured, or accepted and not acted
     on (docs/server.md lists which); `openrft.server.chat_checks` checks the values."""
 
@@ -125,7 +113,7 @@ class ChatCompletionRequest(Inbound):
     web_search_options: dict[str, Any] | None = None
 
 
-class EmbeddingsRequest(Inbound):
+class EmbeddingsRequest(Strict):
     model: str
     input: str | list[str] = Field(min_length=1)
     encoding_format: Literal["float", "base64"] | None = None
@@ -136,7 +124,7 @@ class EmbeddingsRequest(Inbound):
 Metadata = Annotated[dict[MetadataKey, MetadataValue] | None, Field(max_length=16)]
 
 
-class EvalCreateRequest(Inbound):
+class EvalCreateRequest(Strict):
     name: str | None = None
     metadata: Metadata = None
     data_source_config: dict[str, Any]
@@ -145,12 +133,12 @@ class EvalCreateRequest(Inbound):
     """Graders, each run on every row of every run; pass/fail per decision G3."""
 
 
-class EvalUpdateRequest(Inbound):
+class EvalUpdateRequest(Strict):
     name: str | None = None
     metadata: Metadata = None
 
 
-class EvalRunCreateRequest(Inbound):
+class EvalRunCreateRequest(Strict):
     name: str | None = None
     metadata: Metadata = None
     data_source: dict[str, Any]

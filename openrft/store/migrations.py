@@ -145,6 +145,24 @@ def m010_relative_paths(db: sqlite3.Connection) -> None:
         )
 
 
+def m011_reviews(db: sqlite3.Connection) -> None:
+    """Human review before a rollout: a candidate's sampled outputs beside the baseline's, per
+    slice, each approved or rejected by a person (`openrft.evals.review_store`)."""
+    db.execute(
+        """CREATE TABLE reviews (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, created_ns INTEGER NOT NULL,
+            candidate TEXT NOT NULL, baseline TEXT NOT NULL, grader TEXT, metadata TEXT)"""
+    )
+    db.execute("CREATE INDEX reviews_by_pair ON reviews (project, candidate, baseline, created_ns)")
+    db.execute(
+        """CREATE TABLE review_items (
+            id TEXT PRIMARY KEY, review_id TEXT NOT NULL, project TEXT NOT NULL,
+            position INTEGER NOT NULL, slice TEXT NOT NULL, item TEXT NOT NULL,
+            candidate TEXT NOT NULL, baseline TEXT NOT NULL, status TEXT NOT NULL,
+            note TEXT, decided_at INTEGER, UNIQUE (review_id, position))"""
+    )
+
+
 def _home(db: sqlite3.Connection) -> Path | None:
     """The directory holding the database file (None for an in-memory database)."""
     main = next(row for row in db.execute("PRAGMA database_list") if row[1] == "main")
@@ -168,6 +186,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m008_evals,
     m009_job_evals,
     m010_relative_paths,
+    m011_reviews,
 ]
 
 

@@ -6,6 +6,8 @@ under wherever the home is now; a path outside the home stays absolute. Rows wri
 this rule (absolute, or relative to the old working directory) are rewritten once by a
 migration (`m010_relative_paths`), which finds the job's own folder (`jobs/<job id>/...`) in
 the old path even when the old home is gone.
+A message stored for a client (a job's `error`) has the home taken out of the paths it names
+(`without_home`), so it holds no host path either and shows none.
 What it does not do: follow symlinks (the home is compared as given, made absolute), or move
 files; the store only ever names directories the home already holds.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePath, PurePosixPath
 
-__all__ = ["in_home", "located", "stored"]
+__all__ = ["in_home", "located", "stored", "without_home"]
 
 
 def stored(home: Path, path: str | os.PathLike[str]) -> str:
@@ -25,6 +27,13 @@ def stored(home: Path, path: str | os.PathLike[str]) -> str:
         return absolute.relative_to(os.path.abspath(home)).as_posix()
     except ValueError:
         return str(absolute)
+
+
+def without_home(home: Path, text: str) -> str:
+    """`text` with paths under `home` made relative to it (`/srv/h/jobs/x` -> `jobs/x`) and
+    the home itself named `OPENRFT_HOME`."""
+    absolute = os.path.abspath(home)
+    return text.replace(absolute + os.sep, "").replace(absolute, "OPENRFT_HOME")
 
 
 def located(home: Path, value: str) -> Path:

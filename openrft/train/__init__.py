@@ -1,8 +1,9 @@
 """The RL fine-tuning engine: `runner.run_job(spec, ...)` runs one RFT job (GRPO) in-process.
 
-    spec.py         JobSpec: OpenAI's create body with rows instead of file ids
+    spec.py         the job contract: Hyperparameters, Method, TrainSettings, JobSpec; D4 split
+    outcome.py      JobOutcome (typed, what run_job returns); announce(): the final events
     hparams.py      resolve_hyperparameters(): every "auto" resolved once (J2)
-    setup.py        splits, model (full or LoRA, fresh or resumed), optimizer
+    setup.py        model (full or LoRA, fresh or resumed), optimizer, checkpoint files
     step.py         rollouts and grading for a step; the validation pass
     rewards.py      the grader as the reward; J6's error-rate rule
     grpo.py         advantages and the loss

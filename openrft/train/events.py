@@ -17,7 +17,10 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from openrft.train.outcome import KeptCheckpoint
 
 EventType = Literal["message", "metrics"]
 Level = Literal["info", "warn", "error"]
@@ -40,8 +43,8 @@ ValidationHook = Callable[[int, list[tuple[dict[str, Any], Any, Any, int]]], Non
 server's job child writes them as a run of the job's eval (`openrft.jobs.validation_runs`)."""
 
 
-CheckpointHook = Callable[[list[dict[str, Any]]], None]
-"""Told the kept checkpoints (`JobOutcome.checkpoints`' shape) whenever they change: after a
+CheckpointHook = Callable[[list["KeptCheckpoint"]], None]
+"""Told the kept checkpoints (`JobOutcome.checkpoints`) whenever they change: after a
 checkpoint is written and retention ran, before its event; the job child records them, so
 `checkpoints.list` shows what is on disk while the job runs."""
 

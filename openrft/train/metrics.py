@@ -11,9 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders import AnyGrader, GradeResult, display_name
-from openrft.graders.result import sum_usage
-from openrft.graders.schema import MultiGrader
+from openrft.graders import AnyGrader, GradeResult, MultiGrader, display_name, sum_usage
 
 _FLAGS = (
     "other_error",

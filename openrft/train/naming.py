@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import PurePath
 
 
 def model_id(base: str, org: str | None, suffix: str | None, job_id: str) -> str:
@@ -13,6 +14,21 @@ def model_id(base: str, org: str | None, suffix: str | None, job_id: str) -> str
     tag = hashlib.sha256(job_id.encode()).hexdigest()[:8]
     parts = [base.replace(":", "-"), org or "openrft", (suffix or "").replace(":", "-"), tag]
     return "ft:" + ":".join(parts)
+
+
+def fine_tuned_name(model: str, org: str | None, suffix: str | None, job_id: str) -> str:
+    """A job's one model name, from the model it names (`base_model_of`), never from the
+    weights that name resolved to: the server's jobs and `openrft train`'s agree."""
+    return model_id(base_model_of(model), org, suffix, job_id)
+
+
+def base_model_of(model: str) -> str:
+    """The base model a job's model names: the model itself, or, for an `ft:` model or one of
+    its checkpoints, the base in its id (OpenAI's ft names keep the original base model).
+    A local directory (the CLI, an operator's model) is named by its last part, never its path."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return PurePath(model).name if model.startswith(("/", ".", "~")) else model
 
 
 def checkpoint_id(model: str, step: int) -> str:

@@ -1,36 +1,72 @@
-"""What `run_job` returns, and how the kept checkpoints are described to the job store."""
+"""What `run_job` returns (`JobOutcome`), and the one place a finished attempt's last events
+are worded and written (`announce`).
+
+The trainer reports; it does not announce. Whoever ends the attempt writes the outcome's
+final events exactly once, through `announce`: the job child inside the transaction that
+records the job's status (`openrft.jobs.record`), `openrft train` into the job's journal.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from typing_extensions import TypedDict
+
+from openrft.strict import Strict
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.events import EventSink, Level
 from openrft.train.naming import checkpoint_id
 
+Status = Literal["succeeded", "failed", "cancelled", "paused"]
 
-@dataclass
-class JobOutcome:
-    status: str
-    """"succeeded" | "failed" | "cancelled" | "paused"."""
-    error: dict[str, Any] | None = None
+
+class JobError(TypedDict):
+    """OpenAI's job `error` object."""
+
+    code: str
+    message: str
+    param: str | None
+
+
+class KeptCheckpoint(TypedDict):
+    """A verified checkpoint on disk, as the job store records it (J3)."""
+
+    step: int
+    path: str
+    metrics: dict[str, Any]
+    model_name: str
+
+
+class JobOutcome(Strict):
+    status: Status
+    step: int | None = None
+    """The last step completed; keys the final events, so a rerun does not repeat them."""
+    error: JobError | None = None
     """`{code, message, param}` for a failed job."""
     resolved_hyperparameters: dict[str, Any] | None = None
     """OpenAI's seven keys with every "auto" resolved (J2)."""
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    """Kept checkpoints, oldest first: `{step, path, metrics, model_name}` (J3)."""
+    checkpoints: list[KeptCheckpoint] | None = None
+    """Kept checkpoints, oldest first; None when unknown (a crash that could not say): the
+    ones last reported stand."""
     fine_tuned_model_path: str | None = None
     """The final checkpoint (a succeeded job only); `load_model` serves it."""
     trained_tokens: int | None = None
     """Prompt and completion tokens that went through training forward passes."""
 
 
+def failed(message: str, code: str = "training_error", step: int | None = None) -> JobOutcome:
+    """An attempt that ended before the trainer could report (or with an error it caught)."""
+    error: JobError = {"code": code, "message": message[:2000], "param": None}
+    return JobOutcome(status="failed", error=error, step=step)
+
+
 def build_outcome(
-    status: str,
+    status: Status,
     store: CheckpointStore,
     *,
     model_name: str,
-    error: dict[str, Any] | None = None,
+    step: int,
+    error: JobError | None = None,
     hyperparameters: dict[str, Any] | None = None,
     trained_tokens: int | None = None,
 ) -> JobOutcome:
@@ -38,6 +74,7 @@ def build_outcome(
     final = kept[-1] if kept and status == "succeeded" else None
     return JobOutcome(
         status=status,
+        step=step,
         error=error,
         resolved_hyperparameters=hyperparameters,
         checkpoints=describe(kept, model_name),
@@ -46,7 +83,7 @@ def build_outcome(
     )
 
 
-def describe(kept: list[Checkpoint], model_name: str) -> list[dict[str, Any]]:
+def describe(kept: list[Checkpoint], model_name: str) -> list[KeptCheckpoint]:
     """Kept checkpoints as the job store records them (`JobOutcome.checkpoints`)."""
     return [
         {
@@ -57,3 +94,22 @@ def describe(kept: list[Checkpoint], model_name: str) -> list[dict[str, Any]]:
         }
         for c in kept
     ]
+
+
+def final_events(outcome: JobOutcome, model_name: str) -> list[tuple[Level, str]]:
+    """The attempt's last messages, OpenAI's wording for the first two."""
+    if outcome.status == "succeeded":
+        return [
+            ("info", f"New fine-tuned model created: {model_name}"),
+            ("info", "The job has successfully completed"),
+        ]
+    if outcome.status == "failed":
+        message = outcome.error["message"] if outcome.error else "training failed"
+        return [("error", f"Job failed: {message}")]
+    return [("info", "Job cancelled" if outcome.status == "cancelled" else "Job paused")]
+
+
+def announce(outcome: JobOutcome, model_name: str, sink: EventSink) -> None:
+    """Write the outcome's final events to `sink`, keyed by its step."""
+    for level, message in final_events(outcome, model_name):
+        sink.emit("message", level, message, None, outcome.step)

@@ -12,9 +12,17 @@ import asyncio
 from typing import Any
 
 from openrft.errors import OpenRFTError
-from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, is_sync
-from openrft.graders.columns import grade_columns
-from openrft.graders.judge_budget import EXTRAS_KEY, JudgeBudget
+from openrft.graders import (
+    EXTRAS_KEY,
+    AnyGrader,
+    GraderContext,
+    GradeResult,
+    JudgeBudget,
+    Sample,
+    agrade_many,
+    grade_columns,
+    is_sync,
+)
 
 
 class GraderErrorRate(OpenRFTError):

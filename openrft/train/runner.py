@@ -5,6 +5,8 @@ GRPO step at a time — poll control, sample `batch_size × samples_per_prompt` 
 grade them, drop errored samples from the advantage, take one optimizer step, validate every
 `eval_interval` steps, emit the step's metrics, checkpoint on validation steps — then report.
 Grading failures are data; only J6's error rate, a bad request or a crash ends the job early.
+The spec arrives checked (`openrft.train.spec`: the grader was validated at the edge); the
+result is a typed `JobOutcome`, whose final events the caller writes (`outcome.announce`).
 Steps are pure functions of (checkpoint, step number, seed), so a resumed job repeats exactly
 what the killed one would have done, and its events dedupe by step (see `events`).
 """
@@ -20,8 +22,7 @@ from typing import Any
 import torch
 
 from openrft.errors import OpenRFTError
-from openrft.graders import validate_grader
-from openrft.graders.judge_budget import JudgeBudget
+from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import grpo
@@ -29,10 +30,9 @@ from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
-from openrft.train.naming import model_id
-from openrft.train.outcome import JobOutcome, build_outcome, describe
+from openrft.train.outcome import JobError, JobOutcome, Status, build_outcome, describe
 from openrft.train.rewards import Rewarder, check_error_rate, first_failure
-from openrft.train.setup import load_policy, optimizer_for, splits, write_weights
+from openrft.train.setup import load_policy, optimizer_for, write_weights
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
     Policy,
@@ -91,8 +91,7 @@ class _Job:
 
     def run(self) -> JobOutcome:
         spec = self.spec
-        grader = validate_grader(spec.reinforcement.grader)
-        data = splits(spec)
+        data = spec.splits()
         self.hp = resolve_hyperparameters(
             spec.reinforcement.hyperparameters,
             spec.settings,
@@ -108,7 +107,7 @@ class _Job:
         self.valid = data.valid
         self.budget = self._judge_budget(resume.state if resume is not None else {})
         self.rewarder = Rewarder(
-            grader,
+            spec.reinforcement.grader,
             concurrency=spec.settings.grader_concurrency,
             judge_budget=self.budget,
             project=spec.project or "default",
@@ -118,7 +117,7 @@ class _Job:
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema
         )
         if resume is None:
-            self._started(data.held_out, len(data.valid))
+            self._started(data.note)
         else:
             self.state = dict(resume.state)
             self._kept(self.store.verified())  # what a crashed attempt left, as it is now
@@ -136,13 +135,12 @@ class _Job:
         budget.used = int(state.get("judge_tokens", 0))
         return budget
 
-    def _started(self, held_out: bool, valid_rows: int) -> None:
+    def _started(self, split_note: str | None) -> None:
         self.events.emit("message", "info", "Fine-tuning job started")
         self.state["resolved"] = asdict(self.hp)
         self.events.emit("message", "info", "Hyperparameters resolved", asdict(self.hp))
-        if held_out:
-            text = f"No validation file: {valid_rows} training rows held out for validation"
-            self.events.emit("message", "info", text)
+        if split_note:  # D4: the validation rows were held out of the training rows
+            self.events.emit("message", "info", split_note)
         baseline = self._validate(0)
         if baseline.results and not any(r.ok for r in baseline.results):
             # Nothing was graded: no score, rather than a reward of 0 that reads as one.
@@ -160,19 +158,12 @@ class _Job:
         for step in range(self.state["step"] + 1, self.hp.total_steps + 1):
             command = self.control.check() if self.control is not None else None
             if command == "cancel":
-                self.events.emit("message", "info", "Job cancelled", None, step - 1)
                 return self.outcome("cancelled")
             if command == "pause":
                 self._checkpoint()
-                self.events.emit("message", "info", "Job paused", None, step - 1)
                 return self.outcome("paused")
             self._step(step, batch_rows(train_rows, self.hp, self.spec.seed, step))
         self._checkpoint()  # the last step validates, so this is usually already done
-        last = self.hp.total_steps  # keys the two messages, so a rerun does not repeat them
-        self.events.emit(
-            "message", "info", f"New fine-tuned model created: {self.model_name()}", None, last
-        )
-        self.events.emit("message", "info", "The job has successfully completed", None, last)
         return self.outcome("succeeded")
 
     def _step(self, step: int, rows: list[dict[str, Any]]) -> None:
@@ -272,22 +263,18 @@ class _Job:
     def _kept(self, kept: list[Checkpoint]) -> None:
         """Tell the job store which checkpoints exist now (listed before their event)."""
         if self.on_checkpoint is not None:
-            self.on_checkpoint(describe(kept, self.model_name()))
+            self.on_checkpoint(describe(kept, self.spec.model_name))
 
     def fail(self, code: str, message: str, param: str | None = None) -> JobOutcome:
-        self.events.emit("message", "error", f"Job failed: {message}", None, self.state["step"])
         return self.outcome("failed", {"code": code, "message": message, "param": param})
 
-    def model_name(self) -> str:
-        given = self.spec.model_name
-        return given or model_id(self.spec.model, self.spec.org, self.spec.suffix, self.spec.id)
-
-    def outcome(self, status: str, error: dict[str, Any] | None = None) -> JobOutcome:
+    def outcome(self, status: Status, error: JobError | None = None) -> JobOutcome:
         hp = getattr(self, "hp", None)
         return build_outcome(
             status,
             self.store,
-            model_name=self.model_name(),
+            model_name=self.spec.model_name,
+            step=self.state["step"],
             error=error,
             hyperparameters=hp.echo() if hp else None,
             trained_tokens=self.state.get("trained_tokens"),

@@ -1,17 +1,15 @@
-"""Before the first step: rows split (D4), the grader validated, hyperparameters resolved,
-the model loaded (fresh or from the last checkpoint) and its optimizer built."""
+"""Before the first step: the model loaded (fresh or from the last checkpoint) and its
+optimizer built; a checkpoint's files written."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from openrft.data.split import split_rows
 from openrft.models import tiny
 from openrft.models.registry import LoadedModel, default_device, load_model, quiet_peft
 from openrft.train.checkpoints import Checkpoint
@@ -19,21 +17,6 @@ from openrft.train.spec import JobSpec
 
 log = logging.getLogger(__name__)
 OPTIMIZER = "optimizer.pt"
-
-
-@dataclass
-class Splits:
-    train: list[dict[str, Any]]
-    valid: list[dict[str, Any]]
-    held_out: bool
-    """True when the validation rows were split off the training rows (D4)."""
-
-
-def splits(spec: JobSpec) -> Splits:
-    if spec.validation_rows:
-        return Splits(spec.training_rows, spec.validation_rows, False)
-    train, valid = split_rows(spec.training_rows, seed=spec.seed)
-    return Splits(train, valid, True)
 
 
 def load_policy(spec: JobSpec, home: Path, resume: Checkpoint | None) -> LoadedModel:

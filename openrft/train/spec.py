@@ -1,56 +1,104 @@
-"""What a job is: OpenAI's create body for `method.reinforcement`, with rows instead of file ids.
+"""The job contract: what a reinforcement fine-tuning job is, written once.
 
-`JobSpec` is what the worker (and `openrft train`) hands to `run_job`. The hyperparameters are
-OpenAI's seven, each `"auto"` or a number; `TrainSettings` holds the few engine knobs OpenAI
-has no word for (LoRA or full fine-tuning, device, completion budget).
+    Hyperparameters  OpenAI's seven, each "auto" or a number (the API body, the job object's
+                     echo, `openrft train`'s job file and the trainer all read this one)
+    Method           `method` of OpenAI's create body, with the grader typed
+    TrainSettings    the few engine knobs OpenAI has no word for (LoRA, device, budget, ...)
+    JobSpec          what `run_job` gets: the above, the rows, the weights and the model's name
+
+The edges build it: the API route (`openrft.server.routers.fine_tuning`) and the job file
+(`openrft.cli.job_file`) check the grader with `validate_grader` once, with the error path
+the caller sees, and build a `Method`. Everything after trusts it: the store keeps
+`Method.to_json()`, the job child parses that back once into a `JobSpec`, the trainer reads
+the typed grader. A `Method` parsed from JSON is checked for shape only (the rules a grader
+must pass for training ran at the edge). The held-out validation split (D4) is `held_out`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+
+from openrft.data.split import split_rows
+from openrft.graders import AnyGrader
+from openrft.strict import Strict
+from openrft.train.naming import fine_tuned_name
 
 Auto = Literal["auto"]
+Row = dict[str, Any]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Hyperparameters(_Strict):
-    # Bounds on the number inside the union: on the field they would also meet "auto" (a
-    # TypeError from pydantic, not a validation error).
-    batch_size: Annotated[int, Field(ge=1, le=256)] | Auto = "auto"
+class Hyperparameters(Strict):
+    # "auto" first: the API's 400 lists each branch's reason in this order. Bounds sit on the
+    # number inside the union: on the field they would also meet "auto" (a TypeError from
+    # pydantic, not a validation error).
+    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] = "auto"
     """Prompts per step."""
-    learning_rate_multiplier: Annotated[float, Field(gt=0)] | Auto = "auto"
+    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0)] = "auto"
     """Times the model's base learning rate (1e-4 full fine-tuning, 1e-3 LoRA)."""
-    n_epochs: Annotated[int, Field(ge=1, le=50)] | Auto = "auto"
+    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] = "auto"
     """Passes over the training rows."""
-    eval_interval: Annotated[int, Field(ge=1)] | Auto = "auto"
+    eval_interval: Auto | Annotated[int, Field(ge=1)] = "auto"
     """Training steps between validation runs (the last step always validates)."""
-    eval_samples: Annotated[int, Field(ge=1)] | Auto = "auto"
+    eval_samples: Auto | Annotated[int, Field(ge=1)] = "auto"
     """Samples per validation prompt; the validation reward averages over them."""
-    compute_multiplier: Annotated[float, Field(gt=0.00001, le=10)] | Auto = "auto"
+    compute_multiplier: Auto | Annotated[float, Field(gt=0.00001, le=10)] = "auto"
     """× 8, rounded and clamped to 2..64: samples per training prompt (the GRPO group)."""
     reasoning_effort: Literal["default", "low", "medium", "high"] = "default"
     """low/medium/high: 0.5×/1×/2× the completion-token budget."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """A `null` (which clients send for "not given") is the default, and is not echoed."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
-class Reinforcement(_Strict):
-    grader: dict[str, Any]
-    """Grader JSON, validated by the grader engine at job start."""
+
+def echo_hyperparameters(given: dict[str, Any], resolved: dict[str, Any] | None) -> dict[str, Any]:
+    """The job object's `method.reinforcement.hyperparameters`: each of the seven resolved
+    (J2, once the job started), else as given, else its default ("auto", "default")."""
+    fields = Hyperparameters.model_fields
+    resolved = resolved or {}
+    return {key: resolved.get(key, given.get(key, fields[key].default)) for key in sorted(fields)}
+
+
+TrainingGrader = Annotated[AnyGrader, Field(discriminator="type")]
+
+
+class Reinforcement(Strict):
+    model_config = ConfigDict(validate_assignment=True)
+
+    grader: TrainingGrader
+    """The grader, typed; it passed `validate_grader(..., for_training=True)` at the edge."""
     response_format: dict[str, Any] | None = None
-    """A `json_schema` response format: rollouts are constrained to it."""
+    """A `json_schema` response format (Chat Completions' wrapper): rollouts are constrained
+    to it."""
     hyperparameters: Hyperparameters = Field(default_factory=lambda: Hyperparameters())
 
 
-class Method(_Strict):
+class Method(Strict):
     type: Literal["reinforcement"]
     reinforcement: Reinforcement
 
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (the jobs row's `method`, echoed by the job object): the grader
+        without its unset optional fields, the hyperparameters as given."""
+        reinforcement = self.reinforcement
+        return {
+            "type": self.type,
+            "reinforcement": {
+                "grader": reinforcement.grader.model_dump(mode="json", exclude_none=True),
+                "response_format": reinforcement.response_format,
+                "hyperparameters": reinforcement.hyperparameters.model_dump(exclude_unset=True),
+            },
+        }
 
-class TrainSettings(_Strict):
+
+class TrainSettings(Strict):
     lora_rank: int = Field(default=0, ge=0)
     """0: full fine-tuning; otherwise LoRA of this rank on every linear layer."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -71,23 +119,56 @@ class TrainSettings(_Strict):
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
 
 
-class JobSpec(_Strict):
+@dataclass(frozen=True)
+class Splits:
+    train: list[Row]
+    valid: list[Row]
+    note: str | None = None
+    """Set when the validation rows were held out of the training rows: the job's event."""
+
+
+def held_out(rows: list[Row], seed: int) -> Splits:
+    """Decision D4: without a validation file, a deterministic 10% of the training rows
+    (whole prompt groups, `split_rows`) is the validation set. The one place it is done."""
+    train, valid = split_rows(rows, seed=seed)
+    note = (
+        f"No validation_file: {len(valid)} of {len(rows)} training rows were held out for "
+        f"validation (deterministic, seed {seed})"
+    )
+    return Splits(train, valid, note)
+
+
+class JobSpec(Strict):
     id: str
     model: str
-    """`openrft-tiny`, a Hugging Face model dir or id, or a checkpoint dir."""
-    training_rows: list[dict[str, Any]]
-    validation_rows: list[dict[str, Any]] | None = None
-    """None: a deterministic 10% of the training rows (D4)."""
+    """What the trainer loads: `openrft-tiny`, a Hugging Face id, or a model or checkpoint
+    directory (the server resolves a model's name to it; over the API it is never a path)."""
+    model_name: str = ""
+    """The fine-tuned model's id (J4), computed once by the jobs layer from the model's name
+    (`naming.fine_tuned_name`) and carried beside the weights it resolved to; the events, the
+    checkpoints and the job row all say it. Left out, it is made from `model`."""
+    training_rows: list[Row]
+    validation_rows: list[Row] | None = None
+    """None: a deterministic 10% of the training rows (D4, `held_out`)."""
     method: Method
     seed: int = 0
     suffix: str | None = None
     org: str = "openrft"
-    model_name: str | None = None
-    """The fine-tuned model's id, given by the jobs layer (one name for the events, the
-    checkpoints and the job row); None (`openrft train`): made from `model`, `org`, `suffix`."""
     project: str | None = None
     settings: TrainSettings = Field(default_factory=lambda: TrainSettings())
+
+    @model_validator(mode="after")
+    def _name(self) -> JobSpec:
+        if not self.model_name:
+            self.model_name = fine_tuned_name(self.model, self.org, self.suffix, self.id)
+        return self
 
     @property
     def reinforcement(self) -> Reinforcement:
         return self.method.reinforcement
+
+    def splits(self) -> Splits:
+        """The rows to train and to validate on (D4 when no validation rows were given)."""
+        if self.validation_rows:
+            return Splits(self.training_rows, self.validation_rows)
+        return held_out(self.training_rows, self.seed)

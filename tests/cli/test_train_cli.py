@@ -205,6 +205,9 @@ def test_a_rerun_resumes_the_same_job_and_refuses_an_edited_one(trained: dict[st
     before = _checkpoints(home)
     again = _cli([str(job)], cwd, home)
     assert again.returncode == 0 and "Resumed from step 2" in again.stderr, again.stderr
+    journal = next((home / "jobs").glob("*/events.jsonl")).read_text().splitlines()
+    messages = [json.loads(line)["message"] for line in journal]
+    assert messages.count("The job has successfully completed") == 1  # announced once, ever
     _edit(job, lambda body: _hyperparameters(body).update(n_epochs=3))
     edited = _cli([str(job)], cwd, home)
     assert edited.returncode == 2, edited.stdout + edited.stderr

@@ -27,9 +27,8 @@ def test_a_failed_jobs_error_is_printed_once(
 
     def failing_job(spec: Any, *, events: Any, **_: Any) -> Any:
         events.emit("message", "info", "Fine-tuning job started")
-        events.emit("message", "error", f"Job failed: {message}", None, 0)  # as `_Job.fail`
         error = {"code": "grader_error_rate", "message": message, "param": None}
-        return JobOutcome(status="failed", error=error)
+        return JobOutcome(status="failed", error=error, step=0)  # announced by the command
 
     monkeypatch.setattr(runner, "run_job", failing_job)
     done = CliRunner().invoke(app, ["train", str(tmp_path / "job.json"), "--home", str(tmp_path)])

@@ -11,7 +11,7 @@ import pytest
 from openrft.data.refs import check_refs, item_refs
 from openrft.data.validate import row_problem, scan_file, validate_file
 from openrft.errors import DataFileError
-from openrft.graders.template import render
+from openrft.graders import render
 
 USER = {"role": "user", "content": "What is 2+2?"}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openrft.evals.records import EvalStore
-from openrft.graders import GradeResult, Sample
+from openrft.graders import GradeResult, Sample, validate_grader
 from openrft.jobs.validation_runs import ValidationRuns, job_eval_fields
 from openrft.store.db import Database
 
@@ -29,7 +29,7 @@ def test_a_step_validated_again_replaces_its_run(tmp_path: Path) -> None:
     db = Database(tmp_path)
     store = EvalStore(db)
     job = job_with_eval(db, store)
-    hook = ValidationRuns(store, job)  # type: ignore[arg-type]
+    hook = ValidationRuns(store, job, validate_grader(GRADER))  # type: ignore[arg-type]
     hook(3, answers("0"))
     hook(3, answers("1"))  # the same step after a resume, answered differently
     hook(4, answers("2"))
@@ -45,6 +45,6 @@ def test_a_deleted_eval_is_left_deleted(tmp_path: Path) -> None:
     store = EvalStore(db)
     job = job_with_eval(db, store)
     store.delete_eval("alpha", str(job["eval_id"]))
-    ValidationRuns(store, job)(1, answers("0"))  # type: ignore[arg-type]
+    ValidationRuns(store, job, validate_grader(GRADER))(1, answers("0"))  # type: ignore[arg-type]
     assert db.one("SELECT COUNT(*) AS n FROM eval_runs")["n"] == 0  # type: ignore[index]
     assert db.one("SELECT COUNT(*) AS n FROM evals")["n"] == 0  # type: ignore[index]

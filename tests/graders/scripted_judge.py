@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from openrft.graders import PROJECT_HEADER
+
 JUDGE_MODEL = "judge-mini-2026-01-01"
 
 
@@ -73,6 +75,8 @@ class ScriptedJudge:
         self.queue: list[Reply] = []
         self.handler: Callable[[dict[str, Any]], Reply] = lambda body: Reply()
         self.requests: list[tuple[float, dict[str, Any]]] = []
+        self.projects: list[str | None] = []
+        """The `OpenRFT-Project` header of each request (None when absent)."""
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -83,6 +87,7 @@ class ScriptedJudge:
     async def _completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append((time.monotonic(), body))
+        self.projects.append(request.headers.get(PROJECT_HEADER))
         reply = self.queue.pop(0) if self.queue else self.handler(body)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

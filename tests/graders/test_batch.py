@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from openrft.graders import Sample, grade, grade_many, validate_grader
-from openrft.graders.batch import percentile
+from openrft.graders import Sample, grade, grade_many, percentile, validate_grader
 from tests.graders import examples
 
 EXACT = examples.EXACT

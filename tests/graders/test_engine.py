@@ -8,9 +8,16 @@ import pytest
 from openai.types.fine_tuning.alpha import GraderRunResponse
 
 from openrft.errors import GraderValidationError
-from openrft.graders import ERROR_DETAILS, ERROR_FLAGS, Sample, grade, run_grader, validate_grader
+from openrft.graders import (
+    ERROR_DETAILS,
+    ERROR_FLAGS,
+    MultiGrader,
+    Sample,
+    grade,
+    run_grader,
+    validate_grader,
+)
 from openrft.graders import text_similarity as ts
-from openrft.graders.schema import MultiGrader
 from tests.graders import examples
 
 EXACT = examples.EXACT

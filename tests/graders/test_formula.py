@@ -8,7 +8,7 @@ import math
 import pytest
 
 from openrft.errors import GraderValidationError
-from openrft.graders import Sample, grade, grade_many, validate_grader
+from openrft.graders import MultiGrader, Sample, grade, grade_many, validate_grader
 from openrft.graders.formula import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -16,7 +16,6 @@ from openrft.graders.formula import (
     FormulaMathError,
     compile_formula,
 )
-from openrft.graders.schema import MultiGrader
 
 ENV = {"a": 0.5, "b": 0.25, "c": 2.0, "zero": 0.0, "neg": -4.0}
 

@@ -9,9 +9,17 @@ from typing import Any
 import pytest
 
 from openrft.errors import BudgetExceededError
-from openrft.graders import GraderContext, Sample, agrade, grade_many, run_grader, validate_grader
-from openrft.graders.judge import JudgeClient, JudgeSettings
-from openrft.graders.judge_budget import JudgeBudget
+from openrft.graders import (
+    GraderContext,
+    JudgeBudget,
+    JudgeClient,
+    JudgeSettings,
+    Sample,
+    agrade,
+    grade_many,
+    run_grader,
+    validate_grader,
+)
 from tests.graders.scripted_judge import JUDGE_MODEL, Reply, ScriptedJudge, rejects_response_format
 from tests.support.loopback import free_port, serve
 
@@ -540,7 +548,7 @@ def test_defaults_point_at_the_openrft_server(monkeypatch: Any) -> None:
     ],
 )
 def test_retry_after_header(headers: dict[str, str], wait: float | None) -> None:
-    from openrft.graders.judge_http import retry_after
+    from openrft.graders.judge.http import retry_after
 
     assert retry_after(headers) == wait
 
@@ -556,7 +564,7 @@ def test_retry_after_header(headers: dict[str, str], wait: float | None) -> None
     ],
 )
 def test_first_json_object(text: str, found: Any) -> None:
-    from openrft.graders.judge_wire import first_json_object
+    from openrft.graders.judge.wire import first_json_object
 
     assert first_json_object(text) == found
 

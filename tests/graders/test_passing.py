@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from openrft.graders import GradeResult, validate_grader
-from openrft.graders.passing import passed
-from openrft.graders.result import failure
+from openrft.graders import GradeResult, failure, passed, validate_grader
 from tests.graders import examples
 
 

@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 
 from openrft.errors import GraderValidationError
-from openrft.graders import iter_templates, validate_grader
-from openrft.graders.schema import LabelModelGrader, MultiGrader, ScoreModelGrader
+from openrft.graders import (
+    LabelModelGrader,
+    MultiGrader,
+    ScoreModelGrader,
+    iter_templates,
+    validate_grader,
+)
 from tests.graders import examples
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from openrft.graders.sample import Sample, SampleParseError
-from openrft.graders.template import VariableError, compile_template, render
+from openrft.graders import Sample, SampleParseError, VariableError, compile_template, render
 
 ITEM: dict[str, Any] = {
     "reference": "yes",

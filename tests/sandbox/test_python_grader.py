@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from openrft.errors import GraderValidationError
-from openrft.graders.context import GraderContext
+from openrft.graders import GraderContext, Sample
 from openrft.graders.python import agrade, check_source
-from openrft.graders.sample import Sample
 from openrft.sandbox import SandboxPool
 from tests.sandbox.conftest import SMALL
 

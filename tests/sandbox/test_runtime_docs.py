@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from openrft.errors import GraderValidationError
-from openrft.graders.validation import validate_grader
+from openrft.graders import validate_grader
 from openrft.sandbox import runtimes
 
 DOC = Path(__file__).parents[2] / "docs" / "python-graders.md"

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from openrft.graders.context import GraderContext
+from openrft.graders import GraderContext, Sample
 from openrft.graders.python import agrade
-from openrft.graders.sample import Sample
 from openrft.sandbox import SandboxPool, runtimes
 from tests.sandbox.helpers import probe, run
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from openrft.errors import SandboxUnavailableError
-from openrft.graders.context import GraderContext
+from openrft.graders import GraderContext, Sample
 from openrft.graders.python import agrade
-from openrft.graders.sample import Sample
 from openrft.sandbox import Runtime, SandboxPool, Tier, tiers
 from tests.sandbox.conftest import SMALL
 from tests.sandbox.helpers import probe, run, uid_processes

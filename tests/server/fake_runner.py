@@ -1,9 +1,12 @@
-"""A scripted stand-in for `openrft.train.runner` (same `JobSpec`/`run_job` surface), run in
-the job child via `OPENRFT_JOB_RUNNER=tests.server.fake_runner`. No torch: each step sleeps
-`FAKE_STEP_SECONDS`, emits a metrics event and writes a checkpoint directory.
+"""A scripted stand-in for `openrft.train.runner` (the same `run_job(JobSpec) -> JobOutcome`),
+run in the job child via `OPENRFT_JOB_RUNNER=tests.server.fake_runner`. No torch: each step
+sleeps `FAKE_STEP_SECONDS`, emits a metrics event and writes a checkpoint directory. Like the
+trainer, it reports its outcome and leaves the final events to the child.
 
 `FAKE_STEPS` (default 4) sets the steps; `FAKE_CRASH_AT` kills the process (exit 3, once per
-job) before that step; it resumes from the newest checkpoint directory in the workdir. Like the
+job) before that step; `FAKE_RAISE_AT` raises there instead; `FAKE_DUCK=1` returns the
+outcome as a plain dict (not the contract's `JobOutcome`). It writes the spec it was given to
+`spec-seen.json` in the workdir; it resumes from the newest checkpoint directory in the workdir. Like the
 trainer, it reports the kept checkpoints (the newest 3) to `on_checkpoint` before it emits
 "Checkpoint created at step N"; `FAKE_RETAIN=1` also deletes the directories it no longer keeps.
 """
@@ -14,50 +17,31 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-@dataclass
-class JobSpec:
-    id: str
-    model: str
-    training_rows: list[dict[str, Any]]
-    validation_rows: list[dict[str, Any]]
-    method: dict[str, Any]
-    seed: int
-    suffix: str | None = None
-    org: str | None = None
-    model_name: str | None = None
-    project: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class JobOutcome:
-    status: str
-    error: Any = None
-    resolved_hyperparameters: dict[str, Any] | None = None
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    fine_tuned_model_path: str | None = None
-    trained_tokens: int | None = None
+from openrft.train.naming import checkpoint_id
+from openrft.train.outcome import JobOutcome, KeptCheckpoint, Status
+from openrft.train.spec import JobSpec
 
 
 def _done_steps(workdir: Path) -> list[int]:
     return sorted(int(path.name[5:]) for path in workdir.glob("step-*") if (path / "ok").exists())
 
 
-def _checkpoints(workdir: Path) -> list[dict[str, Any]]:
+def _checkpoints(workdir: Path, name: str) -> list[KeptCheckpoint]:
     steps = _done_steps(workdir)[-3:]
-    return [{"step": step, "path": str(workdir / f"step-{step}"),
-             "metrics": {"train_reward_mean": step / 10}} for step in steps]  # fmt: skip
+    return [{"step": step, "path": str(workdir / f"step-{step}"), "model_name":
+             checkpoint_id(name, step), "metrics": {"train_reward_mean": step / 10}}
+            for step in steps]  # fmt: skip
 
 
-def _outcome(status: str, workdir: Path) -> JobOutcome:
-    ckpts = _checkpoints(workdir)
+def _outcome(status: Status, workdir: Path, name: str) -> JobOutcome:
+    ckpts = _checkpoints(workdir, name)
+    done = _done_steps(workdir)
     return JobOutcome(
         status=status,
+        step=done[-1] if done else 0,
         resolved_hyperparameters={"batch_size": 2, "n_epochs": 1, "learning_rate_multiplier": 1.0},
         checkpoints=ckpts,
         fine_tuned_model_path=ckpts[-1]["path"] if ckpts else None,
@@ -88,15 +72,19 @@ def run_job(
     total = int(os.environ.get("FAKE_STEPS", "4"))
     crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
     pause = float(os.environ.get("FAKE_STEP_SECONDS", "0.05"))
+    (workdir / "spec-seen.json").write_text(spec.model_dump_json(exclude_unset=True))
     done = _done_steps(workdir)
     for step in range((done[-1] if done else 0) + 1, total + 1):
         verdict = control.check() if control is not None else None
         if verdict is not None:
-            return _outcome("paused" if verdict == "pause" else "cancelled", workdir)
+            stopped: Status = "paused" if verdict == "pause" else "cancelled"
+            return _outcome(stopped, workdir, spec.model_name)
         marker = workdir / "crashed"
         if step == crash_at and not marker.exists():
             marker.write_text("1")
             os._exit(3)
+        if step == int(os.environ.get("FAKE_RAISE_AT", "0")):
+            raise RuntimeError(f"boom at step {step}")
         time.sleep(pause)
         data = {"step": step, "total_steps": total, "train_mean_reward": step / 10}
         events.emit("metrics", "info", f"Step {step}/{total}", data, step)
@@ -105,16 +93,17 @@ def run_job(
         ckpt = workdir / f"step-{step}"
         ckpt.mkdir(exist_ok=True)
         (ckpt / "rows.json").write_text(json.dumps(len(spec.training_rows)))
-        (ckpt / "settings.json").write_text(json.dumps(spec.settings))
+        (ckpt / "settings.json").write_text(spec.settings.model_dump_json(exclude_unset=True))
         (ckpt / "model.txt").write_text(spec.model)
         (ckpt / "ok").write_text("1")
-        _retain(workdir, on_checkpoint)
+        _retain(workdir, spec.model_name, on_checkpoint)
         events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
-    return _outcome("succeeded", workdir)
+    outcome = _outcome("succeeded", workdir, spec.model_name)
+    return outcome.model_dump() if os.environ.get("FAKE_DUCK") == "1" else outcome  # type: ignore[return-value]
 
 
-def _retain(workdir: Path, on_checkpoint: Any) -> None:
-    kept = _checkpoints(workdir)
+def _retain(workdir: Path, name: str, on_checkpoint: Any) -> None:
+    kept = _checkpoints(workdir, name)
     if os.environ.get("FAKE_RETAIN") == "1":
         for step in set(_done_steps(workdir)) - {ckpt["step"] for ckpt in kept}:
             shutil.rmtree(workdir / f"step-{step}")

@@ -148,3 +148,28 @@ async def test_a_caller_that_left_is_dropped_from_the_queue_and_its_call_cancell
         assert await tasks["stays"] == "stays"
         await batcher.aclose()
     assert gated.calls == [["first"], ["stays"]]
+
+
+async def test_a_batch_holds_at_most_max_tokens_and_the_queue_counts_them() -> None:
+    gated = Gated("first")
+    with ThreadPoolExecutor(1) as executor:
+        batcher = Batcher(gated, executor, window=0.0, max_batch=8, max_tokens=250)
+        sized = {"a": 100, "b": 100, "c": 100, "d": 40, "e": 100}
+        tasks = await queue_behind(batcher, gated, "first", sized)
+        assert batcher.queued_tokens() == 440
+        gated.gates["first"].set()
+        assert await asyncio.gather(*tasks.values()) == list(tasks)
+        await batcher.aclose()
+    # a+b are 200: c would pass 250, d (40) still fits; then c+e.
+    assert gated.calls == [["first"], ["a", "b", "d"], ["c", "e"]]
+
+
+async def test_a_request_larger_than_max_tokens_still_goes_alone() -> None:
+    gated = Gated("first")
+    with ThreadPoolExecutor(1) as executor:
+        batcher = Batcher(gated, executor, window=0.0, max_batch=8, max_tokens=50)
+        tasks = await queue_behind(batcher, gated, "first", {"huge": 400, "big": 300})
+        gated.gates["first"].set()
+        assert await asyncio.gather(*tasks.values()) == list(tasks)
+        await batcher.aclose()
+    assert gated.calls == [["first"], ["huge"], ["big"]]

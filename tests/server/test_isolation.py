@@ -350,9 +350,9 @@ def test_the_allow_list_is_read_from_the_environment_and_flags(
 
 def test_a_job_whose_base_model_left_the_allow_list_fails_cleanly(live: Live) -> None:
     """As after a restart with a shorter list: the child fails the job, naming the model."""
-    worker = live.app.state.worker
-    allowed = dict(worker.base_models)
-    del worker.base_models["local-model"]
+    launcher = live.app.state.worker.launcher  # what passes the allow-list to the child
+    allowed = dict(launcher.base_models)
+    del launcher.base_models["local-model"]
     try:
         with client(live, "key-b") as sdk:
             file = _own(sdk, "fine-tune", ROWS)
@@ -361,6 +361,6 @@ def test_a_job_whose_base_model_left_the_allow_list_fails_cleanly(live: Live) ->
             )
             done = _finished(sdk, job.id)
     finally:
-        worker.base_models = allowed
+        launcher.base_models = allowed
     assert done.status == "failed" and done.error.code == "model_not_found"
     assert "local-model" in done.error.message and done.fine_tuned_model is None

@@ -1,11 +1,14 @@
 """A home moved to another path keeps its fine-tuned models: the store keeps model and
 checkpoint directories relative to the home (new rows, and old absolute rows once migrated),
-and a model whose folder is gone is a 404 by name that never shows a server path."""
+holds no other host path either, and a model whose folder is gone is a 404 by name that never
+shows a server path."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -13,12 +16,13 @@ import openai
 import pytest
 from openai import OpenAI
 
+from openrft.models import library, registry
 from openrft.server import Settings
 from openrft.store.db import Database
 from openrft.store.migrations import MIGRATIONS
 from tests.server.conftest import live_server
 from tests.server.fakes import FakeBackend
-from tests.server.test_jobs import method, upload, wait_for
+from tests.server.test_jobs import FIRST_LINES, method, upload, wait_for
 
 
 def _rows(home: Path) -> tuple[list[str], list[str]]:
@@ -105,3 +109,55 @@ def test_absolute_paths_from_an_older_store_become_relative(tmp_path: Path) -> N
         "jobs/ftjob-a/checkpoints/step-6",
         "/elsewhere/models/step-8",
     ]
+
+
+def _host_paths(home: Path, roots: list[str]) -> list[tuple[str, str, str]]:
+    """(table, column, value) for each stored text naming a path on this host: one under
+    any of `roots`, or any absolute path (a value, or a JSON string, that starts with '/')."""
+    found = []
+    with closing(sqlite3.connect(home / "openrft.db")) as db:
+        tables = [
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            cursor = db.execute(f"SELECT * FROM {table}")  # the names come from the schema
+            columns = [column[0] for column in cursor.description]
+            for row in cursor:
+                for column, value in zip(columns, row, strict=True):
+                    text = str(value)
+                    if text.startswith("/") or '"/' in text or any(r in text for r in roots):
+                        found.append((table, column, text))
+    return found
+
+
+def test_the_store_holds_no_host_path_after_a_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table, after a job with a validation file ran (events, checkpoints, its eval's
+    runs and items); then the moved home still resolves the model for the CLI by name."""
+    monkeypatch.setenv("FAKE_STEPS", "2")
+    settings = Settings(home=tmp_path / "home")
+    with (
+        live_server(settings, FakeBackend()) as server,
+        OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as sdk,
+    ):
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=upload(sdk), method=method(),
+            validation_file=upload(sdk, FIRST_LINES),
+        )  # fmt: skip
+        done = wait_for(sdk, job.id, "succeeded", "failed")
+        assert done.status == "succeeded" and done.fine_tuned_model and done.eval_id
+        assert sdk.evals.runs.list(done.eval_id).data  # the validation runs were recorded
+    roots = [str(tmp_path), os.getcwd(), sys.prefix, str(Path.home())]
+    assert _host_paths(settings.home, roots) == []
+
+    moved = tmp_path / "home2"
+    shutil.move(settings.home, moved)
+    folder = moved / "jobs" / job.id / "step-2"
+    assert registry.resolve_path(done.fine_tuned_model, moved) == folder
+    assert (
+        registry.resolve_path(f"{done.fine_tuned_model}:ckpt-step-1", moved)
+        == folder.parent / "step-1"
+    )
+    listed = {entry.name: entry.where for entry in library.listing(moved)}
+    assert listed[done.fine_tuned_model] == str(folder)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from safetensors.torch import load_file
 
+from openrft.graders import validate_grader
 from openrft.models.tiny import NAME
 from openrft.train.events import read_events
 from openrft.train.runner import run_job
@@ -127,7 +128,9 @@ def test_pause_checkpoints_and_resume_continues_the_step_count(home: Path, tmp_p
 def test_grader_errors_past_the_limit_fail_the_job(home: Path, tmp_path: Path) -> None:
     spec = demo_spec(3, batch=8)
     grader = spec.method.reinforcement.grader
-    grader["reference"] = "{{ item.no_such_field }}"  # every sample: invalid_variable_error
+    # every sample: invalid_variable_error
+    update = {"reference": "{{ item.no_such_field }}"}
+    spec.method.reinforcement.grader = grader.model_copy(update=update)
     outcome, sink = run(spec, tmp_path, home)
     assert outcome.status == "failed"
     assert outcome.error["code"] == "grader_error_rate"
@@ -142,7 +145,7 @@ def test_grader_errors_past_the_limit_fail_the_job(home: Path, tmp_path: Path) -
 
 
 def test_a_grader_that_fails_every_sample_says_so_without_a_limit() -> None:
-    from openrft.graders.result import failure
+    from openrft.graders import failure
     from openrft.train.rewards import GraderErrorRate, check_error_rate
 
     flag, key = "python_grader_runtime_error", "python_grader_runtime_error_details"
@@ -179,13 +182,15 @@ def test_response_format_jobs_produce_parsable_samples(home: Path, tmp_path: Pat
         "type": "json_schema",
         "json_schema": {"name": "s", "strict": True, "schema": schema},
     }
-    reinforcement.grader = {
-        "type": "string_check",
-        "name": "g",
-        "input": "{{ sample.output_json.digits }}",
-        "reference": "{{ item.reference }}",
-        "operation": "eq",
-    }
+    reinforcement.grader = validate_grader(
+        {
+            "type": "string_check",
+            "name": "g",
+            "input": "{{ sample.output_json.digits }}",
+            "reference": "{{ item.reference }}",
+            "operation": "eq",
+        }
+    )
     outcome, sink = run(spec, tmp_path, home)
     assert outcome.status == "succeeded"
     for event in sink.metrics():
@@ -206,10 +211,9 @@ def test_tool_calls_land_in_output_tools() -> None:
 
 
 def test_a_bad_request_fails_cleanly(home: Path, tmp_path: Path) -> None:
-    spec = demo_spec(1)
-    spec.method.reinforcement.grader = {"type": "string_check"}
+    spec = demo_spec(1).model_copy(update={"model": "no-such-org/no-such-model"})
     outcome, _ = run(spec, tmp_path, home)
-    assert outcome.status == "failed" and outcome.error["param"]
+    assert outcome.status == "failed" and outcome.error and outcome.error["param"] == "model"
 
 
 @pytest.mark.slow
@@ -237,7 +241,8 @@ def test_a_python_grader_rewards_through_the_sandbox_pool(home: Path, tmp_path: 
     source = (
         "def grade(sample, item):\n    return float(sample['output_text'] == item['reference'])\n"
     )
-    spec.method.reinforcement.grader = {"type": "python", "name": "exact", "source": source}
+    python = {"type": "python", "name": "exact", "source": source}
+    spec.method.reinforcement.grader = validate_grader(python)
     outcome, sink = run(spec, tmp_path, home)
     assert outcome.status == "succeeded", outcome.error
     data = sink.metrics()[-1]["data"]

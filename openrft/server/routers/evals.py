@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.evals.records import EvalStore, eval_object, item_object, run_object
@@ -23,6 +23,7 @@ from openrft.server.json_body import nesting
 from openrft.server.lists import page
 from openrft.server.wire import EvalCreateRequest, EvalRunCreateRequest, EvalUpdateRequest
 from openrft.store.db import loads
+from openrft.strict import Strict
 
 router = APIRouter(prefix="/evals")
 Project = Annotated[str, Depends(project)]
@@ -44,8 +45,7 @@ SAMPLE_SCHEMA = {
 }
 
 
-class _CustomConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _CustomConfig(Strict):
     type: Literal["custom"]
     item_schema: dict[str, Any]
     include_sample_schema: bool = False

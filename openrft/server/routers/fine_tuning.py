@@ -2,8 +2,10 @@
 events and checkpoints. Jobs are the caller's project's only; the worker runs them.
 
 Create checks what it can at once (a 400 naming the field): method, grader, file ids and
-model. The files' contents are checked by the worker (`validating_files`, D2/D3), whose
-failure lands on the job's `error` as OpenAI reports it.
+model. It builds the job contract once (`openrft.train.spec`: the grader validated here, the
+hyperparameters and settings typed) and stores it; the worker and the job child trust it.
+The files' contents are checked by the worker (`validating_files`, D2/D3), whose failure
+lands on the job's `error` as OpenAI reports it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
 from openrft.server.lists import page
 from openrft.server.wire import JobCreateRequest, Reinforcement
-from openrft.train.spec import TrainSettings
+from openrft.train.spec import Hyperparameters, Method, TrainSettings
+from openrft.train.spec import Reinforcement as JobReinforcement
 
 router = APIRouter(prefix="/fine_tuning/jobs")
 Project = Annotated[str, Depends(project)]
@@ -41,8 +44,7 @@ def _events(request: Request) -> EventStore:
 
 @router.post("")
 def create_job(body: JobCreateRequest, request: Request, project: Project) -> dict[str, Any]:
-    reinforcement = _reinforcement(body)
-    grader = _training_grader(reinforcement.grader)
+    method = _method(body)
     _check_file(request, project, body.training_file, "training_file")
     if body.validation_file is not None:
         _check_file(request, project, body.validation_file, "validation_file")
@@ -50,23 +52,15 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
         source = request.app.state.catalog.resolve(project, body.model)
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
-    hyper = reinforcement.hyperparameters
-    graded = grader.model_dump(mode="json", exclude_none=True)
-    response_format = _response_format(reinforcement.response_format)
-    method = {
-        "type": "reinforcement",
-        "reinforcement": {
-            "grader": graded,
-            "response_format": response_format,
-            "hyperparameters": hyper.model_dump(exclude_none=True) if hyper else {},
-        },
-    }
+    settings = _settings(body.settings)
+    reinforcement = method.reinforcement
+    check_response_format(reinforcement.response_format, model=body.model, source=source,
+                          reasoning_effort=reinforcement.hyperparameters.reasoning_effort,
+                          settings=settings or TrainSettings())  # fmt: skip
+    stored = method.to_json()
     fields = body.model_dump(include={"model", "training_file", "validation_file", "suffix"})
-    fields.update(method=method, metadata=body.metadata, integrations=body.integrations)
-    fields["settings"] = _settings(body.settings)
-    check_response_format(response_format, model=body.model, source=source,
-                          reasoning_effort=hyper.reasoning_effort if hyper else None,
-                          settings=fields["settings"])  # fmt: skip
+    fields.update(method=stored, metadata=body.metadata, integrations=body.integrations)
+    fields["settings"] = settings.model_dump(exclude_unset=True) if settings else None
     fields["seed"] = body.seed if body.seed is not None else random.randint(0, 2**31 - 1)
     key = request.headers.get("idempotency-key")
     with request.app.state.db.tx():  # the job, its eval and first event appear together
@@ -74,7 +68,7 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
         if new:
             _events(request).add(row["id"], "Created fine-tuning job")
             evaluation = request.app.state.evals.create_eval(
-                project, job_eval_fields(row["id"], graded)
+                project, job_eval_fields(row["id"], stored["reinforcement"]["grader"])
             )
             _jobs(request).update(row["id"], eval_id=evaluation["id"])
             row = _jobs(request).row(row["id"])
@@ -94,17 +88,27 @@ def _reinforcement(body: JobCreateRequest) -> Reinforcement:
     return body.method.reinforcement
 
 
-def _training_grader(data: dict[str, Any]) -> Any:
-    """The grader, or a 400 whose `param` is its path in the create body."""
-    return validate_grader(data, for_training=True, param="method.reinforcement.grader")
+def _method(body: JobCreateRequest) -> Method:
+    """The job's method, typed: the one place a job's grader is validated (a 400 whose
+    `param` is its path in the create body); every later layer trusts it."""
+    reinforcement = _reinforcement(body)
+    grader = validate_grader(
+        reinforcement.grader, for_training=True, param="method.reinforcement.grader"
+    )
+    typed = JobReinforcement(
+        grader=grader,
+        response_format=_response_format(reinforcement.response_format),
+        hyperparameters=reinforcement.hyperparameters or Hyperparameters(),
+    )
+    return Method(type="reinforcement", reinforcement=typed)
 
 
-def _settings(data: dict[str, Any] | None) -> dict[str, Any] | None:
+def _settings(data: dict[str, Any] | None) -> TrainSettings | None:
     """openrft's engine settings, checked now: a bad one is a 400 naming its field."""
     if not data:
         return None
     try:
-        return TrainSettings.model_validate(data).model_dump(exclude_unset=True)
+        return TrainSettings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         param = ".".join(["settings", *(str(part) for part in first["loc"])])

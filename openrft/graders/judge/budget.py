@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openrft.errors import BudgetExceededError
+
+if TYPE_CHECKING:
+    from openrft.graders.context import GraderContext
 
 log = logging.getLogger(__name__)
 EXTRAS_KEY = "judge_budget"
@@ -81,8 +84,7 @@ class JudgeBudget:
         )
 
 
-def budget_of(ctx: Any) -> JudgeBudget | None:
+def budget_of(ctx: GraderContext) -> JudgeBudget | None:
     """The run's budget from `ctx.extras`, or None when the run is uncapped."""
-    extras = getattr(ctx, "extras", None) or {}
-    budget = extras.get(EXTRAS_KEY)
+    budget = ctx.extras.get(EXTRAS_KEY)
     return budget if isinstance(budget, JudgeBudget) else None

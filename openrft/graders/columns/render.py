@@ -1,4 +1,4 @@
-"""Templates rendered a column at a time, for the column path (`columns.grade_columns`).
+"""Templates rendered a column at a time, for the column path (`grade.grade_columns`).
 
 The common shapes skip the general renderer: `{{ sample.output_text }}` over plain-string
 samples is the samples themselves, and `{{ item.key }}` holding strings is one C-speed pass.

@@ -7,7 +7,7 @@ request, every spent token charged to the run's `JudgeBudget`. Does not guarante
 judge is any good. A failure after retries raises `JudgeServerError`, which the model graders
 turn into `model_grader_server_error`.
 
-The SDK client and the semaphore exist once per event loop (see `judge_loop`).
+The SDK client and the semaphore exist once per event loop (see `loop`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ import asyncio
 import dataclasses
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openrft.graders import judge_http
-from openrft.graders.judge_budget import JudgeBudget
-from openrft.graders.judge_cache import LRUCache, cache_key
-from openrft.graders.judge_disk_cache import DiskCache
-from openrft.graders.judge_loop import Loops, open_client
-from openrft.graders.judge_settings import JudgeSettings
-from openrft.graders.judge_wire import JudgeReply, fallback_body, to_reply
+from openrft.graders.judge import http as judge_http
+from openrft.graders.judge.budget import JudgeBudget
+from openrft.graders.judge.cache import LRUCache, cache_key
+from openrft.graders.judge.disk_cache import DiskCache
+from openrft.graders.judge.loop import Loops, open_client
+from openrft.graders.judge.settings import JudgeSettings
+from openrft.graders.judge.wire import JudgeReply, fallback_body, to_reply
+
+if TYPE_CHECKING:
+    from openrft.graders.context import GraderContext
 
 PROJECT_HEADER = "OpenRFT-Project"
 """Names the project a judge request grades for; openrft's server honours it only with the
@@ -169,11 +172,10 @@ def _disk_cache(settings: JudgeSettings) -> DiskCache | None:
     return DiskCache(settings.cache_file, namespace=settings.base_url.rstrip("/") + " ")
 
 
-def judge_of(ctx: Any) -> JudgeClient:
+def judge_of(ctx: GraderContext) -> JudgeClient:
     """The context's judge; built from the environment on first use and kept on the context's
     root (`GraderContext.root`), so a project's view shares it."""
     root = ctx.root()
     if root.judge is None:
         root.judge = JudgeClient.from_env()
-    judge: JudgeClient = root.judge
-    return judge
+    return root.judge

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders.judge_settings import JudgeSettings
+from openrft.graders.judge.settings import JudgeSettings
 
 Loops = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "LoopClient"]
 

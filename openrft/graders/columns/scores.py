@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from openrft.graders import text_similarity
-from openrft.graders.column_render import Cell
+from openrft.graders.columns.render import Cell
 from openrft.graders.string_check import OPERATIONS
 
 

@@ -2,7 +2,7 @@
 
 A trainer scores a batch of completions per step, and `grade_many` scores files. For the
 local graders (string_check, text_similarity except cosine, multi over those) this module
-renders each template as a column (`column_render`), scores the column (`column_scores`;
+renders each template as a column (`render`), scores the column (`scores`;
 fuzzy_match in one multi-threaded rapidfuzz call), runs a multi's formula over the reward
 columns, and keeps the grades as a `GradeColumn`. The rewards and flags are exactly the per-row
 engine's; the per-row `execution_time` is the batch's time divided by its rows.
@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, cast
 
-from openrft.graders.column_render import render_column
-from openrft.graders.column_scores import similarity, string_check
+from openrft.graders.columns.render import render_column
+from openrft.graders.columns.scores import similarity, string_check
 from openrft.graders.engine import as_failure
 from openrft.graders.formula import FormulaError, FormulaMathError, compile_formula
 from openrft.graders.graded import GradeColumn
