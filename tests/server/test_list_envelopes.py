@@ -1,16 +1,19 @@
 """Every list route answers OpenAI's list envelope, with its keys in OpenAI's order, built by
 one function (`openrft.server.lists`): pages with `first_id`/`last_id` (files, checkpoints,
-evals, runs, output items), pages without (jobs, events), and plain lists (models; embeddings
+evals, runs, output items, reviews and their items), pages without (jobs, events), and plain lists (models; embeddings
 with `model` and `usage`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from openrft.server.lists import list_object, page
 from tests.server.conftest import Live
 from tests.server.test_evals_api import CONFIG, EXACT, finished, given_rows, inline
 from tests.server.test_jobs import client, method, upload, wait_for
+from tests.server.test_review_routes import _body as review_body
 
 CURSORED = ["object", "data", "first_id", "last_id", "has_more"]
 PAGED = ["object", "data", "has_more"]
@@ -56,6 +59,10 @@ def test_every_list_route_answers_the_envelope_in_order(live: Live) -> None:
         assert keys(sdk.fine_tuning.jobs.with_raw_response.list()) == PAGED
         assert keys(sdk.fine_tuning.jobs.with_raw_response.list_events(job.id)) == PAGED
         assert keys(sdk.models.with_raw_response.list()) == ["object", "data"]
+        review: Any = sdk.post("/reviews", body=review_body(), cast_to=object)
+        for path in ("/reviews", f"/reviews/{review['id']}/items"):
+            listed = sdk.get(path, cast_to=httpx.Response)
+            assert list(listed.json()) == CURSORED and listed.json()["data"]
         raw = sdk.embeddings.with_raw_response.create(
             model="openrft-tiny", input="a", encoding_format="float"
         )

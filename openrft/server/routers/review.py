@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from openrft.evals.review import ReviewCreateRequest, ReviewFromRunsRequest, ReviewVerdictRequest
 from openrft.evals.review_store import ReviewStore, from_eval_runs
 from openrft.server.auth import project
+from openrft.server.lists import page
 
 router = APIRouter()
 Project = Annotated[str, Depends(project)]
@@ -23,16 +24,6 @@ Status = Literal["pending", "approved", "rejected"]
 
 def _store(request: Request) -> ReviewStore:
     return ReviewStore(request.app.state.db)
-
-
-def _list(data: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": more,
-    }
 
 
 @router.post("/reviews")
@@ -60,7 +51,7 @@ def list_reviews(
 ) -> dict[str, Any]:
     """Newest first, optionally only one candidate's or baseline's."""
     reviews, more = _store(request).reviews(project, candidate, baseline, limit)
-    return _list(reviews, more)
+    return page(reviews, more)
 
 
 @router.get("/reviews/{review_id}")
@@ -72,7 +63,7 @@ def retrieve_review(request: Request, project: Project, review_id: str) -> dict[
 def list_items(
     request: Request, project: Project, review_id: str, status: Status | None = None
 ) -> dict[str, Any]:
-    return _list(_store(request).items(project, review_id, status))
+    return page(_store(request).items(project, review_id, status), False)
 
 
 @router.get("/review_items/{item_id}")
