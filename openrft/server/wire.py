@@ -15,7 +15,6 @@ from pydantic import Field, StringConstraints
 from openrft.strict import Strict
 from openrft.train.spec import Hyperparameters
 
-Auto = Literal["auto"]
 MetadataKey = Annotated[str, StringConstraints(max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
