@@ -14,7 +14,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    GradeResult,
+    Sample,
+    agrade_many,
+    grade_many,
+    is_sync,
+)
 from openrft.graders.passing import passed
 from openrft.store.db import loads
 
@@ -37,7 +45,10 @@ async def graded_items(
     pairs = [(answered[index][0], rows[index]["item"]) for index in ready]
     grades: dict[int, list[GradeResult]] = {index: [] for index in ready}
     for grader in graders:
-        report = await agrade_many(grader, pairs, context=context)
+        if is_sync(grader):  # the column path: no coroutine per row, the same grades
+            report = grade_many(grader, pairs, context=context)
+        else:
+            report = await agrade_many(grader, pairs, context=context)
         for index, result in zip(ready, report.results, strict=True):
             grades[index].append(result)
     records = [record for _, record in answered]
