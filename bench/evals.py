@@ -6,10 +6,11 @@
 Both on `openrft serve` in its own process (built once under a temp OPENRFT_HOME), with the demo
 task's rows and two testing criteria (the demo's `string_check` and a `fuzzy_match`):
 - jsonl: an eval run over `rows` rows that carry their own samples, from `runs.create` until the
-  run is `completed` (the server reads the file, grades in chunks of 32, writes every output
-  item and the totals to SQLite), against `grade_many` on the same rows in this process (the
-  grader engine alone), timed in alternation in the same run. The ratio is what the run's
-  bookkeeping costs. `--jsonl-only` measures this phase alone (no model is loaded).
+  run is `completed` (the server reads and checks the file at create, grades local criteria
+  in chunks of 4,096 rows and writes each chunk's output items and totals in one commit),
+  against `grade_many` on the same rows in this process (the grader engine alone), timed in
+  alternation in the same run. The ratio is what the run's bookkeeping costs. `--jsonl-only`
+  measures this phase alone (no model is loaded).
 - completions: an eval run where `openrft-tiny` answers `answers` items (16 tokens, at the
   Evals defaults: temperature 1, seed 42), against what a user would do without the Evals API:
   16 concurrent SDK clients calling `chat.completions` (same settings) on the same server, then

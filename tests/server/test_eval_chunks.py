@@ -116,20 +116,20 @@ def test_a_crash_loses_at_most_the_chunk_in_flight_and_the_resumed_run_matches(
     assert finished["status"] == "completed"
 
     crashed = make_run(store, eval_id)
-    real = eval_runs.graded_items
+    real = eval_runs.local_items
     calls = 0
 
-    async def crash_on_the_third_chunk(*args: Any) -> list[dict[str, Any]]:
+    def crash_on_the_third_chunk(*args: Any) -> list[dict[str, Any]]:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise Crash
-        return await real(*args)
+        return real(*args)
 
-    monkeypatch.setattr(eval_runs, "graded_items", crash_on_the_third_chunk)
+    monkeypatch.setattr(eval_runs, "local_items", crash_on_the_third_chunk)
     with pytest.raises(Crash):
         execute(store, files, crashed)
-    monkeypatch.setattr(eval_runs, "graded_items", real)
+    monkeypatch.setattr(eval_runs, "local_items", real)
     assert store.done_rows(crashed["id"]) == 2 * LOCAL_CHUNK  # only the chunk in flight lost
     partial = store.run_row("p", eval_id, crashed["id"])
     assert partial["status"] == "in_progress"
