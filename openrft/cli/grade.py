@@ -221,6 +221,13 @@ class ResultWriter:
             )
         start, reward, time, scores, then, end = self.pieces
         middle = f"{time}{_number(column.execution_time)}{scores}"  # one share for every row
+        if not self.subs and _plain_floats(column.rewards):
+            tail = f"{middle}{{}}{then}{{}}{end}\n"  # the usual chunk: one format per row
+            out = [f"{start}{line}{reward}{r!r}{tail}" for line, r in
+                   zip(lines, column.rewards, strict=True)]  # fmt: skip
+            for row, result in column.failures.items():
+                out[row] = self.whole(lines[row], result)
+            return "".join(out)
         out = []
         for row, line in enumerate(lines):
             failed = column.failures.get(row)
@@ -256,6 +263,11 @@ class _Marks:
             head, rest = rest.split(cut, 1)
             pieces.append(head)
         return [*pieces, rest]
+
+
+def _plain_floats(values: list[float]) -> bool:
+    """Every value a finite float (written by `repr`, as `json.dumps` writes it)."""
+    return set(map(type, values)) <= {float} and all(map(math.isfinite, values))
 
 
 def _number(value: float) -> str:
