@@ -21,8 +21,16 @@ from rich.table import Table
 
 from openrft.cli.render import console, err_console, load_json_file, progress_bar
 from openrft.errors import DataFileError, GraderValidationError
-from openrft.graders import AnyGrader, GradeColumn, GradeResult, Sample, is_sync, validate_grader
-from openrft.graders.batch import RunningReport, grade_stream
+from openrft.graders import (
+    AnyGrader,
+    GradeColumn,
+    GradeResult,
+    RunningReport,
+    Sample,
+    grade_stream,
+    is_sync,
+    validate_grader,
+)
 from openrft.graders.result import run_response
 from openrft.graders.schema import MultiGrader, ScoreModelGrader, display_name
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from openrft.data.jsonl import iter_jsonl
 from openrft.errors import DataFileError, InvalidRequestError
-from openrft.graders.columns import paused_gc
+from openrft.graders import paused_gc
 from openrft.graders.template import parse_ref, render
 
 __all__ = ["DataSource", "Row", "check_items", "messages_for", "parse_data_source", "sampling"]

@@ -9,7 +9,8 @@ Graders are pure functions of (grader, sample, item); sandboxes and clients are 
 through `GraderContext`. This package never imports torch.
 """
 
-from openrft.graders.batch import BatchReport, agrade_many, grade_many
+from openrft.graders.batch import BatchReport, RunningReport, agrade_many, grade_many, grade_stream
+from openrft.graders.columns import paused_gc
 from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, arun_grader, grade, is_sync, run_grader
 from openrft.graders.graded import GradeColumn
@@ -26,6 +27,7 @@ __all__ = [
     "GradeColumn",
     "GradeResult",
     "GraderContext",
+    "RunningReport",
     "Sample",
     "agrade",
     "agrade_many",
@@ -33,8 +35,10 @@ __all__ = [
     "display_name",
     "grade",
     "grade_many",
+    "grade_stream",
     "is_sync",
     "iter_templates",
+    "paused_gc",
     "run_grader",
     "validate_grader",
 ]

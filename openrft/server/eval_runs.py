@@ -37,8 +37,14 @@ from openrft.evals.sources import (
     parse_data_source,
     sampling,
 )
-from openrft.graders import AnyGrader, GraderContext, Sample, is_sync, validate_grader
-from openrft.graders.columns import paused_gc
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    Sample,
+    is_sync,
+    paused_gc,
+    validate_grader,
+)
 from openrft.graders.template import VariableError
 from openrft.server.chat_wire import assistant_message, usage
 from openrft.store.db import loads
