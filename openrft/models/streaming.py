@@ -11,14 +11,14 @@ same `thinking.split` rule as the finished text).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from openrft.models.completion import OnText
 from openrft.models.thinking import ThinkingTags, answer_text, step
 
-OnText = Callable[[int, str], None]
-"""Called with (choice index, new text), on the generation thread."""
+__all__ = ["OnText", "Row", "TextDeltas", "safe_end"]
 
 
 @dataclass
@@ -103,8 +103,3 @@ def safe_end(text: str, stops: Sequence[str]) -> tuple[int, bool]:
     if full is not None and full <= partial:
         return full, True
     return (partial if full is None else min(partial, full)), False
-
-
-def _opens_stop(tail: str, stops: Sequence[str]) -> bool:
-    """Whether `tail` is the start of some stop string, not yet all of it."""
-    return any(len(stop) > len(tail) and stop.startswith(tail) for stop in stops)
