@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai import OpenAI
 
 from openrft.errors import InvalidRequestError
 from openrft.evals.sampling import LocalSampler, SamplingParams
 from openrft.models.completion import ChatPrompt, ChatRequest, RolloutSettings
 from openrft.models.local import LocalCompleter, load_completer
-from openrft.models.tiny import NAME
+from openrft.models.tiny import NAME, ensure_tiny
 from openrft.serve.backend import TorchBackend
+from openrft.server import Settings
+from tests.server.conftest import live_server
 
 USER = [{"role": "user", "content": "sort 93172:"}]
 
@@ -80,3 +83,23 @@ def test_a_request_that_cannot_be_served_fails_alone(home: Path) -> None:
     first, odd, refused, last = answers
     assert isinstance(refused, InvalidRequestError) and refused.code == "context_length_exceeded"
     assert first == last == alone == odd  # the odd part carries no text: the same prompt
+
+
+def test_a_content_part_the_wire_lets_through_is_answered_not_a_500(
+    home: Path, tmp_path: Path
+) -> None:
+    """Through the server and the SDK: a non-text part with a non-string `text` used to fail
+    its model call with a TypeError (a 500); its text parts are the prompt, as for any part."""
+    odd = [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:,"}, "text": 5},
+        {"type": "text", "text": "sort 93172:"},
+    ]}]  # fmt: skip
+    settings = Settings(home=tmp_path / "home", base_models={"tiny": str(ensure_tiny(home))})
+    with (
+        live_server(settings, backend=None) as server,
+        OpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as sdk,
+    ):
+        ask: dict[str, Any] = {"model": "tiny", "max_tokens": 8, "temperature": 0}
+        plain = sdk.chat.completions.create(messages=USER, **ask)  # type: ignore[arg-type]
+        answered = sdk.chat.completions.create(messages=odd, **ask)  # type: ignore[arg-type]
+    assert answered.choices[0].message.content == plain.choices[0].message.content
