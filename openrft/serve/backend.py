@@ -24,16 +24,19 @@ __all__ = ["Backend", "TorchBackend", "normalize"]
 
 Handle = TypeVar("Handle")
 """What `load` returns for a model: the engine keeps it and hands it back, never looks in."""
+Request = TypeVar("Request")
+"""What `request` builds from a chat's parameters: a `ChatRequest` in process, or a backend's
+own envelope for one (a request bound for another process)."""
 
 
-class Backend(Protocol[Handle]):
+class Backend(Protocol[Handle, Request]):
     def load(self, target: str) -> Handle: ...
 
-    def request(self, **params: Any) -> ChatRequest:
-        """A typed request from the route's checked parameters (`ChatRequest`'s fields)."""
+    def request(self, **params: Any) -> Request:
+        """A request from the route's checked parameters (`ChatRequest`'s fields)."""
         ...
 
-    def complete(self, loaded: Handle, requests: list[ChatRequest]) -> list[ChatAnswer]:
+    def complete(self, loaded: Handle, requests: list[Request]) -> list[ChatAnswer]:
         """Per request, in order: its completions, or the exception it alone gets."""
         ...
 
