@@ -1,13 +1,16 @@
 """Evals API runs against doing the same work by hand, in the same run.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/evals.py [--rows 5000] [--answers 96] [--rounds 3]
+                                                      [--jsonl-only]
 
 Both on `openrft serve` in its own process (built once under a temp OPENRFT_HOME), with the demo
 task's rows and two testing criteria (the demo's `string_check` and a `fuzzy_match`):
 - jsonl: an eval run over `rows` rows that carry their own samples, from `runs.create` until the
-  run is `completed` (the server reads the file, grades in chunks of 32, writes every output
-  item and the totals to SQLite), against `grade_many` on the same rows in this process (the
-  grader engine alone). The ratio is what the run's bookkeeping costs.
+  run is `completed` (the server reads and checks the file at create, grades local criteria
+  in chunks of 4,096 rows and writes each chunk's output items and totals in one commit),
+  against `grade_many` on the same rows in this process (the grader engine alone), timed in
+  alternation in the same run. The ratio is what the run's bookkeeping costs. `--jsonl-only`
+  measures this phase alone (no model is loaded).
 - completions: an eval run where `openrft-tiny` answers `answers` items (16 tokens, at the
   Evals defaults: temperature 1, seed 42), against what a user would do without the Evals API:
   16 concurrent SDK clients calling `chat.completions` (same settings) on the same server, then
@@ -146,12 +149,21 @@ def read_items(client: OpenAI, eval_id: str, run_id: str, count: int) -> float:
     return time.perf_counter() - start
 
 
+def jsonl_only(times: dict[str, list[float]], count: int) -> None:
+    engine, run = statistics.median(times["engine"]), statistics.median(times["jsonl"])
+    print(f"jsonl, {count} rows: grade_many in-process (2 criteria) {engine:7.3f} s")
+    print(f"jsonl, {count} rows: eval run, create → completed   {run:7.3f} s")
+    rounds = ", ".join(f"{r / e:.2f}" for e, r in zip(times["engine"], times["jsonl"], strict=True))
+    print(f"jsonl eval run / in-process engine: {run / engine:.2f}x the time (rounds: {rounds})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--answers", type=int, default=96)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jsonl-only", action="store_true", help="only the jsonl phase")
     args = parser.parse_args()
     rows = answered(items(args.rows))
     asked = items(args.answers)
@@ -163,12 +175,16 @@ def main() -> None:
             file = client.files.create(file=("rows.jsonl", data), purpose="fine-tune")
             ev = client.evals.create(name="bench", data_source_config=CONFIG,  # type: ignore[arg-type]
                                      testing_criteria=[EXACT, FUZZY])  # fmt: skip
-            completions_run(client, ev.id, asked[:4])  # loads the model
+            if not args.jsonl_only:
+                completions_run(client, ev.id, asked[:4])  # loads the model
             for _ in range(args.rounds):
                 times["engine"].append(by_hand_grades(rows))
                 times["jsonl"].append(jsonl_run(client, ev.id, file.id, args.rows))
-                times["hand"].append(asyncio.run(by_hand_answers(url, asked, args.clients)))
-                times["run"].append(completions_run(client, ev.id, asked))
+                if not args.jsonl_only:
+                    times["hand"].append(asyncio.run(by_hand_answers(url, asked, args.clients)))
+                    times["run"].append(completions_run(client, ev.id, asked))
+            if args.jsonl_only:
+                return jsonl_only(times, args.rows)
             last = client.evals.runs.list(ev.id, status="completed", limit=100, order="asc")
             jsonl_id = next(run.id for run in last if run.data_source.type == "jsonl")
             times["read"].append(read_items(client, ev.id, jsonl_id, args.rows))

@@ -6,6 +6,9 @@ pair (64 hashes, ±0.06) reaches the threshold. A bucket is compared against its
 only, so the work stays linear even when every prompt shares one long template; a chain of
 similar prompts is still joined into one group. Results are deterministic (fixed hash seeds,
 tokens numbered in input order). What it does not find: paraphrases with different words.
+
+`ExactIndex` and `NearIndex` find the same groups over keys and texts added a chunk at a time,
+holding per row only its 16-byte key digest or its MinHash signature (512 bytes), not its text.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from openrft.data.prompts import tokens
 
-__all__ = ["exact_groups", "near_groups"]
+__all__ = ["ExactIndex", "NearIndex", "exact_groups", "near_groups"]
 
 _HASHES, _BANDS = 64, 16
 _RNG = np.random.default_rng(20250601)
@@ -35,11 +38,35 @@ def exact_groups(keys: Sequence[str]) -> list[list[int]]:
     return [group for group in by_key.values() if len(group) > 1]
 
 
-def _token_ids(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+class ExactIndex:
+    """`exact_groups` over 16-byte digests added one at a time (16 bytes a row)."""
+
+    def __init__(self) -> None:
+        self._keys = bytearray()
+
+    def add(self, digest: bytes) -> None:
+        self._keys += digest
+
+    def groups(self) -> list[list[int]]:
+        keys = np.frombuffer(bytes(self._keys), dtype=np.uint64).reshape(-1, 2)
+        if not len(keys):
+            return []
+        _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(-1)
+        found: dict[int, list[int]] = {}  # in order of each group's first row, as exact_groups
+        for row in np.flatnonzero(counts[inverse] > 1).tolist():
+            found.setdefault(int(inverse[row]), []).append(row)
+        return list(found.values())
+
+
+def _token_ids(
+    texts: Sequence[str], vocab: dict[str, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Flat token ids and the row each token belongs to. Tokens are numbered in order of first
     appearance (sorted within a row), so the ids do not depend on Python's hash seed; the
-    per-token work stays in C (`set`, `map`, `array`)."""
-    vocab: dict[str, int] = {}
+    per-token work stays in C (`set`, `map`, `array`). `vocab` carries the numbering from
+    one batch of texts to the next."""
+    vocab = {} if vocab is None else vocab
     ids = array("Q")
     lengths = array("q")
     for text in texts:
@@ -115,13 +142,45 @@ def _components(size: int, pairs: np.ndarray) -> list[list[int]]:
     return [group for group in groups.values() if len(group) > 1]
 
 
+class NearIndex:
+    """`near_groups` over texts added a batch at a time: each batch is tokenized and signed,
+    and only the signatures (and the token numbering) are kept."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._vocab: dict[str, int] = {}
+        self._owners: list[np.ndarray] = []
+        self._signatures: list[np.ndarray] = []
+
+    def add(self, texts: Sequence[str]) -> None:
+        hashed, rows = _shingles(*_token_ids(texts, self._vocab))
+        if len(hashed):
+            owners, signatures = _signatures(hashed, rows)
+            self._owners.append(owners + self.count)
+            self._signatures.append(signatures)
+        self.count += len(texts)
+
+    def groups(self, threshold: float = 0.8) -> list[list[int]]:
+        """The groups; once (the batches' signatures are moved into one array as it goes,
+        so memory peaks at one signature a row, not two)."""
+        if not self._signatures:
+            return []
+        owners = np.concatenate(self._owners)
+        signatures = np.empty((len(owners), _HASHES), dtype=np.uint64)
+        parts, self._signatures = self._signatures[::-1], []
+        filled = 0
+        while parts:
+            part = parts.pop()
+            signatures[filled : filled + len(part)] = part
+            filled += len(part)
+        pairs = _candidates(signatures)
+        if len(pairs):
+            pairs = pairs[_agreement(signatures, pairs) >= threshold]
+        return [sorted(owners[group].tolist()) for group in _components(len(owners), pairs)]
+
+
 def near_groups(texts: Sequence[str], *, threshold: float = 0.8) -> list[list[int]]:
     """Groups of indices whose texts are near-duplicates (estimated Jaccard ≥ threshold)."""
-    hashed, rows = _shingles(*_token_ids(texts))
-    if len(hashed) == 0:
-        return []
-    owners, signatures = _signatures(hashed, rows)
-    pairs = _candidates(signatures)
-    if len(pairs):
-        pairs = pairs[_agreement(signatures, pairs) >= threshold]
-    return [sorted(owners[group].tolist()) for group in _components(len(owners), pairs)]
+    index = NearIndex()
+    index.add(texts)
+    return index.groups(threshold)

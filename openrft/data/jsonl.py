@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, cast
 from openrft.data.lines import TooLong, byte_lines, opened, source_label, utf16_reason
 from openrft.errors import DataFileError
 
-__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "iter_jsonl", "parse_line", "scan_jsonl"]
+__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "iter_jsonl", "iter_records", "parse_line", "scan_jsonl"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,17 @@ def iter_jsonl(
         if isinstance(row, DataFileError):
             raise row
         yield number, row
+
+
+def iter_records(
+    source: str | Path | BinaryIO,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    path_label: str | None = None,
+) -> Iterator[tuple[int, dict[str, Any] | DataFileError]]:
+    """Yield `(line_number, row or its error)` for every line, going on past bad lines (a
+    whole-file error, such as UTF-16, is the last)."""
+    return _records(source, max_line_bytes, source_label(source, path_label))
 
 
 def scan_jsonl(

@@ -1,13 +1,13 @@
 """Where evaluated answers come from: any OpenAI-compatible endpoint, or a model in-process.
 
 `EndpointSampler` speaks Chat Completions through the `openai` SDK (an `openrft serve`, or any
-compatible server); `LocalSampler` loads `openrft-tiny`, a model directory or a checkpoint with
-`openrft.models` and generates in a worker thread. Both return `Answer`s with token counts and
-the wall time of the request that produced them, to a model already loaded: `EndpointSampler`
-first sends each model one unmeasured 1-token request (a server that loads models on first use,
-like `openrft serve`, loads it then), and `LocalSampler` times the generation alone, never the
-load or the wait for another row's generation. So `gate --max-latency-p95` never fails on a
-model's load time.
+compatible server); `LocalSampler` loads `openrft-tiny`, a model directory or a checkpoint
+behind the completion seam (`openrft.models.completion`) and generates in a worker thread.
+Both return `Answer`s with token counts and the wall time of the request that produced them,
+to a model already loaded: `EndpointSampler` first sends each model one unmeasured 1-token
+request (a server that loads models on first use, like `openrft serve`, loads it then), and
+`LocalSampler` times the generation alone, never the load or the wait for another row's
+generation. So `gate --max-latency-p95` never fails on a model's load time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from openrft.models.completion import ChatRequest, Completer
 
 
 @dataclass
@@ -114,7 +116,9 @@ def _answer(choice: Any, prompt: int, completion: int, latency: float) -> Answer
 
 
 class LocalSampler:
-    """In-process generation (no server); one model loaded at a time, generation in a thread.
+    """In-process generation (no server) through the completion seam's in-process engine
+    (`openrft.models.local.LocalCompleter`, the one serving and training use); one model loaded
+    at a time, generation in a thread.
 
     Rows are sampled concurrently, so loading sits behind its own lock: the first row loads the
     model, the others wait for it and reuse it (two loads of one model at once leave meta
@@ -122,7 +126,7 @@ class LocalSampler:
 
     def __init__(self, home: Path):
         self.home = home
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Completer] = {}
         self._lock = asyncio.Lock()
         self._load_lock = asyncio.Lock()
 
@@ -133,9 +137,7 @@ class LocalSampler:
         tools: list[Any] | None,
         params: SamplingParams,
     ) -> list[Answer]:
-        from openrft.models.generate import ChatRequest, chat_completions
-
-        loaded = await self._load(model)
+        completer = await self._load(model)
         request = ChatRequest(
             messages=messages, n=params.n, max_tokens=params.max_tokens,
             temperature=params.temperature, seed=params.seed,
@@ -143,8 +145,10 @@ class LocalSampler:
         )  # fmt: skip
         async with self._lock:  # one generation at a time: the model is not thread-safe
             start = time.perf_counter()  # after the wait: latency is this request's generation
-            (completions,) = await asyncio.to_thread(chat_completions, loaded, [request])
+            (answer,) = await asyncio.to_thread(completer.chat_completions, [request])
             latency = time.perf_counter() - start
+        if isinstance(answer, Exception):
+            raise answer
         return [
             Answer(
                 c.text,
@@ -154,16 +158,16 @@ class LocalSampler:
                 c.completion_tokens,
                 latency,
             )
-            for c in completions
+            for c in answer
         ]
 
-    async def _load(self, model: str) -> Any:
+    async def _load(self, model: str) -> Completer:
         async with self._load_lock:
             if model not in self._loaded:
-                from openrft.models.registry import load_model
+                from openrft.models.local import load_completer
 
                 self._loaded.clear()  # drop the previous model before loading the next
-                self._loaded[model] = await asyncio.to_thread(load_model, model, home=self.home)
+                self._loaded[model] = await asyncio.to_thread(load_completer, model, home=self.home)
             return self._loaded[model]
 
     async def aclose(self) -> None:

@@ -14,10 +14,19 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders import AnyGrader, GraderContext, GradeResult, Sample, agrade_many, passed
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    GradeResult,
+    Sample,
+    agrade_many,
+    grade_many,
+    is_sync,
+    passed,
+)
 from openrft.store.db import loads
 
-__all__ = ["Answered", "Totals", "build_items", "criteria_counts", "graded_items"]
+__all__ = ["Answered", "Totals", "build_items", "criteria_counts", "graded_items", "local_items"]
 
 Answered = tuple[Sample | None, dict[str, Any]]
 """A row's sample to grade (None when no answer could be made) and its `sample` record."""
@@ -32,13 +41,49 @@ async def graded_items(
     context: GraderContext,
 ) -> list[dict[str, Any]]:
     """One output item per row, in row order; rows without a sample are errored ungraded."""
-    ready = [index for index, (sample, _) in enumerate(answered) if sample is not None]
-    pairs = [(answered[index][0], rows[index]["item"]) for index in ready]
-    grades: dict[int, list[GradeResult]] = {index: [] for index in ready}
+    ready, pairs, grades = _ready(rows, answered)
     for grader in graders:
-        report = await agrade_many(grader, pairs, context=context)
+        if is_sync(grader):  # the column path: no coroutine per row, the same grades
+            report = grade_many(grader, pairs, context=context)
+        else:
+            report = await agrade_many(grader, pairs, context=context)
         for index, result in zip(ready, report.results, strict=True):
             grades[index].append(result)
+    return _items(criteria, graders, rows, answered, grades, first_row)
+
+
+def local_items(
+    criteria: list[dict[str, Any]],
+    graders: list[AnyGrader],
+    rows: list[dict[str, Any]],
+    answered: list[Answered],
+    first_row: int,
+) -> list[dict[str, Any]]:
+    """`graded_items` where every criterion grades in-process: no event loop needed."""
+    ready, pairs, grades = _ready(rows, answered)
+    for grader in graders:
+        for index, result in zip(ready, grade_many(grader, pairs).results, strict=True):
+            grades[index].append(result)
+    return _items(criteria, graders, rows, answered, grades, first_row)
+
+
+def _ready(
+    rows: list[dict[str, Any]], answered: list[Answered]
+) -> tuple[list[int], list[tuple[Any, Any]], dict[int, list[GradeResult]]]:
+    """The rows with a sample to grade, their (sample, item) pairs, and empty grades."""
+    ready = [index for index, (sample, _) in enumerate(answered) if sample is not None]
+    pairs = [(answered[index][0], rows[index]["item"]) for index in ready]
+    return ready, pairs, {index: [] for index in ready}
+
+
+def _items(
+    criteria: list[dict[str, Any]],
+    graders: list[AnyGrader],
+    rows: list[dict[str, Any]],
+    answered: list[Answered],
+    grades: dict[int, list[GradeResult]],
+    first_row: int,
+) -> list[dict[str, Any]]:
     records = [record for _, record in answered]
     items = [row["item"] for row in rows]
     return build_items(criteria, graders, items, records, grades, first_row)

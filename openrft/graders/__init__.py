@@ -22,11 +22,13 @@ never from its modules (tests/graders/test_exported_members.py checks both). Ins
 from openrft.graders.batch import (
     DEFAULT_CONCURRENCY,
     BatchReport,
+    RunningReport,
     agrade_many,
     grade_many,
+    grade_stream,
     percentile,
 )
-from openrft.graders.columns import grade_columns
+from openrft.graders.columns import grade_columns, paused_gc
 from openrft.graders.context import GraderContext
 from openrft.graders.embeddings import EmbeddingsClient
 from openrft.graders.engine import agrade, arun_grader, grade, is_sync, run_grader
@@ -90,6 +92,7 @@ __all__ = [
     "MultiGrader",
     "PythonGrader",
     "Ref",
+    "RunningReport",
     "Sample",
     "SampleParseError",
     "ScoreModelGrader",
@@ -105,10 +108,12 @@ __all__ = [
     "grade",
     "grade_columns",
     "grade_many",
+    "grade_stream",
     "is_sync",
     "iter_templates",
     "parse_ref",
     "passed",
+    "paused_gc",
     "percentile",
     "render",
     "run_grader",

@@ -3,6 +3,10 @@
 `grade_many()` returns every result in row order plus what a person wants to see first: the
 mean reward per grader (a multi's sub-graders included), error counts by flag and latency
 percentiles. Remote graders (python, model, cosine) run `concurrency` rows at a time.
+
+`grade_stream()` grades chunk after chunk of an iterable of chunks, taking the next chunk only
+once the one before is in hand, so a file of any length is graded in the memory of a few
+chunks; `RunningReport` adds up the chunks' columns into the summary `grade_many` gives.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -21,7 +26,7 @@ from openrft.graders.columns.grade import grade_columns, paused_gc, releases_gil
 from openrft.graders.context import GraderContext
 from openrft.graders.engine import agrade, is_sync
 from openrft.graders.graded import GradeColumn
-from openrft.graders.result import ERROR_FLAGS, GradeResult, sum_usage
+from openrft.graders.result import ERROR_FLAGS, GradeResult, Usage, sum_usage
 from openrft.graders.sample import Sample
 from openrft.graders.schema import AnyGrader, MultiGrader, display_name
 from openrft.graders.validation import validate_grader
@@ -226,3 +231,142 @@ def _report(
     subs = list(spec.graders) if isinstance(spec, MultiGrader) else []
     column = results if isinstance(results, GradeColumn) else GradeColumn.of(results, subs)
     return BatchReport(display_name(spec), column, elapsed, subs)
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+
+def grade_stream(
+    grader: AnyGrader,
+    chunks: Iterable[Sequence[Any]],
+    *,
+    context: GraderContext | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> Iterator[tuple[GradeColumn, float]]:
+    """Each chunk's grades (a `GradeColumn`, rows in order) and the seconds they took. A
+    chunk is taken from `chunks` only when the one before has been handed to the grader: a
+    local grader scores chunk k on a worker thread while `chunks` reads chunk k + 1 (the
+    fuzzy_match scorer runs without the GIL); remote graders share one event loop."""
+    if is_sync(grader):
+        return _stream_local(grader, chunks)
+    return _stream_remote(grader, chunks, context, concurrency)
+
+
+def _stream_local(
+    spec: AnyGrader, chunks: Iterable[Sequence[Any]]
+) -> Iterator[tuple[GradeColumn, float]]:
+    def one(chunk: Sequence[Any]) -> tuple[GradeColumn, float]:
+        start = time.perf_counter()
+        samples, items, plain = to_columns(chunk)
+        return grade_columns(spec, samples, items, plain=plain), time.perf_counter() - start
+
+    with ThreadPoolExecutor(1, thread_name_prefix="openrft-grade") as pool:
+        pending = None
+        for chunk in chunks:
+            graded = pool.submit(one, chunk)
+            if pending is not None:
+                yield pending.result()
+            pending = graded
+        if pending is not None:
+            yield pending.result()
+
+
+def _stream_remote(
+    spec: AnyGrader,
+    chunks: Iterable[Sequence[Any]],
+    context: GraderContext | None,
+    concurrency: int,
+) -> Iterator[tuple[GradeColumn, float]]:
+    subs = list(spec.graders) if isinstance(spec, MultiGrader) else []
+    loop = asyncio.new_event_loop()
+    ctx = context if context is not None else GraderContext()
+    try:
+        for chunk in chunks:
+            start = time.perf_counter()
+            samples, items, _ = to_columns(chunk)
+            rows = [(Sample.coerce(s), item) for s, item in zip(samples, items, strict=True)]
+            results = loop.run_until_complete(_gather(spec, rows, ctx, concurrency, None))
+            yield GradeColumn.of(results, subs), time.perf_counter() - start
+    finally:
+        if context is None:
+            loop.run_until_complete(ctx.aclose())
+        loop.close()
+
+
+class ExactSum:
+    """A running `math.fsum`: floats whose exact sum is the exact sum of every value added,
+    so the total read at the end is the one `fsum` over all values at once gives."""
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, values: Sequence[float]) -> None:
+        found: list[float] = []
+        while True:
+            rest = math.fsum([*self.partials, *values, *(-part for part in found)])
+            if rest == 0.0 or not math.isfinite(rest):
+                break
+            found.append(rest)
+        self.partials = found if rest == 0.0 else [rest]
+
+    @property
+    def total(self) -> float:
+        return math.fsum(self.partials)
+
+
+class RunningReport:
+    """The summary of `grade_many`'s `BatchReport`, added up chunk by chunk: means from exact
+    running sums, error counts, the first failed row, judge tokens, latency."""
+
+    def __init__(self, grader: AnyGrader):
+        self.grader_name = display_name(grader)
+        self.sub_names = list(grader.graders) if isinstance(grader, MultiGrader) else []
+        self.count = 0
+        self.errored = 0
+        self.elapsed = 0.0
+        self.errors: Counter[str] = Counter()
+        self.first_failure: tuple[int, GradeResult] | None = None
+        """(row number from 0, result) of the first row that failed."""
+        self._sums = {key: ExactSum() for key in [None, *self.sub_names]}
+        self._times = array("d")  # per row, where rows were graded one by one (remote)
+        self._usage: Usage | None = None
+
+    def add(self, column: GradeColumn, seconds: float) -> None:
+        for key, total in self._sums.items():
+            total.add(column.rewards if key is None else column.subs.get(key, []))
+        for row, result in column.failures.items():
+            if self.first_failure is None:  # failures come in row order
+                self.first_failure = (self.count + row, result)
+            self.errors.update(flag for flag in ERROR_FLAGS if (result.errors or {}).get(flag))
+        self.count += len(column)
+        self.errored += len(column.failures)
+        self.elapsed += seconds
+        if not isinstance(column.execution_time, float):
+            self._times.extend(column.execution_time)
+        if usages := column.usages():
+            self._usage = sum_usage([*([self._usage] if self._usage else []), *usages])
+
+    def mean(self, key: str | None = None) -> float:
+        return self._sums[key].total / self.count if self.count else math.nan
+
+    def latency(self, quantile: float) -> float:
+        if not self.count:
+            return math.nan
+        if not self._times:  # the column path: every row got its chunk's share
+            return self.elapsed / self.count
+        return percentile(list(self._times), quantile)
+
+    def summary(self) -> dict[str, Any]:
+        means = {self.grader_name: self.mean()}
+        means.update({key: self.mean(key) for key in self.sub_names})
+        return {
+            "rows": self.count,
+            "mean_reward": means,
+            "errored_rows": self.errored,
+            "errors": dict(self.errors),
+            "latency_p50_s": self.latency(0.50),
+            "latency_p95_s": self.latency(0.95),
+            "elapsed_s": self.elapsed,
+            "grades_per_second": self.count / self.elapsed if self.elapsed > 0 else math.inf,
+            "token_usage": self._usage,
+        }

@@ -44,7 +44,8 @@ def render_prompt(
                 **switch,
             )
         )
-    except (TemplateError, ValueError) as exc:  # ValueError: the tokenizer has no template
+    # ValueError: the tokenizer has no template; TypeError: a value the template cannot use.
+    except (TemplateError, ValueError, TypeError) as exc:
         raise InvalidRequestError(
             f"The model's chat template cannot render these messages: {exc}", param="messages"
         ) from None
@@ -52,19 +53,25 @@ def render_prompt(
 
 
 def _normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Content parts joined to text; `developer` is `system` for templates that predate it;
-    tool-call arguments as objects, which is what templates render (`| tojson`)."""
+    """Content parts joined to text (a part's `text`, when it is a string); `developer` is
+    `system` for templates that predate it; tool-call arguments as objects, which is what
+    templates render (`| tojson`)."""
     out = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            content = "".join(_part_text(part) for part in content)
         role = "system" if message.get("role") == "developer" else message.get("role")
         normal = {**message, "role": role, "content": content or ""}
         if isinstance(message.get("tool_calls"), list):
             normal["tool_calls"] = [_call_for_template(c) for c in message["tool_calls"]]
         out.append(normal)
     return out
+
+
+def _part_text(part: Any) -> str:
+    text = part.get("text") if isinstance(part, dict) else None
+    return text if isinstance(text, str) else ""
 
 
 def _call_for_template(call: Any) -> Any:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import StoppingCriteria
 
 from openrft.errors import InvalidRequestError
 from openrft.models.chat import parse_tool_calls, render_prompt
+from openrft.models.completion import ChatAnswer, ChatRequest, Completion
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import sample, stop_ids
 from openrft.models.streaming import OnText, Row, TextDeltas
@@ -37,37 +38,9 @@ from openrft.models.thinking import budget, opens, thinking_tags
 DEFAULT_MAX_TOKENS = 256
 
 
-@dataclass
-class ChatRequest:
-    messages: list[dict[str, Any]]
-    n: int = 1
-    max_tokens: int | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int | None = None
-    response_format: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    stop: list[str] | None = None
-    reasoning_effort: str | None = None
-    """Bounds a thinking section (`openrft.models.thinking`); ignored by other models."""
-    on_text: OnText | None = None
-    """Streaming: called with (choice index, new text) as tokens come (not with `tools`)."""
-    cancel: threading.Event | None = None
-    """Set when nobody waits for the answer any more: generation stops at the next token."""
-
-
-@dataclass
-class Completion:
-    text: str
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    """Of `completion_tokens`, those spent in a thinking section (not in `text`)."""
-
-
-def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[list[Completion]]:
+def chat_completions(
+    loaded: LoadedModel, requests: Sequence[ChatRequest]
+) -> list[list[Completion]]:
     """`n` completions for each request, in request order; raises the first request's error."""
     answers = chat_answers(loaded, requests)
     for answer in answers:
@@ -76,13 +49,11 @@ def chat_completions(loaded: LoadedModel, requests: list[ChatRequest]) -> list[l
     return answers  # type: ignore[return-value]
 
 
-def chat_answers(
-    loaded: LoadedModel, requests: list[ChatRequest]
-) -> list[list[Completion] | InvalidRequestError]:
+def chat_answers(loaded: LoadedModel, requests: Sequence[ChatRequest]) -> list[ChatAnswer]:
     """For each request, in order: its `n` completions, or why it cannot be served (only that
     request fails: a batch of others' requests is not poisoned)."""
     prompts = [_prompt(loaded, r) for r in requests]
-    answers: dict[int, list[Completion] | InvalidRequestError] = {}
+    answers: dict[int, ChatAnswer] = {}
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
         if isinstance(prompt, InvalidRequestError):

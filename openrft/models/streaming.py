@@ -11,14 +11,14 @@ same `thinking.split` rule as the finished text).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from openrft.models.completion import OnText
 from openrft.models.thinking import ThinkingTags, answer_text, step
 
-OnText = Callable[[int, str], None]
-"""Called with (choice index, new text), on the generation thread."""
+__all__ = ["OnText", "Row", "TextDeltas", "safe_end"]
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """What the serving engine calls on a model, behind a protocol so tests can script it.
 
-`TorchBackend` is the real one: `openrft.models` for loading and generation, imported on
-first use. Embeddings are openrft's own simple, deterministic kind: the mean of the model's
-input-embedding rows for the text's tokens, L2-normalised. They need no extra model and are
+`TorchBackend` is the real one: each model it loads is an in-process engine behind the
+completion seam (`openrft.models.local.LocalCompleter`, the one training and eval sampling
+use too), imported on first use, so importing this module imports no torch. Embeddings are
+openrft's own simple, deterministic kind: the mean of the model's input-embedding rows for
+the text's tokens, L2-normalised. They need no extra model and are
 stable for a given checkpoint, but they are bag-of-tokens vectors, far weaker than a trained
 embedding model (documented in docs/server.md).
 """
@@ -11,55 +13,67 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from openrft.models.completion import ChatAnswer, ChatRequest
+
+if TYPE_CHECKING:
+    from openrft.models.local import LocalCompleter
 
 __all__ = ["Backend", "TorchBackend", "normalize"]
 
+Handle = TypeVar("Handle")
+"""What `load` returns for a model: the engine keeps it and hands it back, never looks in."""
+Request = TypeVar("Request")
+"""What `request` builds from a chat's parameters: a `ChatRequest` in process, or a backend's
+own envelope for one (a request bound for another process)."""
 
-class Backend(Protocol):
-    def load(self, target: str) -> Any: ...
 
-    def request(self, **params: Any) -> Any: ...
+class Backend(Protocol[Handle, Request]):
+    def load(self, target: str) -> Handle: ...
 
-    def complete(self, loaded: Any, requests: list[Any]) -> list[Any]:
+    def request(self, **params: Any) -> Request:
+        """A request from the route's checked parameters (`ChatRequest`'s fields)."""
+        ...
+
+    def complete(self, loaded: Handle, requests: list[Request]) -> list[ChatAnswer]:
         """Per request, in order: its completions, or the exception it alone gets."""
         ...
 
-    def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]: ...
+    def context_length(self, loaded: Handle) -> int | None: ...
+
+    def embed(self, loaded: Handle, texts: list[str]) -> tuple[list[list[float]], int]: ...
 
 
 class TorchBackend:
+    """The in-process completion engine (`openrft.models.local.LocalCompleter`) per model."""
+
     def __init__(self, home: Path):
         self.home = home
 
-    def load(self, target: str) -> Any:
-        from openrft.models.registry import load_model
+    def load(self, target: str) -> LocalCompleter:
+        from openrft.models.local import load_completer
 
-        return load_model(target, home=self.home)
+        return load_completer(target, home=self.home)
 
-    def request(self, **params: Any) -> Any:
-        from openrft.models.generate import ChatRequest
-
+    def request(self, **params: Any) -> ChatRequest:
         return ChatRequest(**params)
 
-    def complete(self, loaded: Any, requests: list[Any]) -> list[Any]:
-        from openrft.models.generate import chat_answers
+    def complete(self, loaded: LocalCompleter, requests: list[ChatRequest]) -> list[ChatAnswer]:
+        return loaded.chat_completions(requests)  # a request that cannot be served: its error
 
-        return chat_answers(loaded, requests)  # a request that cannot be served: its error
+    def context_length(self, loaded: LocalCompleter) -> int | None:
+        return loaded.context_length
 
-    def context_length(self, loaded: Any) -> int | None:
-        from openrft.models.generate import context_length
-
-        return context_length(loaded)
-
-    def embed(self, loaded: Any, texts: list[str]) -> tuple[list[list[float]], int]:
+    def embed(self, loaded: LocalCompleter, texts: list[str]) -> tuple[list[list[float]], int]:
         import torch
 
-        table = loaded.model.get_input_embeddings().weight  # (V, D)
+        model, tokenizer = loaded.loaded.model, loaded.loaded.tokenizer
+        table = model.get_input_embeddings().weight  # (V, D)
         vectors, tokens = [], 0
         with torch.no_grad():
             for text in texts:
-                ids = _encode(loaded.tokenizer, text)
+                ids = _encode(tokenizer, text)
                 tokens += len(ids)
                 if not ids:
                     vectors.append([0.0] * table.shape[1])

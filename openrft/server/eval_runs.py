@@ -3,12 +3,17 @@
 A run goes `queued` → `in_progress` → `completed` (or `failed`, or `canceled` by request).
 Each chunk is answered (for `completions` runs, through the serving engine, so eval traffic is
 batched with chat traffic), graded by every testing criterion, and written with the run's new
-totals in one transaction. Cancel and delete take effect at the next chunk.
+totals in one transaction. Cancel and delete take effect at the next chunk. A chunk is `CHUNK`
+rows when a row waits on something (a model's answer, a sandbox, a judge) and `LOCAL_CHUNK`
+rows when every row is graded in this process, where one commit (an fsync) per 32 rows would
+cost ten times the grading. The rows the create request read and checked are handed over
+(`wake`), so the file is read once; only a run resumed after a restart reads it again.
 
-Guarantees: a server stopped mid-run requeues the run when it starts again and goes on from the
-first row without an output item, so no row is graded twice and none is lost; a row whose answer
-or grade fails is an `errored` output item (the error is data), and only a failure of the run
-itself (its file gone, its model deleted) fails the run. What it does not do: run two runs at once.
+Guarantees: a server stopped (or killed) mid-run requeues the run when it starts again and goes
+on from the first row without an output item, so no row is graded twice and none is lost (a
+crash loses at most the chunk in flight, graded again); a row whose answer or grade fails is an
+`errored` output item (the error is data), and only a failure of the run itself (its file gone,
+its model deleted) fails the run. What it does not do: run two runs at once.
 """
 
 from __future__ import annotations
@@ -21,27 +26,48 @@ from typing import Any
 
 from openrft.errors import OpenRFTError
 from openrft.evals.records import EvalStore
-from openrft.evals.scoring import Answered, Totals, graded_items
+from openrft.evals.scoring import Answered, Totals, graded_items, local_items
 from openrft.evals.sources import (
     CompletionsSource,
     DataSource,
+    FileId,
     Row,
     load_rows,
     messages_for,
     parse_data_source,
     sampling,
 )
-from openrft.graders import GraderContext, Sample, VariableError, validate_grader
+from openrft.graders import (
+    AnyGrader,
+    GraderContext,
+    Sample,
+    VariableError,
+    is_sync,
+    paused_gc,
+    validate_grader,
+)
 from openrft.server.chat_wire import assistant_message, usage
 from openrft.store.db import loads
 
-__all__ = ["CHUNK", "RunExecutor"]
+__all__ = ["CHUNK", "LOCAL_CHUNK", "RunExecutor", "chunk_size"]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 32
-"""Rows answered and graded together: small enough that cancel is prompt, large enough that the
-engine batches the answers."""
+"""Rows answered and graded together when they wait on a model, a sandbox or a judge: small
+enough that cancel is prompt, large enough that the engine batches the answers."""
+
+LOCAL_CHUNK = 4096
+"""Rows graded and written together when every criterion grades in-process and no model
+answers (a `jsonl` run of local graders: a few tens of ms of work, where the commit's fsync
+alone takes ~20 ms on a busy disk). A crash loses at most this many rows' grades, which the
+resumed run grades again."""
+
+
+def chunk_size(source: DataSource, graders: list[AnyGrader]) -> int:
+    if isinstance(source, CompletionsSource) or not all(map(is_sync, graders)):
+        return CHUNK
+    return LOCAL_CHUNK
 
 
 class RunExecutor:
@@ -49,6 +75,8 @@ class RunExecutor:
         self.store, self.engine, self.files, self.context = store, engine, files, context
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._handed: dict[str, list[Row]] = {}
+        """Rows of queued runs as their create request read and checked them."""
 
     def start(self) -> None:
         requeued = self.store.requeue_interrupted()
@@ -56,8 +84,11 @@ class RunExecutor:
             log.info("eval runs requeued after a restart: %d", requeued)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    def wake(self) -> None:
-        """A run was queued: look now rather than at the next poll."""
+    def wake(self, run_id: str | None = None, rows: list[Row] | None = None) -> None:
+        """A run was queued: look now rather than at the next poll. `rows`: that run's rows,
+        already read and checked, so the run does not read its file again."""
+        if run_id is not None and rows is not None:
+            self._handed[run_id] = rows
         self._wake.set()
 
     async def aclose(self) -> None:
@@ -68,6 +99,7 @@ class RunExecutor:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()  # before looking, so a wake that comes after is not lost
+            self._forget_gone()
             run = self.store.next_queued()
             if run is None:
                 with contextlib.suppress(TimeoutError):
@@ -85,6 +117,13 @@ class RunExecutor:
                 log.exception("eval run %s failed", run["id"])
                 self._fail(run, "internal_error", f"the run failed: {type(exc).__name__}")
 
+    def _forget_gone(self) -> None:
+        """Drop the rows of runs cancelled or deleted before they started."""
+        if self._handed:
+            waiting = self.store.waiting_runs(list(self._handed))
+            for run_id in set(self._handed) - waiting:
+                del self._handed[run_id]
+
     def _fail(self, run: sqlite3.Row, code: str, message: str) -> None:
         self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
 
@@ -95,18 +134,45 @@ class RunExecutor:
         criteria = loads(evaluation["criteria"])
         graders = [validate_grader(_bare(criterion)) for criterion in criteria]
         source = parse_data_source(loads(run["data_source"]))
-        rows = load_rows(source.source, self.files, run["project"])
+        rows = self._rows(run, source)
         target = self.engine.resolve(run["project"], run["model"]) if run["model"] else None
         totals = Totals.of(run)
         context = self.context.for_project(run["project"])
-        for start in range(self.store.done_rows(run["id"]), len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            samples = await self._samples(source, target, run["model"], chunk)
-            items = await graded_items(criteria, graders, chunk, samples, start, context)
-            totals.add(items, run["model"])
-            if not self.store.add_items(run, items, totals.as_record()):
+        size = chunk_size(source, graders)
+        for start in range(self.store.done_rows(run["id"]), len(rows), size):
+            chunk = rows[start : start + size]
+            if size == LOCAL_CHUNK:  # on a thread: the HTTP loop goes on serving meanwhile
+                written = await asyncio.to_thread(
+                    self._local_chunk, run, criteria, graders, chunk, start, totals
+                )
+            else:
+                samples = await self._samples(source, target, run["model"], chunk)
+                items = await graded_items(criteria, graders, chunk, samples, start, context)
+                totals.add(items, run["model"])
+                written = self.store.add_items(run, items, totals.as_record())
+            if not written:
                 return  # cancelled or deleted meanwhile
         self.store.move(run["id"], {"in_progress"}, "completed")
+
+    def _local_chunk(
+        self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
+        chunk: list[Row], start: int, totals: Totals,
+    ) -> bool:  # fmt: skip
+        """Grade and write a chunk of given samples with local criteria. The collector is
+        paused: its passes over the run's rows would cost more than the grading."""
+        with paused_gc():
+            items = local_items(criteria, graders, chunk, [_given(row) for row in chunk], start)
+            totals.add(items, run["model"])
+            return self.store.add_items(run, items, totals.as_record())
+
+    def _rows(self, run: sqlite3.Row, source: DataSource) -> list[Row]:
+        """The rows handed over at create, or (a run resumed after a restart) read again."""
+        rows = self._handed.pop(run["id"], None)
+        if rows is None:
+            return load_rows(source.source, self.files, run["project"])
+        if isinstance(source.source, FileId):  # a file deleted since still fails the run
+            self.files.get(run["project"], source.source.id)
+        return rows
 
     async def _samples(
         self, source: DataSource, target: str | None, model: str, chunk: list[Row]
@@ -150,14 +216,7 @@ def _answered(
     model: str, params: dict[str, Any], messages: list[dict[str, Any]], answer: Any
 ) -> Answered:
     """The sample to grade and the output item's `sample` record for one answered row."""
-    asked = [{"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages]
-    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0}
-    record: dict[str, Any] = {
-        "input": asked, "output": [], "finish_reason": "", "model": model, "usage": tokens,
-        "error": None, "temperature": params.get("temperature", 1.0),
-        "max_completion_tokens": params.get("max_tokens"), "top_p": params.get("top_p", 1.0),
-        "seed": params.get("seed"),
-    }  # fmt: skip
+    record = _record(model, params, messages)
     if isinstance(answer, _RowError):
         record["error"] = answer.body
         return None, record
@@ -173,6 +232,18 @@ def _answered(
     return sample, record
 
 
+def _record(model: str, params: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An output item's `sample` record before its answer."""
+    asked = [{"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages]
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0}
+    return {
+        "input": asked, "output": [], "finish_reason": "", "model": model, "usage": tokens,
+        "error": None, "temperature": params.get("temperature", 1.0),
+        "max_completion_tokens": params.get("max_tokens"), "top_p": params.get("top_p", 1.0),
+        "seed": params.get("seed"),
+    }  # fmt: skip
+
+
 def _given(row: Row) -> Answered:
     """A jsonl row's own sample, graded as it is: a sample object, or a Chat Completion whose
     first choice is the answer (what OpenAI's cookbook uploads)."""
@@ -181,7 +252,7 @@ def _given(row: Row) -> Answered:
     if "output_text" in given or not choices:
         given["output_text"] = str(given.get("output_text") or "")
     sample = Sample.coerce(given)
-    record = _answered(str(given.get("model") or ""), {}, [], None)[1]
+    record = _record(str(given.get("model") or ""), {}, [])
     message: dict[str, Any] = {"role": "assistant", "content": sample.output_text}
     if sample.output_tools:
         message["tool_calls"] = sample.output_tools

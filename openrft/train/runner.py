@@ -35,9 +35,10 @@ from openrft.train.rewards import Rewarder, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, write_weights
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
-    Policy,
+    CompleterFactory,
     batch_rows,
     evaluate,
+    policy_for,
     rollout,
     stats_for,
     step_seed,
@@ -58,11 +59,13 @@ def run_job(
     control: Control | None = None,
     on_validation: ValidationHook | None = None,
     on_checkpoint: CheckpointHook | None = None,
+    completer: CompleterFactory | None = None,
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
     journal = Journal(workdir / "events.jsonl", events)
     job = _Job(spec, workdir, home, journal, control)
     job.on_validation, job.on_checkpoint = on_validation, on_checkpoint
+    job.completer = completer  # the rollout engine (default: in-process, on the same weights)
     try:
         return job.run()
     except OpenRFTError as exc:
@@ -88,6 +91,7 @@ class _Job:
         self.budget: JudgeBudget | None = None
         self.on_validation: ValidationHook | None = None
         self.on_checkpoint: CheckpointHook | None = None
+        self.completer: CompleterFactory | None = None
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -113,9 +117,10 @@ class _Job:
             project=spec.project or "default",
         )
         schema = schema_of(spec.reinforcement.response_format)
-        self.policy = Policy(
-            self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema
-        )
+        self.policy = policy_for(
+            self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
+            self.completer,
+        )  # fmt: skip
         if resume is None:
             self._started(data.note)
         else:
@@ -201,6 +206,7 @@ class _Job:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         model.eval()
+        self.policy.completer.sync_weights(model)  # the next rollouts come from these weights
 
     def _validate(self, step: int) -> SplitStats:
         assert self.rewarder is not None

@@ -1,40 +1,56 @@
 """One step's pieces: prompts → rollouts → graded samples, and the validation pass.
 
-Each step samples with its own seed, derived from the job seed and the step number, so a
-step re-run after a resume draws the same samples as the first time. Prompts are the model's
-own chat template; a thinking model's samples carry the answer only (graders never see the
-thinking section, as OpenAI's do not), and its reasoning tokens are counted for the metrics.
+Rollouts come through the completion seam (`openrft.models.completion.Completer`): the
+in-process engine over the trainer's own model unless the job is handed another, and the
+trainer calls its `sync_weights` after every optimizer step. Each step samples with its own
+seed, derived from the job seed and the step number, so a step re-run after a resume draws the
+same samples as the first time. Prompts are the model's own chat template; a thinking model's
+samples carry the answer only (graders never see the thinking section, as OpenAI's do not),
+and its reasoning tokens are counted for the metrics.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from openrft.graders import GradeResult, Sample
-from openrft.models.chat import parse_tool_calls, render_prompt
+from openrft.models.chat import parse_tool_calls
+from openrft.models.completion import ChatPrompt, Completer, RolloutSettings
+from openrft.models.local import LocalCompleter
 from openrft.models.registry import LoadedModel
-from openrft.models.sampling import Rollouts, sample
+from openrft.models.sampling import Rollouts
 from openrft.models.thinking import training_budget
 from openrft.train.hparams import Resolved
 from openrft.train.metrics import SplitStats
 from openrft.train.rewards import Rewarder
 
+CompleterFactory = Callable[[LoadedModel], Completer]
+"""Builds a job's rollout engine around the model it trains (`LocalCompleter` by default)."""
+
 
 @dataclass
 class Policy:
-    """How rollouts are drawn: the model plus the job's sampling settings."""
+    """How rollouts are drawn: the engine plus the job's sampling settings."""
 
-    loaded: LoadedModel
-    max_new_tokens: int
-    temperature: float
-    schema: dict[str, Any] | None
+    completer: Completer
+    settings: RolloutSettings
 
-    @property
-    def think_limit(self) -> int | None:
-        """A thinking model's bound on thinking: J2 scales it with the completion budget."""
-        return training_budget(self.max_new_tokens)
+
+def policy_for(
+    loaded: LoadedModel,
+    max_new_tokens: int,
+    temperature: float,
+    schema: dict[str, Any] | None,
+    completer: CompleterFactory | None = None,
+) -> Policy:
+    """The job's rollout engine (`completer(loaded)`, else the in-process one) and sampling
+    settings; a thinking model's bound on thinking scales with the completion budget (J2)."""
+    think_limit = training_budget(max_new_tokens)
+    settings = RolloutSettings(max_new_tokens, temperature, schema, think_limit)
+    return Policy((completer or LocalCompleter)(loaded), settings)
 
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -57,24 +73,12 @@ def rollout(
     policy: Policy, rows: list[dict[str, Any]], n: int, seed: int
 ) -> tuple[Rollouts, list[Sample], list[Any]]:
     """n samples per row; the samples and items come back row-aligned with the rollouts."""
-    tokenizer, structured = policy.loaded.tokenizer, policy.schema is not None
-    prompts = [
-        render_prompt(tokenizer, row["messages"], row.get("tools"), structured=structured)
-        for row in rows
-    ]
-    rollouts = sample(
-        policy.loaded,
-        prompts,
-        n=n,
-        max_new_tokens=policy.max_new_tokens,
-        temperature=policy.temperature,
-        schema=policy.schema,
-        seed=seed,
-        think_limit=policy.think_limit,
-    )
+    prompts = [ChatPrompt(row["messages"], row.get("tools")) for row in rows]
+    rollouts = policy.completer.rollouts(prompts, n, seed, policy.settings)
     items = [row for row in rows for _ in range(n)]
+    structured = policy.settings.schema is not None
     samples = [
-        to_sample(text, finish, item, policy.schema is not None)
+        to_sample(text, finish, item, structured)
         for text, finish, item in zip(rollouts.texts, rollouts.finish_reasons, items, strict=True)
     ]
     return rollouts, samples, items

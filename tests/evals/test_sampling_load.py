@@ -75,10 +75,10 @@ def test_eval_gate_and_readiness_run_in_process_on_many_rows(
 async def test_a_local_model_loads_once_and_its_load_is_not_latency(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openrft.models import registry
+    from openrft.models import local
 
     loads: list[float] = []
-    real = registry.load_model
+    real = local.load_model
 
     def slow_load(name: str, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -87,7 +87,7 @@ async def test_a_local_model_loads_once_and_its_load_is_not_latency(
         loads.append(time.perf_counter() - started)
         return loaded
 
-    monkeypatch.setattr(registry, "load_model", slow_load)
+    monkeypatch.setattr(local, "load_model", slow_load)  # what the in-process engine loads with
     sampler = LocalSampler(home)
     grader = validate_grader(demo_grader())
     result = await evaluate("openrft-tiny", _rows(4), grader, sampler, SamplingParams(n=2))

@@ -178,7 +178,7 @@ def create_run(
     fields = {"name": body.name or model or None, "model": model, "metadata": body.metadata}
     fields["data_source"] = body.data_source
     row = store.create_run(project, eval_id, fields)
-    request.app.state.eval_runs.wake()
+    request.app.state.eval_runs.wake(row["id"], rows)  # read and checked: not read again
     return run_object(row)
 
 
