@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from openrft.graders import (
     run_response,
     validate_grader,
 )
+from openrft.store.atomic import atomic_file
 
 _PROGRESS_MIN_ROWS = 2000
 
@@ -164,13 +164,8 @@ def _results_file(out: Path | None) -> Iterator[TextIO | None]:
     if out is None:
         yield None
         return
-    temporary = out.with_name(f".{out.name}.partial")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            yield handle
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_file(out, prefix=f".{out.name}.partial") as handle:  # whole, or the old file
+        yield handle
 
 
 def _count_lines(path: Path) -> int:
