@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from openrft.jobs.events import EventStore
+from openrft.jobs.record import record_outcome
+from openrft.jobs.store import JobStore
 from openrft.models.registry import LoadedModel
+from openrft.store.db import Database
 from openrft.train.alarms import (
     AlarmSettings,
     TrendPolicy,
@@ -19,6 +23,7 @@ from openrft.train.alarms import (
     rising_while_falling,
     stop,
 )
+from openrft.train.outcome import JobOutcome
 from openrft.train.runner import run_job
 from openrft.train.spec import TrainSettings
 from tests.train.helpers import ListSink, demo_spec
@@ -153,3 +158,20 @@ def test_a_warning_alarm_lets_the_job_finish(home: Path, tmp_path: Path) -> None
     assert [a["step"] for a in alarms_in(sink)] == [1, 2]
     metrics = sink.metrics()[0]["data"]
     assert metrics["train_sampled_token_nll_mean"] > 0  # the entropy estimate, each step
+
+
+def test_a_job_the_trainer_paused_is_recorded_paused(tmp_path: Path) -> None:
+    """The job child records an alarm's pause: `running` → `paused` (resumable), and says so."""
+    db = Database(tmp_path)
+    try:
+        jobs, events = JobStore(db), EventStore(db)
+        row, _ = jobs.create("p", {"model": "openrft-tiny", "training_file": "file-x",
+                                   "method": {}, "seed": 0})  # fmt: skip
+        assert jobs.move(row["id"], {"validating_files"}, "queued")
+        assert jobs.move(row["id"], {"queued"}, "running")
+        paused = JobOutcome(status="paused", step=1, checkpoints=[])
+        record_outcome(jobs, events, row["id"], paused, "ft:tiny")
+        assert jobs.row(row["id"])["status"] == "paused"
+        assert jobs.act("p", row["id"], "resume")["status"] == "queued"
+    finally:
+        db.close()
