@@ -6,8 +6,9 @@ alarms it raises out. Pure: no torch, no I/O; the runner feeds it and writes wha
                          first validation's): above `high`× (2.0) or below `low`× (0.5)
     entropy_collapse     the sampled tokens' mean negative log-probability (an entropy
                          estimate from the training pass) below `fraction` (0.25) of its first
-    reward_vs_metric     `rising_while_falling`: a reward that rises while a reward-independent
-                         metric falls over a window (a hook; the runner feeds it no metric yet)
+    reward_vs_metric     the validation reward rose while a reward-independent metric (the
+                         point's `metric`, e.g. an eval grader's mean) fell over the last
+                         `window` (3) validations; quiet while no point carries one
 
 Each alarm has a policy in the job's settings (`TrainSettings.alarms`): `warn` (a message
 event), `pause` (the job checkpoints and pauses; resumable) or `fail` (the job fails with
@@ -27,7 +28,8 @@ from openrft.strict import Strict
 
 Action = Literal["warn", "pause", "fail"]
 Point = dict[str, Any]
-"""One validation: step, train_reward, valid_reward, valid_tokens, entropy (each may be None)."""
+"""One validation: step, train_reward, valid_reward, valid_tokens, entropy, metric (each but
+step may be None)."""
 
 
 class GapPolicy(Strict):
@@ -77,9 +79,9 @@ class Alarm:
 
 
 def point(step: int, train: float | None, valid: float | None, tokens: float | None,
-          entropy: float | None = None) -> Point:  # fmt: skip
+          entropy: float | None = None, metric: float | None = None) -> Point:  # fmt: skip
     return {"step": step, "train_reward": train, "valid_reward": valid,
-            "valid_tokens": tokens, "entropy": entropy}  # fmt: skip
+            "valid_tokens": tokens, "entropy": entropy, "metric": metric}  # fmt: skip
 
 
 def _first(series: list[Point], key: str) -> float | None:
@@ -149,6 +151,15 @@ def rising_while_falling(
 Hit = tuple[str, Action, str, dict[str, Any]]
 
 
+def reward_vs_metric(series: list[Point], policy: TrendPolicy) -> tuple[str, dict[str, Any]] | None:
+    """`rising_while_falling` on the validations that carry both a reward and a metric."""
+    if series[-1].get("metric") is None:
+        return None
+    both = [p for p in series if p.get("metric") is not None and p["valid_reward"] is not None]
+    rewards, metric = [p["valid_reward"] for p in both], [p["metric"] for p in both]
+    return rising_while_falling(rewards, metric, policy)
+
+
 def check(series: list[Point], settings: AlarmSettings) -> list[Hit]:
     """(name, policy action, text, numbers) of each alarm the last point raises."""
     found = [
@@ -158,6 +169,8 @@ def check(series: list[Point], settings: AlarmSettings) -> list[Hit]:
          completion_length(series, settings.completion_length)),
         ("entropy_collapse", settings.entropy_collapse.action,
          entropy_collapse(series, settings.entropy_collapse)),
+        ("reward_vs_metric", settings.reward_vs_metric.action,
+         reward_vs_metric(series, settings.reward_vs_metric)),
     ]  # fmt: skip
     return [(name, action, *hit) for name, action, hit in found if hit is not None]
 

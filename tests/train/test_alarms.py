@@ -103,6 +103,11 @@ def test_the_metric_hook_sees_a_reward_rising_while_the_metric_falls() -> None:
     assert hit is not None and "exact match fell 0.600 → 0.300" in hit[0]
     assert rising_while_falling([0.2, 0.5, 0.9], [0.6, 0.7, 0.8], policy) is None
     assert rising_while_falling([0.2, 0.9], [0.6, 0.3], policy) is None  # not a window yet
+    # Fed through the points: the validation reward against the point's metric.
+    series = [point(0, None, 0.2, 9.0, None, 0.6), point(1, 0.5, 0.5, 9.0, None, 0.5)]
+    _, (alarm,) = run([*series, point(2, 0.9, 0.9, 9.0, None, 0.3)], settings())
+    assert alarm.name == "reward_vs_metric" and alarm.data["metric"] == [0.6, 0.3]
+    assert run([*series, point(2, 0.9, 0.9, 9.0)], settings())[1] == []  # no metric: quiet
 
 
 def hacked_job(home: Path, workdir: Path, action: str) -> tuple[Any, ListSink]:
