@@ -85,4 +85,6 @@ def record_outcome(
         elif outcome.status == "failed":
             error = _error(outcome.error)
             jobs.move(job_id, {"running"}, "failed", error=error, finished_at=now)
+        elif outcome.status == "paused":  # an alarm paused it (a paused-by-request job is so)
+            jobs.move(job_id, {"running"}, "paused")
         announce(outcome, ft_name, EventsOf(events, job_id))

@@ -63,11 +63,13 @@ def accumulate_gradient(
     advantages: torch.Tensor,
     micro_batch: int,
     temperature: float = 1.0,
+    nll: list[float] | None = None,
 ) -> float:
     """Backpropagate -mean over completion tokens of advantage × log π(token) (advantages: [R];
     π at the rollouts' sampling `temperature`), `micro_batch` rollouts at a time. Each pass
     divides by the whole batch's token count, so the summed gradient is the full batch's.
-    Rollouts with advantage 0 add nothing to the loss and are skipped. Returns the loss."""
+    Rollouts with advantage 0 add nothing to the loss and are skipped. Returns the loss;
+    `nll`, when given, gains the trained tokens' summed -log π and their count."""
     total = rollouts.completion_mask.sum().clamp(min=1)
     rows = advantages.nonzero().squeeze(-1)
     loss = 0.0
@@ -78,6 +80,9 @@ def accumulate_gradient(
         mask = part.completion_mask.float()
         part_loss = -(advantages[index][:, None] * logp * mask).sum() / total
         part_loss.backward()
+        if nll is not None:
+            nll[0] -= float((logp.detach() * mask).sum())
+            nll[1] += float(mask.sum())
         loss += float(part_loss.detach())
     return loss
 

@@ -25,7 +25,7 @@ from openrft.errors import OpenRFTError
 from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
-from openrft.train import grpo
+from openrft.train import alarms, grpo
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
@@ -92,6 +92,8 @@ class _Job:
         self.on_validation: ValidationHook | None = None
         self.on_checkpoint: CheckpointHook | None = None
         self.completer: CompleterFactory | None = None
+        self.halt: alarms.Alarm | None = None
+        """An alarm whose policy pauses or fails the job, raised at the last validation."""
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -147,6 +149,7 @@ class _Job:
         if split_note:  # D4: the validation rows were held out of the training rows
             self.events.emit("message", "info", split_note)
         baseline = self._validate(0)
+        self._alarms(0, None, baseline)  # the baselines the alarms measure against
         if baseline.results and not any(r.ok for r in baseline.results):
             # Nothing was graded: no score, rather than a reward of 0 that reads as one.
             text = (
@@ -168,6 +171,8 @@ class _Job:
                 self._checkpoint()
                 return self.outcome("paused")
             self._step(step, batch_rows(train_rows, self.hp, self.spec.seed, step))
+            if self.halt is not None:  # an alarm's policy; its checkpoint was just written
+                return self._halted(self.halt)
         self._checkpoint()  # the last step validates, so this is usually already done
         return self.outcome("succeeded")
 
@@ -182,7 +187,7 @@ class _Job:
         rewards = torch.tensor([r.reward for r in results]).view(len(rows), -1)
         keep = torch.tensor([r.ok for r in results]).view(len(rows), -1)
         advantages = grpo.group_advantages(rewards, keep).view(-1).to(self.loaded.device)
-        self._optimize(rollouts, advantages)
+        entropy = self._optimize(rollouts, advantages)
         trained = time.perf_counter()
         valid = self._validate(step) if validates(step, self.hp) else None
         timing = {"sampling": sampled - started, "training": trained - sampled}
@@ -190,23 +195,28 @@ class _Job:
         timing["full_iteration"] = time.perf_counter() - started
         train = stats_for(results, samples, rollouts, len(rows))
         train.extra = {"errored_samples": sum(not r.ok for r in results)}
+        train.extra["train_sampled_token_nll_mean"] = entropy
         tokens = int(rollouts.prompt_mask.sum() + rollouts.completion_mask.sum())
         self._record(step, train, valid, timing, tokens)
 
-    def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> None:
+    def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> float | None:
+        """One optimizer step; returns the mean negative log-probability of the sampled
+        tokens it trained on (an entropy estimate), None when there was no update."""
         if not bool(advantages.any()):  # every group all-equal: no signal, no update
-            return
+            return None
         model = self.loaded.model
         model.train()
         vocab = int(model.config.vocab_size)
         micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
         temperature = self.spec.settings.temperature  # the rollouts were sampled at it
-        grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature)
+        nll = [0.0, 0.0]  # summed -log π(token), tokens
+        grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature, nll)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         model.eval()
         self.policy.completer.sync_weights(model)  # the next rollouts come from these weights
+        return nll[0] / nll[1] if nll[1] else None
 
     def _validate(self, step: int) -> SplitStats:
         assert self.rewarder is not None
@@ -256,7 +266,30 @@ class _Job:
             f"full validation mean parse error={data['full_valid_mean_parse_error']:.2f}"
         )
         self.events.emit("message", "info", text, None, step)
+        self._alarms(step, train, valid)
         self._checkpoint()
+
+    def _alarms(self, step: int, train: SplitStats | None, valid: SplitStats) -> None:
+        """The reward-hacking alarms (`alarms`) on this validation: a message each, with its
+        numbers; one whose policy pauses or fails the job stops the loop after this step."""
+        tokens = valid.completion_tokens
+        new = alarms.point(
+            step,
+            train.reward_mean if train else None,
+            valid.reward_mean,
+            sum(tokens) / len(tokens) if tokens else None,
+            train.extra.get("train_sampled_token_nll_mean") if train else None,
+        )
+        settings = self.spec.settings.alarms
+        self.state["alarms"], raised = alarms.observe(self.state.get("alarms", {}), new, settings)
+        for alarm in raised:
+            self.events.emit("message", alarm.level, alarm.message, alarm.data, step)
+        self.halt = alarms.stop(raised)
+
+    def _halted(self, alarm: alarms.Alarm) -> JobOutcome:
+        if alarm.action == "pause":
+            return self.outcome("paused")
+        return self.fail("training_alarm", alarm.message, "settings.alarms")
 
     def _checkpoint(self) -> None:
         step = self.state["step"]

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, model_validator
 from openrft.data.split import split_rows
 from openrft.graders import AnyGrader
 from openrft.strict import Strict
+from openrft.train.alarms import AlarmSettings
 from openrft.train.naming import fine_tuned_name
 
 Auto = Literal["auto"]
@@ -117,6 +118,9 @@ class TrainSettings(Strict):
     micro_batch_size: int | None = Field(default=None, ge=1)
     """Rollouts per forward/backward pass (default: as many as keep one pass's logits under
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
+    alarms: AlarmSettings = Field(default_factory=lambda: AlarmSettings())
+    """Reward-hacking alarms checked at each validation, each `warn`, `pause` or `fail`
+    (`openrft.train.alarms`)."""
 
 
 @dataclass(frozen=True)

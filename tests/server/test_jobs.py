@@ -137,6 +137,10 @@ def test_create_rejects_bad_requests(live: Live) -> None:
             ({"bogus": 1}, "bogus"),
             ({"settings": {"lora_rank": -1}}, "settings.lora_rank"),
             ({"settings": {"lora_rnak": 8}}, "settings.lora_rnak"),
+            (
+                {"settings": {"alarms": {"train_valid_gap": {"action": "stop"}}}},
+                "settings.alarms.train_valid_gap.action",
+            ),
         ]
         for change, param in cases:
             body = {"model": "openrft-tiny", "training_file": train, "method": method(), **change}
