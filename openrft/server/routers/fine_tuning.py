@@ -107,6 +107,11 @@ def _settings(data: dict[str, Any] | None) -> TrainSettings | None:
     """openrft's engine settings, checked now: a bad one is a 400 naming its field."""
     if not data:
         return None
+    if data.get("eval_grader") is not None:  # checked as the job's grader is, once, here
+        grader = validate_grader(
+            data["eval_grader"], for_training=True, param="settings.eval_grader"
+        )
+        data = {**data, "eval_grader": grader}
     try:
         return TrainSettings.model_validate(data)
     except ValidationError as exc:
