@@ -37,6 +37,7 @@ class EvalGrading:
         items = [row for row, _ in valid.answers]
         samples = [sample for _, sample in valid.answers]
         results = self.rewarder(samples, items)
+        valid.eval_results = results  # for the job's eval run (`ValidationRuns`)
         return math.fsum(r.reward for r in results) / len(results)
 
     def close(self) -> None:

@@ -219,7 +219,8 @@ class _Job:
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
         if self.on_validation is not None:  # the server's job eval: one run per validation
             answers = zip(stats.answers, stats.results, stats.completion_tokens, strict=True)
-            self.on_validation(step, [(row, s, grade, n) for (row, s), grade, n in answers])
+            answered = [(row, s, grade, n) for (row, s), grade, n in answers]
+            self.on_validation(step, answered, eval_grades=stats.eval_results)
         return stats
 
     def _record(

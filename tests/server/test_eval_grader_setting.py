@@ -57,6 +57,10 @@ def test_an_eval_grader_is_stored_and_reaches_the_child(live: Live) -> None:
             method=_method(GRADER), extra_body={"settings": settings})  # fmt: skip
         done = wait_for(sdk, job.id, "succeeded", "failed")
         assert done.status == "succeeded", done.error
-    assert loads(_row(live.home, job.id)["settings"]) == settings
+    row = _row(live.home, job.id)
+    assert loads(row["settings"]) == settings
+    with client(live) as sdk:  # the job's eval: its grader, then the eval grader
+        evaluation = sdk.evals.retrieve(row["eval_id"])
+    assert [c.name for c in evaluation.testing_criteria] == ["exact", "contains"]
     seen = json.loads((live.home / "jobs" / job.id / "spec-seen.json").read_text())
     assert seen["settings"]["eval_grader"] == JUDGE_FREE

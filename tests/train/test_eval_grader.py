@@ -44,7 +44,9 @@ class HackingCompleter(ScriptedCompleter):
         return _rollouts(self.loaded.tokenizer, rendered, texts, n)
 
 
-def run_hacked(home: Path, workdir: Path, **settings: Any) -> tuple[Any, ListSink]:
+def run_hacked(
+    home: Path, workdir: Path, hook: Any = None, **settings: Any
+) -> tuple[Any, ListSink]:
     """Three steps, each validated and checkpointed, `keep_best` 1, the hackable grader."""
     hp = {"compute_multiplier": 0.5, "eval_interval": 1}
     spec = demo_spec(3, batch=4, valid=VALID, settings={"keep_best": 1, **settings}, **hp)
@@ -58,7 +60,8 @@ def run_hacked(home: Path, workdir: Path, **settings: Any) -> tuple[Any, ListSin
         return HackingCompleter(loaded, references, lambda j: j % 2 == 0)
 
     sink = ListSink()
-    outcome = run_job(spec, workdir=workdir, home=home, events=sink, completer=completer)
+    outcome = run_job(spec, workdir=workdir, home=home, events=sink, completer=completer,
+                      on_validation=hook)  # fmt: skip
     assert outcome.status == "succeeded", outcome.error
     return outcome, sink
 
@@ -66,7 +69,16 @@ def run_hacked(home: Path, workdir: Path, **settings: Any) -> tuple[Any, ListSin
 def test_the_eval_grader_keeps_and_picks_the_checkpoint_the_reward_would_not(
     home: Path, tmp_path: Path
 ) -> None:
-    outcome, sink = run_hacked(home, tmp_path / "eval", eval_grader=demo_grader())
+    heard: list[tuple[int, list[float], list[float]]] = []
+
+    def hook(step: int, answers: list[Any], eval_grades: list[Any] | None = None) -> None:
+        assert eval_grades is not None
+        heard.append((step, [a[2].reward for a in answers], [g.reward for g in eval_grades]))
+
+    outcome, sink = run_hacked(home, tmp_path / "eval", hook, eval_grader=demo_grader())
+    # The job's eval run gets both grades of the same samples: hacked ones 1 and 0.
+    assert [step for step, _, _ in heard] == [0, 1, 2, 3]
+    assert heard[1][1:] == ([1.0] * 2 + [0.0] * 6, [0.0] * 2 + [1.0] * 6)
     scores = [m["data"]["scores"] for m in sink.metrics()]
     assert [s["valid_reward_mean"] for s in scores] == [0.25, 0.5, 0.75]  # the hack pays
     assert [s["valid_eval_mean_score"] for s in scores] == [0.75, 0.5, 0.25]  # exactness falls
