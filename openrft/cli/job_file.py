@@ -67,7 +67,7 @@ def load_job(path: Path, home: Path | None = None) -> Any:
         "method": _with_grader(path, body["method"]),
         "seed": body.get("seed") or 0,
         "suffix": body.get("suffix"),
-        "settings": body.get("settings") or {},
+        "settings": _with_eval_grader(path, body.get("settings") or {}),
     }
     try:
         spec = JobSpec.model_validate(fields)
@@ -173,6 +173,19 @@ def _with_grader(path: Path, method: Any) -> Any:
     except InvalidRequestError as exc:
         raise JobFileError(path, "method.reinforcement.grader", exc.message) from None
     return {**method, "reinforcement": {**reinforcement, "grader": grader}}
+
+
+def _with_eval_grader(path: Path, settings: Any) -> Any:
+    """`settings` with its `eval_grader` validated and typed, as the job's grader is."""
+    from openrft.graders import validate_grader
+
+    if not isinstance(settings, dict) or settings.get("eval_grader") is None:
+        return settings
+    try:
+        grader = validate_grader(settings["eval_grader"], for_training=True)
+    except InvalidRequestError as exc:
+        raise JobFileError(path, "settings.eval_grader", exc.message) from None
+    return {**settings, "eval_grader": grader}
 
 
 def resolve_model(path: Path, name: str, home: Path) -> str:

@@ -138,7 +138,9 @@ def _train(
         spec = job_spec(job, weights, ft_name, workdir)
         hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job["id"], ft_name)}
         if job["eval_id"]:
-            hooks["on_validation"] = ValidationRuns(EvalStore(db), job, spec.reinforcement.grader)
+            hooks["on_validation"] = ValidationRuns(
+                EvalStore(db), job, spec.reinforcement.grader, spec.settings.eval_grader
+            )
         outcome = runner_module().run_job(
             spec, workdir=workdir, home=home, events=EventsOf(events, job["id"]),
             control=DbControl(db, job["id"], attempt), **hooks,

@@ -5,7 +5,8 @@ and sha256 of every file) last, then renamed to `step-N/` and the parent dir fsy
 counts only if its manifest verifies, so a crash mid-save, a truncated or bit-flipped file, or
 a zero-byte one all fall back to the previous checkpoint. `*.tmp` and unverifiable dirs are
 removed when the store opens. Retention (J3): the `keep_best` highest `valid_reward_mean`
-plus the newest (the one a resume continues from, and at the end the final model).
+(or, for a job with an `eval_grader`, `valid_eval_mean_score`) plus the newest (the one a
+resume continues from, and at the end the final model unless an eval grader picks another).
 """
 
 from __future__ import annotations
@@ -102,15 +103,19 @@ class CheckpointStore:
         found = self.verified()
         return found[-1] if found else None
 
-    def retain(self, keep_best: int) -> list[Checkpoint]:
-        """Delete all but the best `keep_best` by validation reward and the newest."""
+    def retain(self, keep_best: int, by: str = "valid_reward_mean") -> list[Checkpoint]:
+        """Delete all but the best `keep_best` by the metric `by` and the newest."""
         found = self.verified()
         if not found:
             return []
-        scored = [c for c in found if c.metrics.get("valid_reward_mean") is not None]
-        best = sorted(scored, key=lambda c: (-c.metrics["valid_reward_mean"], -c.step))
-        keep = {c.step for c in best[:keep_best]} | {found[-1].step}
+        keep = {c.step for c in ranked(found, by)[:keep_best]} | {found[-1].step}
         for checkpoint in found:
             if checkpoint.step not in keep:
                 shutil.rmtree(checkpoint.path, ignore_errors=True)
         return [c for c in found if c.step in keep]
+
+
+def ranked(found: list[Checkpoint], by: str) -> list[Checkpoint]:
+    """The checkpoints that have the metric `by`, best first (the newer of a tie first)."""
+    scored = [c for c in found if c.metrics.get(by) is not None]
+    return sorted(scored, key=lambda c: (-c.metrics[by], -c.step))

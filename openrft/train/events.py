@@ -38,9 +38,17 @@ class EventSink(Protocol):
     ) -> None: ...
 
 
-ValidationHook = Callable[[int, list[tuple[dict[str, Any], Any, Any, int]]], None]
-"""Told each validation's samples: (step, [(row, sample, grade, completion tokens)]); the
-server's job child writes them as a run of the job's eval (`openrft.jobs.validation_runs`)."""
+class ValidationHook(Protocol):
+    """Told each validation's samples: (step, [(row, sample, grade, completion tokens)]) and,
+    for a job with an `eval_grader`, each sample's eval grade; the server's job child writes
+    them as a run of the job's eval (`openrft.jobs.validation_runs`)."""
+
+    def __call__(
+        self,
+        step: int,
+        answers: list[tuple[dict[str, Any], Any, Any, int]],
+        eval_grades: list[Any] | None = None,
+    ) -> None: ...
 
 
 CheckpointHook = Callable[[list["KeptCheckpoint"]], None]

@@ -40,6 +40,8 @@ class SplitStats:
     """(row, sample) per result, kept for validation only (the job's eval runs)."""
     reasoning_tokens: list[int] = field(default_factory=list)
     """Per result, the completion tokens spent in a thinking section."""
+    eval_results: list[GradeResult] | None = None
+    """Per result, the job's `eval_grader`'s grade (validation of a job that has one)."""
 
     @property
     def reward_mean(self) -> float | None:

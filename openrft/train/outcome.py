@@ -13,7 +13,7 @@ from typing import Any, Literal
 from typing_extensions import TypedDict
 
 from openrft.strict import Strict
-from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.checkpoints import Checkpoint, CheckpointStore, ranked
 from openrft.train.events import EventSink, Level
 from openrft.train.naming import checkpoint_id
 
@@ -49,7 +49,8 @@ class JobOutcome(Strict):
     """Kept checkpoints, oldest first; None when unknown (a crash that could not say): the
     ones last reported stand."""
     fine_tuned_model_path: str | None = None
-    """The final checkpoint (a succeeded job only); `load_model` serves it."""
+    """The final checkpoint, or for a job with an `eval_grader` the best by it (a succeeded
+    job only); `load_model` serves it."""
     trained_tokens: int | None = None
     """Prompt and completion tokens that went through training forward passes."""
 
@@ -69,9 +70,11 @@ def build_outcome(
     error: JobError | None = None,
     hyperparameters: dict[str, Any] | None = None,
     trained_tokens: int | None = None,
+    best_by: str | None = None,
 ) -> JobOutcome:
+    """`best_by`: the checkpoint metric that picks the model (else the final checkpoint)."""
     kept = store.verified()
-    final = kept[-1] if kept and status == "succeeded" else None
+    final = _model(kept, best_by) if status == "succeeded" else None
     return JobOutcome(
         status=status,
         step=step,
@@ -81,6 +84,12 @@ def build_outcome(
         fine_tuned_model_path=str(final.path) if final else None,
         trained_tokens=trained_tokens,
     )
+
+
+def _model(kept: list[Checkpoint], best_by: str | None) -> Checkpoint | None:
+    """The checkpoint the job's fine-tuned model is: the best by `best_by`, else the newest."""
+    best = ranked(kept, best_by) if best_by else []
+    return best[0] if best else (kept[-1] if kept else None)
 
 
 def describe(kept: list[Checkpoint], model_name: str) -> list[KeptCheckpoint]:

@@ -27,6 +27,7 @@ from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import alarms, grpo
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.eval_metric import EVAL_KEY, EvalGrading, add_to_metrics, eval_grading, rank_key
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
@@ -88,6 +89,7 @@ class _Job:
         self.state: dict[str, Any] = {"step": 0, "trained_tokens": 0, "metrics": {}}
         self.store = CheckpointStore(workdir / "checkpoints")
         self.rewarder: Rewarder | None = None
+        self.eval_grading: EvalGrading | None = None  # the job's `eval_grader`, if any
         self.budget: JudgeBudget | None = None
         self.on_validation: ValidationHook | None = None
         self.on_checkpoint: CheckpointHook | None = None
@@ -118,6 +120,7 @@ class _Job:
             judge_budget=self.budget,
             project=spec.project or "default",
         )
+        self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
         schema = schema_of(spec.reinforcement.response_format)
         self.policy = policy_for(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
@@ -222,9 +225,12 @@ class _Job:
         assert self.rewarder is not None
         seed = step_seed(self.spec.seed, step, salt=_EVAL_SALT)
         stats = evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
+        if self.eval_grading is not None:  # the same samples, graded by the eval grader
+            stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
         if self.on_validation is not None:  # the server's job eval: one run per validation
             answers = zip(stats.answers, stats.results, stats.completion_tokens, strict=True)
-            self.on_validation(step, [(row, s, grade, n) for (row, s), grade, n in answers])
+            answered = [(row, s, grade, n) for (row, s), grade, n in answers]
+            self.on_validation(step, answered, eval_grades=stats.eval_results)
         return stats
 
     def _record(
@@ -249,6 +255,8 @@ class _Job:
             "valid_reward_mean": valid_mean,
             "full_valid_mean_reward": valid_mean,
         }
+        if self.eval_grading is not None:
+            self.state["metrics"][EVAL_KEY] = valid.extra.get(EVAL_KEY) if valid else None
         data = metrics_data(
             self.rewarder.grader,
             step=step,
@@ -257,6 +265,7 @@ class _Job:
             valid=valid,
             timing=timing,
         )
+        add_to_metrics(data, self.eval_grading, valid.extra.get(EVAL_KEY) if valid else None)
         self.events.emit("metrics", "info", f"Step {step}/{total}", data, step)
         if valid is None:
             return
@@ -279,6 +288,7 @@ class _Job:
             valid.reward_mean,
             sum(tokens) / len(tokens) if tokens else None,
             train.extra.get("train_sampled_token_nll_mean") if train else None,
+            valid.extra.get(EVAL_KEY),  # the reward-independent metric, when a job names one
         )
         settings = self.spec.settings.alarms
         self.state["alarms"], raised = alarms.observe(self.state.get("alarms", {}), new, settings)
@@ -296,7 +306,8 @@ class _Job:
         if step == 0 or (self.store.root / f"step-{step}").exists():
             return
         self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
-        self._kept(self.store.retain(self.spec.settings.keep_best))
+        keep_best = self.spec.settings.keep_best
+        self._kept(self.store.retain(keep_best, by=rank_key(self.eval_grading)))
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
 
     def _kept(self, kept: list[Checkpoint]) -> None:
@@ -317,8 +328,11 @@ class _Job:
             error=error,
             hyperparameters=hp.echo() if hp else None,
             trained_tokens=self.state.get("trained_tokens"),
+            best_by=EVAL_KEY if self.eval_grading is not None else None,
         )
 
     def close(self) -> None:
         if self.rewarder is not None:
             self.rewarder.close()
+        if self.eval_grading is not None:
+            self.eval_grading.close()

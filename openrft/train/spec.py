@@ -7,11 +7,12 @@
     JobSpec          what `run_job` gets: the above, the rows, the weights and the model's name
 
 The edges build it: the API route (`openrft.server.routers.fine_tuning`) and the job file
-(`openrft.cli.job_file`) check the grader with `validate_grader` once, with the error path
-the caller sees, and build a `Method`. Everything after trusts it: the store keeps
-`Method.to_json()`, the job child parses that back once into a `JobSpec`, the trainer reads
-the typed grader. A `Method` parsed from JSON is checked for shape only (the rules a grader
-must pass for training ran at the edge). The held-out validation split (D4) is `held_out`.
+(`openrft.cli.job_file`) check the grader (and `settings.eval_grader`) with `validate_grader`
+once, with the error path the caller sees, and build a `Method`. Everything after trusts it:
+the store keeps `Method.to_json()`, the job child parses that back once into a `JobSpec`, the
+trainer reads the typed grader. A `Method` parsed from JSON is checked for shape only (the
+rules a grader must pass for training ran at the edge). The held-out validation split (D4) is
+`held_out`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_serializer, model_validator
 
 from openrft.data.split import split_rows
 from openrft.graders import AnyGrader
@@ -121,6 +122,16 @@ class TrainSettings(Strict):
     alarms: AlarmSettings = Field(default_factory=lambda: AlarmSettings())
     """Reward-hacking alarms checked at each validation, each `warn`, `pause` or `fail`
     (`openrft.train.alarms`)."""
+    eval_grader: TrainingGrader | None = None
+    """A reward-independent metric (`openrft.train.eval_metric`): a grader the policy never
+    trains on, run on every validation's samples (`valid_eval_mean_score`). Given, checkpoints
+    are kept by it and the fine-tuned model is the best checkpoint by it. Validated at the edge
+    as the job's grader is (`validate_grader`, param `settings.eval_grader`)."""
+
+    @field_serializer("eval_grader")
+    def _grader_json(self, grader: AnyGrader | None) -> dict[str, Any] | None:
+        """Stored as the job's grader is: without its unset optional fields."""
+        return None if grader is None else grader.model_dump(mode="json", exclude_none=True)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,11 @@ def _bad_grader(body: dict[str, Any]) -> None:
     body["method"]["reinforcement"]["grader"]["operation"] = "equals"
 
 
+def _bad_eval_grader(body: dict[str, Any]) -> None:
+    grader = {**body["method"]["reinforcement"]["grader"], "operation": "equals"}
+    body["settings"]["eval_grader"] = grader
+
+
 def _unknown_model(body: dict[str, Any]) -> None:
     body["model"] = "someone/no-such-model"
 
@@ -115,6 +120,7 @@ MISTAKES = [
     (_typo_training_file, "`trainig_file`", "did you mean `training_file`?"),
     (_missing_training_file, "`training_file`", "nope.jsonl"),
     (_bad_grader, "`method.reinforcement.grader`", "operation"),
+    (_bad_eval_grader, "`settings.eval_grader`", "operation"),
     (_unknown_model, "`model`", "Hugging Face cache"),
     (_missing_model_dir, "`model`", "models/mine"),
 ]

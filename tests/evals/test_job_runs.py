@@ -8,7 +8,7 @@ from pathlib import Path
 from openrft.evals.records import EvalStore
 from openrft.graders import GradeResult, Sample, validate_grader
 from openrft.jobs.validation_runs import ValidationRuns, job_eval_fields
-from openrft.store.db import Database
+from openrft.store.db import Database, loads
 
 GRADER = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
           "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
@@ -48,3 +48,23 @@ def test_a_deleted_eval_is_left_deleted(tmp_path: Path) -> None:
     ValidationRuns(store, job, validate_grader(GRADER))(1, answers("0"))  # type: ignore[arg-type]
     assert db.one("SELECT COUNT(*) AS n FROM eval_runs")["n"] == 0  # type: ignore[index]
     assert db.one("SELECT COUNT(*) AS n FROM evals")["n"] == 0  # type: ignore[index]
+
+
+def test_a_job_with_an_eval_grader_gets_its_grades_as_a_second_criterion(tmp_path: Path) -> None:
+    db = Database(tmp_path)
+    store = EvalStore(db)
+    judge = {**GRADER, "operation": "ne"}  # same name: the eval's criterion is told apart
+    evaluation = store.create_eval("alpha", job_eval_fields("ftjob-y", GRADER, judge))
+    job = {"id": "ftjob-y", "project": "alpha", "eval_id": evaluation["id"], "model": "m",
+           "fine_tuned_model": None, "validation_file": "file-v", "training_file": "file-t"}  # fmt: skip
+    hook = ValidationRuns(store, job, validate_grader(GRADER), validate_grader(judge))  # type: ignore[arg-type]
+    rewards = answers("0")
+    hook(1, rewards, eval_grades=[GradeResult(1.0 - g.reward) for _, _, g, _ in rewards])
+    runs, _ = store.run_page("alpha", str(job["eval_id"]), None, 10, "asc", None)
+    per = {c["testing_criteria"]: c for c in loads(runs[0]["per_criteria"])}
+    assert (per["exact-ftjob-y"]["passed"], per["exact-ftjob-y"]["failed"]) == (1, 2)
+    assert (per["exact (eval)-eval-ftjob-y"]["passed"],
+            per["exact (eval)-eval-ftjob-y"]["failed"]) == (2, 1)  # fmt: skip
+    items, _ = store.item_page("alpha", str(job["eval_id"]), runs[0]["id"], None, 10, "asc", None)
+    names = [[r["name"] for r in loads(item["results"])] for item in items]
+    assert names == [["exact", "exact (eval)"]] * 3

@@ -67,9 +67,9 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
         row, new = _jobs(request).create(project, fields, idempotency_key=key)
         if new:
             _events(request).add(row["id"], "Created fine-tuning job")
-            evaluation = request.app.state.evals.create_eval(
-                project, job_eval_fields(row["id"], stored["reinforcement"]["grader"])
-            )
+            eval_grader = (fields["settings"] or {}).get("eval_grader")
+            criteria = job_eval_fields(row["id"], stored["reinforcement"]["grader"], eval_grader)
+            evaluation = request.app.state.evals.create_eval(project, criteria)
             _jobs(request).update(row["id"], eval_id=evaluation["id"])
             row = _jobs(request).row(row["id"])
     return job_object(row)
@@ -107,6 +107,11 @@ def _settings(data: dict[str, Any] | None) -> TrainSettings | None:
     """openrft's engine settings, checked now: a bad one is a 400 naming its field."""
     if not data:
         return None
+    if data.get("eval_grader") is not None:  # checked as the job's grader is, once, here
+        grader = validate_grader(
+            data["eval_grader"], for_training=True, param="settings.eval_grader"
+        )
+        data = {**data, "eval_grader": grader}
     try:
         return TrainSettings.model_validate(data)
     except ValidationError as exc:
