@@ -27,6 +27,7 @@ from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import alarms, grpo
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.divergence import judge_rule
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
@@ -279,6 +280,7 @@ class _Job:
             valid.reward_mean,
             sum(tokens) / len(tokens) if tokens else None,
             train.extra.get("train_sampled_token_nll_mean") if train else None,
+            divergence=judge_rule(self.rewarder.grader, valid.results) if self.rewarder else None,
         )
         settings = self.spec.settings.alarms
         self.state["alarms"], raised = alarms.observe(self.state.get("alarms", {}), new, settings)
