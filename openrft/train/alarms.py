@@ -9,11 +9,16 @@ alarms it raises out. Pure: no torch, no I/O; the runner feeds it and writes wha
     reward_vs_metric     the validation reward rose while a reward-independent metric (the
                          point's `metric`, e.g. an eval grader's mean) fell over the last
                          `window` (3) validations; quiet while no point carries one
+    judge_rule_divergence
+                         a multi grader's judge and its deterministic part rank the
+                         validation samples alike: Spearman's ρ below `threshold` (0.3) on at
+                         least `min_samples` (8) samples (`openrft.train.divergence`)
 
 Each alarm has a policy in the job's settings (`TrainSettings.alarms`): `warn` (a message
 event), `pause` (the job checkpoints and pauses; resumable) or `fail` (the job fails with
 code `training_alarm`). An alarm that paused the job only warns after the job is resumed: a
-person looked and chose to go on. What was seen and acted on travels in the checkpoint's state
+person looked and chose to go on. At the baseline (step 0) an alarm only warns: nothing has
+been trained yet to pause or fail. What was seen and acted on travels in the checkpoint's state
 (`observe` takes and returns it), so a resumed job keeps its baseline.
 """
 
@@ -28,8 +33,8 @@ from openrft.strict import Strict
 
 Action = Literal["warn", "pause", "fail"]
 Point = dict[str, Any]
-"""One validation: step, train_reward, valid_reward, valid_tokens, entropy, metric (each but
-step may be None)."""
+"""One validation: step, train_reward, valid_reward, valid_tokens, entropy, metric, divergence
+(each but step may be None)."""
 
 
 class GapPolicy(Strict):
@@ -58,11 +63,20 @@ class TrendPolicy(Strict):
     action: Action = "warn"
 
 
+class DivergencePolicy(Strict):
+    threshold: float = Field(default=0.3, ge=-1, le=1)
+    """Alarm when Spearman's ρ between the judge's and the rule's scores is below this."""
+    min_samples: int = Field(default=8, ge=3)
+    """... measured on at least this many validation samples (fewer: no alarm)."""
+    action: Action = "warn"
+
+
 class AlarmSettings(Strict):
     train_valid_gap: GapPolicy = Field(default_factory=lambda: GapPolicy())
     completion_length: LengthPolicy = Field(default_factory=lambda: LengthPolicy())
     entropy_collapse: EntropyPolicy = Field(default_factory=lambda: EntropyPolicy())
     reward_vs_metric: TrendPolicy = Field(default_factory=lambda: TrendPolicy())
+    judge_rule_divergence: DivergencePolicy = Field(default_factory=lambda: DivergencePolicy())
 
 
 @dataclass(frozen=True)
@@ -79,9 +93,12 @@ class Alarm:
 
 
 def point(step: int, train: float | None, valid: float | None, tokens: float | None,
-          entropy: float | None = None, metric: float | None = None) -> Point:  # fmt: skip
+          entropy: float | None = None, metric: float | None = None,
+          divergence: dict[str, Any] | None = None) -> Point:  # fmt: skip
+    """`divergence`: `openrft.train.divergence.judge_rule`'s numbers for this validation."""
     return {"step": step, "train_reward": train, "valid_reward": valid,
-            "valid_tokens": tokens, "entropy": entropy, "metric": metric}  # fmt: skip
+            "valid_tokens": tokens, "entropy": entropy, "metric": metric,
+            "divergence": divergence}  # fmt: skip
 
 
 def _first(series: list[Point], key: str) -> float | None:
@@ -160,6 +177,23 @@ def reward_vs_metric(series: list[Point], policy: TrendPolicy) -> tuple[str, dic
     return rising_while_falling(rewards, metric, policy)
 
 
+def judge_rule_divergence(
+    series: list[Point], policy: DivergencePolicy
+) -> tuple[str, dict[str, Any]] | None:
+    found = series[-1].get("divergence")
+    if found is None or found["spearman"] is None or found["n"] < policy.min_samples:
+        return None
+    rho = found["spearman"]
+    if rho >= policy.threshold:
+        return None
+    text = (
+        f"judge {found['judge']!r} and rule {found['rule']!r} rank the {found['n']} validation "
+        f"samples with Spearman ρ {rho:.3f} < {policy.threshold:.3f} (judge mean "
+        f"{found['judge_mean']:.3f}, rule mean {found['rule_mean']:.3f})"
+    )
+    return text, found | {"threshold": policy.threshold, "min_samples": policy.min_samples}
+
+
 def check(series: list[Point], settings: AlarmSettings) -> list[Hit]:
     """(name, policy action, text, numbers) of each alarm the last point raises."""
     found = [
@@ -171,6 +205,8 @@ def check(series: list[Point], settings: AlarmSettings) -> list[Hit]:
          entropy_collapse(series, settings.entropy_collapse)),
         ("reward_vs_metric", settings.reward_vs_metric.action,
          reward_vs_metric(series, settings.reward_vs_metric)),
+        ("judge_rule_divergence", settings.judge_rule_divergence.action,
+         judge_rule_divergence(series, settings.judge_rule_divergence)),
     ]  # fmt: skip
     return [(name, action, *hit) for name, action, hit in found if hit is not None]
 
@@ -186,6 +222,8 @@ def observe(
     for name, action, text, data in check(series, settings):
         if action == "pause" and name in acted:
             action = "warn"  # the job was paused for this and resumed: a person chose to go on
+        if new["step"] == 0:
+            action = "warn"  # the baseline: nothing trained yet to pause or fail
         if action != "warn" and name not in acted:
             acted.append(name)
         message = f"Alarm {name} at step {new['step']}: {text}; action: {action}"

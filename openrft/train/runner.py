@@ -27,6 +27,7 @@ from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
 from openrft.train import alarms, grpo
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
+from openrft.train.divergence import judge_rule
 from openrft.train.eval_metric import EVAL_KEY, EvalGrading, add_to_metrics, eval_grading, rank_key
 from openrft.train.events import CheckpointHook, Control, EventSink, Journal, ValidationHook
 from openrft.train.hparams import Resolved, resolve_hyperparameters
@@ -288,7 +289,8 @@ class _Job:
             valid.reward_mean,
             sum(tokens) / len(tokens) if tokens else None,
             train.extra.get("train_sampled_token_nll_mean") if train else None,
-            valid.extra.get(EVAL_KEY),  # the reward-independent metric, when a job names one
+            metric=valid.extra.get(EVAL_KEY),  # the reward-independent metric, when a job has one
+            divergence=judge_rule(self.rewarder.grader, valid.results) if self.rewarder else None,
         )
         settings = self.spec.settings.alarms
         self.state["alarms"], raised = alarms.observe(self.state.get("alarms", {}), new, settings)
