@@ -104,8 +104,9 @@ def eval_command(
     params = _params(samples, temperature, max_tokens, seed)
     sampler = sampler_for(base_url, api_key)
     results = _answered(_evaluate_all(model, rows, spec, sampler, params), base_url)
-    console.print(views.eval_table(results, views.measured(len(rows), display_name(spec), params)))
-    paths = views.write_eval(report or Path("reports/eval"), results)
+    how = views.measured(len(rows), display_name(spec), params)
+    console.print(views.eval_table(results, how))
+    paths = views.write_eval(report or Path("reports/eval"), results, how)
     console.print(f"report: {paths[0]} (data: {paths[1]})")
     unscored = [r for r in results if not r.scored]
     for result in unscored:

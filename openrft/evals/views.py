@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from openrft.evals import charts
+from openrft.evals import charts, measures
 from openrft.evals import report as html
 from openrft.evals.audit import AuditReport
 from openrft.evals.compare import ModelEval
@@ -19,18 +19,34 @@ def _ci(interval: tuple[float, float] | None) -> str:
     return f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "n/a"
 
 
+_EVAL_KEYS = ("rows", "mean_reward", "reward_ci", "pass_rate", "pass_at_k",
+              "prompt_tokens_per_item", "completion_tokens_per_item", "judge_tokens",
+              "latency_p50_s", "latency_p95_s")  # fmt: skip
+"""The eval table's columns, in order, each a measure in `openrft.evals.measures`."""
+
+
+def _eval_values(r: ModelEval) -> dict[str, Any]:
+    return {
+        "rows": r.overall.rows,
+        "mean_reward": r.overall.mean_reward if r.scored else "no score",
+        "reward_ci": _ci(r.overall.reward_ci), "pass_rate": r.overall.pass_rate,
+        "pass_at_k": r.pass_at_k, "prompt_tokens_per_item": r.prompt_tokens_per_item,
+        "completion_tokens_per_item": r.completion_tokens_per_item,
+        "judge_tokens": r.judge_tokens,
+        "latency_p50_s": r.latency_p50_s, "latency_p95_s": r.latency_p95_s,
+    }  # fmt: skip
+
+
+def _column(key: str, r: ModelEval) -> str:
+    return f"pass@{r.samples_per_row}" if key == "pass_at_k" else measures.label(key)
+
+
 def eval_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
+    """One row per model; every column is labelled by the registry of measures."""
     rows = []
     for r in results:
-        rows.append({
-            "model": r.model, "rows": r.overall.rows,
-            "mean reward": r.overall.mean_reward if r.scored else "no score",
-            "95% CI": _ci(r.overall.reward_ci), "pass rate": r.overall.pass_rate,
-            f"pass@{r.samples_per_row}": r.pass_at_k,
-            "prompt tok/item": r.prompt_tokens_per_item,
-            "completion tok/item": r.completion_tokens_per_item,
-            "judge tokens": r.judge_tokens, "p50 s": r.latency_p50_s, "p95 s": r.latency_p95_s,
-        })  # fmt: skip
+        values = _eval_values(r)
+        rows.append({"model": r.model, **{_column(k, r): values[k] for k in _EVAL_KEYS}})
     return rows
 
 
@@ -54,15 +70,23 @@ def measured(rows: int, grader: str, params: SamplingParams) -> str:
 
 def slice_rows(results: list[ModelEval]) -> list[dict[str, Any]]:
     return [
-        {"model": r.model, "slice": name, "rows": s.rows, "mean reward": s.mean_reward,
-         "95% CI": _ci(s.reward_ci), "pass rate": s.pass_rate}
+        {"model": r.model, "slice": name, measures.label("rows"): s.rows,
+         measures.label("mean_reward"): s.mean_reward,
+         measures.label("reward_ci"): _ci(s.reward_ci), measures.label("pass_rate"): s.pass_rate}
         for r in results
         for name, s in r.slices.items()
     ]  # fmt: skip
 
 
-def eval_sections(results: list[ModelEval]) -> list[tuple[str, str]]:
-    """Tables, then charts on one 0..1 reward scale, so bars compare across models and slices."""
+def measures_section(how: str = "") -> tuple[str, str]:
+    """What each column of the eval table measures (from the registry), under `how`."""
+    over = f"<p>{html.esc(how)}</p>" if how else ""
+    return ("What the numbers measure", over + html.table(measures.definitions(list(_EVAL_KEYS))))
+
+
+def eval_sections(results: list[ModelEval], how: str = "") -> list[tuple[str, str]]:
+    """Tables, then charts on one 0..1 reward scale, so bars compare across models and slices;
+    last, what each number measures."""
     means = {r.model: r.overall.mean_reward for r in results}
     sections = [
         ("Overall", html.table(eval_rows(results)) + charts.bars("mean reward per model", means)),
@@ -75,12 +99,14 @@ def eval_sections(results: list[ModelEval]) -> list[tuple[str, str]]:
             sections.append((f"{r.model}: per slice", chart))
         rewards = [x for row in r.row_rewards for x in row]
         sections.append((f"{r.model}: score distribution", charts.histogram("rewards", rewards)))
-    return sections
+    return [*sections, measures_section(how)]
 
 
-def write_eval(path: Path, results: list[ModelEval]) -> tuple[Path, Path]:
-    data = {"models": [r.to_dict() for r in results]}
-    return html.write_report(path, "openrft eval", eval_sections(results), data)
+def write_eval(path: Path, results: list[ModelEval], how: str = "") -> tuple[Path, Path]:
+    """The report and its JSON; `how` (what the numbers are over) heads the measures section
+    and is kept in the JSON as `measured`."""
+    data = {"measured": how, "models": [r.to_dict() for r in results]}
+    return html.write_report(path, "openrft eval", eval_sections(results, how), data)
 
 
 def gate_table(verdict: Verdict) -> FitTable:
