@@ -155,7 +155,18 @@ _DEMO = [
             _VALID_DRAW, _VALID, "answers the grader passed in a validation step's eval run"),
 ]  # fmt: skip
 
-MEASURES: dict[str, Measure] = {m.key: m for m in [*_EVENTS, *_EVALS, *_DEMO]}
+_RUNS = [
+    Measure("result_counts.passed", "validation answers passed (job's eval run)", "validation",
+            _JOB, _VALID_DRAW, _VALID,
+            "answers the job's grader passed in a validation step's Evals API run; for a "
+            "0/1 grader, passed / total = that step's valid_reward_mean"),
+    Measure("results[].score", "validation answer score (job's eval run)", "validation",
+            "the job's grader, then its eval_grader", _VALID_DRAW, _VALID,
+            "one answer's score in the run's output item; their mean over the run is the "
+            "step's valid_reward_mean (job's grader) or valid_eval_mean_score (eval_grader)"),
+]  # fmt: skip
+
+MEASURES: dict[str, Measure] = {m.key: m for m in [*_EVENTS, *_EVALS, *_DEMO, *_RUNS]}
 
 
 def label(key: str) -> str:

@@ -171,3 +171,31 @@ def test_the_demo_reads_the_event_keys_its_curve_is_defined_by() -> None:
         source = re.search(r"(\w+_reward\w*)", measures.MEASURES[key].what)
         assert source and source.group(1) in read | {"valid_reward_mean"}, key
         assert source.group(1) in measures.MEASURES
+
+
+def test_a_steps_metrics_event_and_its_eval_run_show_the_same_validation_reward(
+    tmp_path: Path,
+) -> None:
+    """The same validation answers: the event's valid_reward_mean is the run's mean item score,
+    and (a 0/1 grader) its passed / total."""
+    from openrft.evals.records import EvalStore
+    from openrft.jobs.validation_runs import ValidationRuns
+    from openrft.store.db import Database, loads
+    from tests.evals.test_job_runs import GRADER, answers, job_with_eval
+
+    db = Database(tmp_path)
+    store = EvalStore(db)
+    job = job_with_eval(db, store)
+    graded = answers("1")  # one of the three rows answered right
+    ValidationRuns(store, job, validate_grader(GRADER))(2, graded)  # type: ignore[arg-type]
+    valid = _stats([grade for _, _, grade, _ in graded])
+    event = metrics_data(validate_grader(GRADER), step=2, total_steps=2, train=valid,
+                         valid=valid, timing={})  # fmt: skip
+    run = store.run_page("alpha", str(job["eval_id"]), None, 10, "asc", None)[0][0]
+    items, _ = store.item_page("alpha", str(job["eval_id"]), run["id"], None, 10, "asc", None)
+    scores = [loads(item["results"])[0]["score"] for item in items]
+    counts = loads(run["counts"])
+    for key in ("valid_reward_mean", "result_counts.passed", "results[].score"):
+        assert key in measures.MEASURES
+    assert event["scores"]["valid_reward_mean"] == pytest.approx(sum(scores) / len(scores))
+    assert event["full_valid_mean_reward"] == counts["passed"] / counts["total"] == 1 / 3
