@@ -114,7 +114,7 @@ def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
     if result.verdict:
         sections.append(("Gate", views.gate_checks(result.verdict)))
     evaluated = [m for m in (result.baseline, result.tuned) if m is not None]
-    sections += views.eval_sections(evaluated)
+    sections += views.eval_sections(evaluated, result.measured)
     sections.append(("Checkpoints", html.table([
         {"step": c["step_number"], "model": c["fine_tuned_model_checkpoint"],
          "valid reward": (c.get("metrics") or {}).get("full_valid_mean_reward")}
@@ -122,7 +122,8 @@ def write_demo_report(path: Path, result: DemoResult) -> tuple[Path, Path]:
     sections.append(("Validation runs (the job's eval)", html.table(result.validation_runs)))
     sections.append(("Chat", html.table([result.chat])))
     data = {
-        "job": result.job, "curve": result.curve, "baseline_valid": result.baseline_valid,
+        "measured": result.measured, "job": result.job, "curve": result.curve,
+        "baseline_valid": result.baseline_valid,
         "checkpoints": result.checkpoints,
         "validation_runs": result.validation_runs, "models": [m.to_dict() for m in evaluated],
         "gate": result.verdict.to_dict() if result.verdict else None,

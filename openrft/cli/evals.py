@@ -175,7 +175,8 @@ def gate_command(
     counts = ReviewCounts.of(found) if found else None
     verdict = gate_mod.gate(cand, base, limits, counts)
     console.print(views.gate_table(verdict))
-    paths = views.write_gate(report or Path("reports/gate"), verdict, [base, cand])
+    how = views.measured(len(rows), display_name(spec), params)
+    paths = views.write_gate(report or Path("reports/gate"), verdict, [base, cand], how)
     console.print(f"report: {paths[0]}")
     if found and (created or not verdict.passed) and counts and counts.pending:
         console.print(

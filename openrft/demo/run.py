@@ -24,7 +24,8 @@ from openrft.errors import OpenRFTError
 from openrft.evals.compare import ModelEval, evaluate
 from openrft.evals.gate import Thresholds, Verdict, gate
 from openrft.evals.sampling import EndpointSampler, SamplingParams
-from openrft.graders import validate_grader
+from openrft.evals.views import measured
+from openrft.graders import display_name, validate_grader
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -54,6 +55,8 @@ class DemoResult:
     job: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
     baseline_valid: float | None = None
+    measured: str = ""
+    """What the base-vs-tuned eval's numbers are over (`openrft.evals.views.measured`)."""
     """The job's step-0 validation mean reward (its "Baseline validation" message), where the
     validation curve starts."""
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
@@ -195,6 +198,7 @@ async def _compare(
     params = SamplingParams(
         n=settings.eval_samples, temperature=1.0, seed=settings.seed, max_tokens=demo.max_tokens
     )
+    result.measured = measured(len(valid), display_name(grader), params)
     sampler = EndpointSampler(base_url, api_key="demo")
     tuned, base = str(result.job["fine_tuned_model"]), demo.model
     try:

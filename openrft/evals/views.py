@@ -135,9 +135,11 @@ def gate_checks(verdict: Verdict) -> str:
     return html.table(gate_rows(verdict), marks={"FAIL": "bad", "pass": "good"})
 
 
-def write_gate(path: Path, verdict: Verdict, results: list[ModelEval]) -> tuple[Path, Path]:
-    sections = [("Checks", gate_checks(verdict)), *eval_sections(results)]
-    data = {**verdict.to_dict(), "models": [r.to_dict() for r in results]}
+def write_gate(
+    path: Path, verdict: Verdict, results: list[ModelEval], how: str = ""
+) -> tuple[Path, Path]:
+    sections = [("Checks", gate_checks(verdict)), *eval_sections(results, how)]
+    data = {**verdict.to_dict(), "measured": how, "models": [r.to_dict() for r in results]}
     headline = gate_headline(verdict)
     return html.write_report(path, "openrft gate", sections, data, headline=headline)
 

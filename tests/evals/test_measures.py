@@ -199,3 +199,22 @@ def test_a_steps_metrics_event_and_its_eval_run_show_the_same_validation_reward(
         assert key in measures.MEASURES
     assert event["scores"]["valid_reward_mean"] == pytest.approx(sum(scores) / len(scores))
     assert event["full_valid_mean_reward"] == counts["passed"] / counts["total"] == 1 / 3
+
+
+def test_the_gate_report_says_what_its_numbers_are_over(endpoint: str, tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": f"sort {d}:"}],
+             "reference": "".join(sorted(d))} for d in ("321", "97", "4312")]  # fmt: skip
+    data = tmp_path / "valid.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    grader = tmp_path / "grader.json"
+    grader.write_text(json.dumps(EXACT))
+    command = [sys.executable, "-m", "openrft.cli", "gate", "--candidate", "sorter",
+               "--baseline", "reverser", "-d", str(data), "-g", str(grader), "--base-url",
+               endpoint, "--seed", "3", "--report", str(tmp_path / "gate")]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "COLUMNS": "160"})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    how = "3 rows × 1 answer sampled at T=1, seed 3 on every request, grader exact"
+    assert json.loads((tmp_path / "gate.json").read_text())["measured"] == how
+    page = (tmp_path / "gate.html").read_text()
+    assert html.escape(how) in page and html.escape(measures.MEASURES["pass_rate"].what) in page
