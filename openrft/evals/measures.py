@@ -28,7 +28,7 @@ class Measure:
 _JOB = "the job's grader"
 _TRAIN_DRAW = "sampled at the job's settings.temperature (default T=1.0)"
 _VALID_DRAW = "sampled at the job's settings.temperature (default T=1.0)"
-_STEP = "the step's batch_size prompts × n_samples answers"
+_STEP = "the step's batch_size prompts × 8·compute_multiplier answers each"
 _VALID = "every validation row × eval_samples answers (default 1)"
 _EVAL_GRADER = "--grader of `openrft eval` / `gate`"
 _EVAL_DRAW = "`--temperature` (greedy at 0, sampled above; default 1.0), `--seed`"
@@ -62,7 +62,8 @@ _FLAGS = (
 def _split_measures(split: str) -> list[Measure]:
     name = "train" if split == "train" else "validation"
     out = [
-        _job(f"{split}_reward_mean", f"{name} reward", split, "mean reward (0..1) of the answers"),
+        _job(f"{split}_reward_mean", f"{name} reward", split,
+             "mean reward the grader gave the answers"),
         _job(f"{split}_reasoning_tokens_mean", f"{name} thinking tokens/answer", split,
              "completion tokens in a thinking section, per answer"),
         _job(f"{split}_reasoning_tokens_count", f"{name} thinking tokens", split,
@@ -130,7 +131,7 @@ _EVENTS = [
 
 _EVALS = [
     _eval("rows", "rows", "rows in the eval file (or slice)", "-"),
-    _eval("mean_reward", "mean reward", "mean grader reward (0..1) over every answer"),
+    _eval("mean_reward", "mean reward", "mean grader reward over every answer"),
     _eval("reward_ci", "95% CI", "95% confidence interval of the mean reward, clustered by row"),
     _eval("pass_rate", "pass rate", "share of answers the grader passes (its pass threshold)"),
     _eval("pass_at_k", "pass@k", "share of rows where at least one of the k answers passes"),
