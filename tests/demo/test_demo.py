@@ -38,6 +38,11 @@ def test_demo_runs_the_whole_loop_and_the_model_improves(tmp_path: Path) -> None
     # The step-0 validation (the job's "Baseline validation" message) starts the report's curve.
     assert data["baseline_valid"] == pytest.approx(runs[0]["passed"] / 100)
     assert runs[-1]["passed"] > runs[0]["passed"]
+    # A validation step's event and its eval run show one number (openrft.evals.measures).
+    by_step = {run["step"]: run["passed"] / run["total"] for run in runs}
+    for point in (p for p in data["curve"] if p["valid"] is not None):
+        assert point["valid"] == pytest.approx(by_step[point["step"]])
+    assert "sampled at T=1" in data["measured"] and "grader" in data["measured"]
     # The comparison (2 seeded answers per row) and the job's own validation (1 answer per row)
     # sample the same models on the same rows: with one random stream shared by every row the
     # comparison said 0.02 for a base model the job's eval had at 0.41.
