@@ -251,8 +251,8 @@ def logical_lines(text: str) -> list[str]:
 
 def check_json(block: Block, directory: Path) -> str:
     """A JSON block must parse and be what it shows: a grader openrft accepts, a dataset row
-    that passes the row rules, a job's `settings` (with `alarms` or `judge_check`), or a job file `openrft train`
-    loads."""
+    that passes the row rules, a job's `settings` (with `alarms` or `judge_check`), or a job
+    file `openrft train` loads."""
     from openrft.data.validate import row_problem
     from openrft.graders import validate_grader
 
