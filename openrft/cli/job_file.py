@@ -73,6 +73,7 @@ def load_job(path: Path, home: Path | None = None) -> Any:
         spec = JobSpec.model_validate(fields)
     except ValidationError as exc:
         raise _explain(path, exc) from None
+    _check_judge_rows(path, spec)
     # Named from the model as the file gives it, not the directory it resolved to (J4).
     name = fine_tuned_name(name, spec.org, spec.suffix, job_id)
     return spec.model_copy(update={"model_name": name})
@@ -186,6 +187,16 @@ def _with_eval_grader(path: Path, settings: Any) -> Any:
     except InvalidRequestError as exc:
         raise JobFileError(path, "settings.eval_grader", exc.message) from None
     return {**settings, "eval_grader": grader}
+
+
+def _check_judge_rows(path: Path, spec: Any) -> None:
+    """`settings.judge_check`'s rows against the job's grader, as the API checks them."""
+    from openrft.train.judge_gate import validate
+
+    try:
+        validate(spec.settings.judge_check, spec.reinforcement.grader)
+    except InvalidRequestError as exc:
+        raise JobFileError(path, exc.param or "settings.judge_check", exc.message) from None
 
 
 def resolve_model(path: Path, name: str, home: Path) -> str:

@@ -22,10 +22,11 @@ from typing import Any
 import torch
 
 from openrft.errors import OpenRFTError
+from openrft.evals.judge_check import JudgeCheck
 from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
-from openrft.train import alarms, grpo
+from openrft.train import alarms, grpo, judge_gate
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.divergence import judge_rule
 from openrft.train.eval_metric import EVAL_KEY, EvalGrading, add_to_metrics, eval_grading, rank_key
@@ -97,6 +98,8 @@ class _Job:
         self.completer: CompleterFactory | None = None
         self.halt: alarms.Alarm | None = None
         """An alarm whose policy pauses or fails the job, raised at the last validation."""
+        self.gate: judge_gate.JudgeGate | None = None  # `settings.judge_check`, if any
+        self.judged: JudgeCheck | None = None  # its check at the last validation
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -122,6 +125,7 @@ class _Job:
             project=spec.project or "default",
         )
         self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
+        self.gate = judge_gate.gate_for(spec.settings.judge_check, spec.reinforcement.grader)
         schema = schema_of(spec.reinforcement.response_format)
         self.policy = policy_for(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
@@ -228,6 +232,7 @@ class _Job:
         stats = evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
+        self.judged = self.gate.measure(self.rewarder) if self.gate is not None else None
         if self.on_validation is not None:  # the server's job eval: one run per validation
             answers = zip(stats.answers, stats.results, stats.completion_tokens, strict=True)
             answered = [(row, s, grade, n) for (row, s), grade, n in answers]
@@ -267,6 +272,7 @@ class _Job:
             timing=timing,
         )
         add_to_metrics(data, self.eval_grading, valid.extra.get(EVAL_KEY) if valid else None)
+        judge_gate.add_to_metrics(data, self.gate, self.judged if valid else None)
         self.events.emit("metrics", "info", f"Step {step}/{total}", data, step)
         if valid is None:
             return
@@ -296,12 +302,18 @@ class _Job:
         self.state["alarms"], raised = alarms.observe(self.state.get("alarms", {}), new, settings)
         for alarm in raised:
             self.events.emit("message", alarm.level, alarm.message, alarm.data, step)
+        if self.gate is not None and self.judged is not None:  # the judge against people
+            gated = self.state.get("judge_check", {})
+            self.state["judge_check"], report = self.gate.observe(gated, step, self.judged)
+            self.events.emit("message", report.level, report.message, report.data, step)
+            raised += [report.alarm] if report.alarm is not None else []
         self.halt = alarms.stop(raised)
 
     def _halted(self, alarm: alarms.Alarm) -> JobOutcome:
         if alarm.action == "pause":
             return self.outcome("paused")
-        return self.fail("training_alarm", alarm.message, "settings.alarms")
+        param = judge_gate.PARAM if alarm.name == judge_gate.NAME else "settings.alarms"
+        return self.fail("training_alarm", alarm.message, param)
 
     def _checkpoint(self) -> None:
         step = self.state["step"]

@@ -26,6 +26,7 @@ from openrft.data.split import split_rows
 from openrft.graders import AnyGrader
 from openrft.strict import Strict
 from openrft.train.alarms import AlarmSettings
+from openrft.train.judge_gate import JudgeCheckSettings
 from openrft.train.naming import fine_tuned_name
 
 Auto = Literal["auto"]
@@ -127,6 +128,9 @@ class TrainSettings(Strict):
     trains on, run on every validation's samples (`valid_eval_mean_score`). Given, checkpoints
     are kept by it and the fine-tuned model is the best checkpoint by it. Validated at the edge
     as the job's grader is (`validate_grader`, param `settings.eval_grader`)."""
+    judge_check: JudgeCheckSettings | None = None
+    """A small set of human-labelled samples the job's judge is checked against at each
+    validation (`openrft.train.judge_gate`); checked against the job's grader at the edge."""
 
     @field_serializer("eval_grader")
     def _grader_json(self, grader: AnyGrader | None) -> dict[str, Any] | None:

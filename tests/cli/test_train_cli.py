@@ -105,6 +105,11 @@ def _bad_eval_grader(body: dict[str, Any]) -> None:
     body["settings"]["eval_grader"] = grader
 
 
+def _judge_check_without_judge(body: dict[str, Any]) -> None:
+    rows = [{"sample": str(i), "human": i % 2} for i in range(4)]
+    body["settings"]["judge_check"] = {"rows": rows}  # the job's grader is a string_check
+
+
 def _unknown_model(body: dict[str, Any]) -> None:
     body["model"] = "someone/no-such-model"
 
@@ -121,6 +126,7 @@ MISTAKES = [
     (_missing_training_file, "`training_file`", "nope.jsonl"),
     (_bad_grader, "`method.reinforcement.grader`", "operation"),
     (_bad_eval_grader, "`settings.eval_grader`", "operation"),
+    (_judge_check_without_judge, "`settings.judge_check`", "no model grader"),
     (_unknown_model, "`model`", "Hugging Face cache"),
     (_missing_model_dir, "`model`", "models/mine"),
 ]

@@ -251,8 +251,8 @@ def logical_lines(text: str) -> list[str]:
 
 def check_json(block: Block, directory: Path) -> str:
     """A JSON block must parse and be what it shows: a grader openrft accepts, a dataset row
-    that passes the row rules, a job's `settings` (with `alarms`), or a job file `openrft train`
-    loads."""
+    that passes the row rules, a job's `settings` (with `alarms` or `judge_check`), or a job
+    file `openrft train` loads."""
     from openrft.data.validate import row_problem
     from openrft.graders import validate_grader
 
@@ -267,7 +267,7 @@ def check_json(block: Block, directory: Path) -> str:
     if "messages" in data:
         assert row_problem(data) is None, f"{block.id}: {row_problem(data)}"
         return "dataset row"
-    if "alarms" in data:  # a job's `settings` fragment
+    if "alarms" in data or "judge_check" in data:  # a job's `settings` fragment
         from openrft.train.spec import TrainSettings
 
         TrainSettings.model_validate(data)

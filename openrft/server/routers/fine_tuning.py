@@ -25,6 +25,7 @@ from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
 from openrft.server.lists import page
 from openrft.server.wire import JobCreateRequest, Reinforcement
+from openrft.train import judge_gate
 from openrft.train.spec import Hyperparameters, Method, TrainSettings
 from openrft.train.spec import Reinforcement as JobReinforcement
 
@@ -53,6 +54,7 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     settings = _settings(body.settings)
+    judge_gate.validate(settings.judge_check if settings else None, method.reinforcement.grader)
     reinforcement = method.reinforcement
     check_response_format(reinforcement.response_format, model=body.model, source=source,
                           reasoning_effort=reinforcement.hyperparameters.reasoning_effort,
