@@ -113,6 +113,12 @@ _EVENTS = [
     _job("valid_eval_mean_score", "validation eval-grader score", "valid",
          "mean score of the job's eval_grader on the validation answers the reward graded",
          grader="the job's eval_grader (not the reward)"),
+    Measure("judge_check_spearman", "judge-check Spearman ρ (labelled rows)",
+            "settings.judge_check.rows (human-labelled, not the validation split)",
+            "the job's grader (its model grader) against the human scores", "-",
+            "every labelled row, once per validation",
+            "rank agreement of the job's judge with the people's scores; null off validation "
+            "steps"),
     _job("train_prompt_tokens", "train judge prompt tokens (per judge model)", "train",
          "prompt tokens each judge model spent, summed"),
     _job("train_completion_tokens", "train judge completion tokens (per judge model)", "train",

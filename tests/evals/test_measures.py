@@ -80,7 +80,9 @@ def test_the_runners_extra_metric_keys_are_defined_measures() -> None:
     keys = set(re.findall(r'extra\["(\w+)"\]', source)) | set(
         re.findall(r'extra = \{"(\w+)"', source)
     )
-    assert keys and EVAL_KEY in measures.MEASURES
+    judge_check = (ROOT / "openrft/train/judge_gate.py").read_text()
+    keys |= set(re.findall(r'^METRIC = "(\w+)"', judge_check, re.M))  # settings.judge_check's
+    assert keys and EVAL_KEY in measures.MEASURES and "judge_check_spearman" in keys
     assert not keys - set(measures.MEASURES)
 
 
