@@ -14,6 +14,7 @@ from openrft.demo.tasks import TASKS
 from openrft.errors import InvalidRequestError
 from openrft.evals import charts, views
 from openrft.evals import report as html
+from openrft.evals.measures import label
 
 
 def _say(kind: str, payload: Any) -> None:
@@ -62,7 +63,8 @@ def demo_command(
 
 
 def _summary(result: DemoResult, settings: DemoSettings) -> Table:
-    """Every number beside what it measures: which rows, how many answers, sampled how."""
+    """Every number beside what it measures: which rows, how many answers, sampled how. The
+    labels of the numbers are the registry's (`openrft.evals.measures`)."""
     assert result.baseline and result.tuned and result.verdict
     base, tuned = result.baseline.overall.mean_reward, result.tuned.overall.mean_reward
     valid, k = settings.valid_rows, settings.eval_samples
@@ -81,15 +83,16 @@ def _summary(result: DemoResult, settings: DemoSettings) -> Table:
     if len(runs := result.validation_runs) >= 2:
         first, last = runs[0], runs[-1]
         table.add_row(
-            f"exact answers, job's eval, step {first['step']} → {last['step']}",
+            f"{label('validation_runs[].passed')}, step {first['step']} → {last['step']}",
             f"{valid} valid rows × 1, T=1",
             f"{first['passed']}/{first['total']} → {last['passed']}/{last['total']}",
         )
-    table.add_row("mean reward, base model", compared, f"{base:.3f}")
-    table.add_row("mean reward, fine-tuned", compared, f"{tuned:.3f}")
-    table.add_row("gain", "fine-tuned − base", f"{tuned - base:+.3f}")
+    table.add_row(f"{label('mean_reward')}, base model", compared, f"{base:.3f}")
+    table.add_row(f"{label('mean_reward')}, fine-tuned", compared, f"{tuned:.3f}")
+    table.add_row(label("gain"), "fine-tuned − base", f"{tuned - base:+.3f}")
     pass_k = f"{result.baseline.pass_at_k:.3f} → {result.tuned.pass_at_k:.3f}"
-    table.add_row(f"pass@{k}, base → fine-tuned", "rows with an exact answer", pass_k)
+    pass_at = label("pass_at_k").removesuffix("k") + str(k)
+    table.add_row(f"{pass_at}, base → fine-tuned", "rows with an exact answer", pass_k)
     gate = "PASS" if result.verdict.passed else "FAIL"
     table.add_row("rollout gate", "gain ≥ 0.1, slices ≥ −0.05", gate)
     table.add_row(f"chat: {result.chat['prompt']}", "fine-tuned, greedy", result.chat["answer"])
