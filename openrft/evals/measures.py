@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openrft.graders import EVENT_ERROR_FLAGS
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -49,16 +51,6 @@ def _eval(key: str, label: str, what: str, samples: str = _EVAL_N) -> Measure:
     return Measure(key, label, "the eval file", _EVAL_GRADER, _EVAL_DRAW, samples, what)
 
 
-_FLAGS = (
-    "other_error",
-    "sample_parse_error",
-    "invalid_variable_error",
-    "python_grader_server_error",
-    "python_grader_runtime_error",
-    "model_grader_server_error",
-)
-
-
 def _split_measures(split: str) -> list[Measure]:
     name = "train" if split == "train" else "validation"
     out = [
@@ -78,7 +70,7 @@ def _split_measures(split: str) -> list[Measure]:
             _job(f"{split}_{kind}_tokens_mean", f"{name} judge {kind} tokens/prompt", split,
                  f"{kind} tokens a model grader's judge spent, per prompt"),
         ]  # fmt: skip
-    for flag in _FLAGS:
+    for flag in EVENT_ERROR_FLAGS:
         words = flag.replace("_", " ")
         out += [
             _job(f"{split}_{flag}_count", f"{name} {words}s", split,

@@ -45,6 +45,7 @@ from openrft.graders.passing import passed
 from openrft.graders.result import (
     ERROR_DETAILS,
     ERROR_FLAGS,
+    EVENT_ERROR_FLAGS,
     GradeResult,
     failure,
     run_response,
@@ -76,6 +77,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "ERROR_DETAILS",
     "ERROR_FLAGS",
+    "EVENT_ERROR_FLAGS",
     "EXTRAS_KEY",
     "PROJECT_HEADER",
     "AnyGrader",

@@ -29,6 +29,16 @@ ERROR_DETAILS: tuple[str, ...] = (
     "python_grader_runtime_error_details",
     "model_grader_server_error_details",
 )
+#: The flags a training step's `metrics` event counts, one `*_count` each (OpenAI's event shape);
+#: `openrft.train.metrics` writes them and `openrft.evals.measures` defines them.
+EVENT_ERROR_FLAGS: tuple[str, ...] = (
+    "other_error",
+    "sample_parse_error",
+    "invalid_variable_error",
+    "python_grader_server_error",
+    "python_grader_runtime_error",
+    "model_grader_server_error",
+)
 
 Usage = dict[str, int]
 

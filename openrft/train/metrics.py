@@ -11,15 +11,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrft.graders import AnyGrader, GradeResult, MultiGrader, display_name, sum_usage
-
-_FLAGS = (
-    "other_error",
-    "sample_parse_error",
-    "invalid_variable_error",
-    "python_grader_server_error",
-    "python_grader_runtime_error",
-    "model_grader_server_error",
+from openrft.graders import (
+    EVENT_ERROR_FLAGS,
+    AnyGrader,
+    GradeResult,
+    MultiGrader,
+    display_name,
+    sum_usage,
 )
 
 
@@ -66,7 +64,7 @@ def _score(stats: SplitStats | None, key: str | None) -> float | None:
 
 def _errors(prefix: str, stats: SplitStats | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for flag in _FLAGS:
+    for flag in EVENT_ERROR_FLAGS:
         count = (
             None if stats is None else sum(1 for r in stats.results if (r.errors or {}).get(flag))
         )
