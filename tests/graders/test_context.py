@@ -7,24 +7,14 @@ of the context it came from, which alone closes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from openrft.graders import GraderContext, JudgeClient, JudgeSettings, agrade_many, validate_grader
 from tests.graders.scripted_judge import Reply, ScriptedJudge
-from tests.support.loopback import serve
 
 GRADER = {"type": "score_model", "name": "judge", "model": "judge-mini",
           "input": [{"role": "user", "content": "Rate {{ sample.output_text }}"}]}  # fmt: skip
 ROWS = [("a", {}), ("b", {})]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ScriptedJudge, str]]:
-    judge = ScriptedJudge()
-    with serve(judge.app) as url:
-        yield judge, f"{url}/v1"
 
 
 @pytest.fixture

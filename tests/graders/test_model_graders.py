@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from openrft.graders import (
     validate_grader,
 )
 from tests.graders.scripted_judge import JUDGE_MODEL, Reply, ScriptedJudge, rejects_response_format
-from tests.support.loopback import free_port, serve
+from tests.support.loopback import free_port
 
 SAMPLE = Sample.from_text("Paris")
 ITEM = {"question": "Capital of France?", "answer": "Paris"}
@@ -53,13 +53,6 @@ def label_grader(**extra: Any) -> Any:
         "passing_labels": ["correct", "partly"],
     }
     return validate_grader({**spec, **extra})
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ScriptedJudge, str]]:
-    judge = ScriptedJudge()
-    with serve(judge.app) as url:
-        yield judge, f"{url}/v1"
 
 
 @pytest.fixture
