@@ -158,6 +158,10 @@ def _weak_command(
 ) -> tuple[str, list[str], dict[str, str]]:
     """Tier 3: no namespaces; a private working directory, rlimits, seccomp, the slot uid."""
     workdir = tempfile.mkdtemp(prefix="openrft-grader-")
+    # The harness is read from the working directory, not the checkout: the slot uid may not
+    # be able to walk down to the checkout (a clone under a 0700 directory, `/root`).
+    harness = shutil.copyfile(HARNESS, os.path.join(workdir, "harness.py"))
+    os.chmod(harness, 0o444)
     argv = rlimits(limits)
     options = ["--seccomp-fd", str(filter_fd), "--keep-tmp"]
     if os.geteuid() == 0:
@@ -165,7 +169,7 @@ def _weak_command(
         argv += drop_to(uid)
     else:
         options.append("--reap-group")  # kill(-1) as a shared uid would hit the user's own work
-    argv += [runtime.executable, "-I", HARNESS, str(result_fd), *options]
+    argv += [runtime.executable, "-I", harness, str(result_fd), *options]
     return workdir, argv, environment(runtime, workdir)
 
 
