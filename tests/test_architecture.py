@@ -3,7 +3,8 @@
 The layers, lowest first (a package may import from its own layer or any layer below, never
 from one above; within a layer the packages must not import each other in a circle):
 
-    0. errors, threads, strict           the exception tree; thread counts; the strict model base
+    0. errors, threads, strict, outbound  the exception tree; thread counts; the strict model
+                                          base; the outbound-URL allow-list
     1. store, sandbox                    SQLite, files, ids, atomic writes; grader isolation
     2. graders                           pure functions (spec, sample, item) -> result
     3. data                              JSONL reading, row rules, splits, lint
@@ -31,7 +32,7 @@ import openrft
 
 ROOT = Path(openrft.__file__).parent
 LAYERS: list[set[str]] = [
-    {"errors", "threads", "strict"},
+    {"errors", "threads", "strict", "outbound"},
     {"store", "sandbox"},
     {"graders"},
     {"data"},

@@ -1,0 +1,70 @@
+"""The outbound allow-list: loopback always, the operator's hosts, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from openrft.errors import InvalidRequestError
+from openrft.outbound import OutboundPolicy
+
+OPEN = OutboundPolicy()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/tool",
+        "http://127.5.6.7/x",
+        "https://localhost/grade",
+        "http://[::1]:9000/",
+        "http://api.localhost:81/",
+    ],
+)
+def test_loopback_is_always_allowed(url: str) -> None:
+    assert OPEN.problem(url) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7/",
+        "https://tools.example.com/",
+        "http://0.0.0.0:80/",
+    ],
+)
+def test_other_hosts_need_the_operator(url: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        OPEN.check(url, param="method.reinforcement.tools[0].server_url")
+    assert caught.value.code == "url_not_allowed"
+    assert caught.value.param == "method.reinforcement.tools[0].server_url"
+    assert "OPENRFT_OUTBOUND_HOSTS" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://127.0.0.1/", "file:///etc/passwd", "http://user:pw@127.0.0.1/", "http:///x", "nope"],
+)
+def test_bad_urls_are_refused_with_a_reason(url: str) -> None:
+    assert OPEN.problem(url)
+
+
+def test_operator_entries() -> None:
+    policy = OutboundPolicy.from_env(
+        {"OPENRFT_OUTBOUND_HOSTS": " Tools.Example.com, grader.lan:8443 ,*.corp.test,10.0.0.7"}
+    )
+    assert policy.problem("https://tools.example.com/x") is None
+    assert policy.problem("http://TOOLS.example.com:9999/") is None
+    assert policy.problem("https://grader.lan:8443/grade") is None
+    assert policy.problem("https://grader.lan/grade")  # another port
+    assert policy.problem("http://a.b.corp.test/") is None
+    assert policy.problem("http://corp.test/")  # not the apex
+    assert policy.problem("http://evilcorp.test/")
+    assert policy.problem("http://10.0.0.7:5000/") is None
+    assert policy.problem("http://10.0.0.8/")
+
+
+def test_star_allows_any_host() -> None:
+    policy = OutboundPolicy.from_env({"OPENRFT_OUTBOUND_HOSTS": "*"})
+    assert policy.problem("https://anywhere.example/") is None
+    assert policy.problem("ftp://anywhere.example/")  # the scheme rule still holds
