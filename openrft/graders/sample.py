@@ -23,7 +23,14 @@ class SampleParseError(Exception):
 
 
 class Sample:
-    __slots__ = ("_output_json", "choices", "json_expected", "output_text", "output_tools")
+    __slots__ = (
+        "_output_json",
+        "choices",
+        "json_expected",
+        "output_text",
+        "output_tools",
+        "trace_id",
+    )
 
     def __init__(
         self,
@@ -32,12 +39,16 @@ class Sample:
         output_tools: list[dict[str, Any]] | None = None,
         choices: list[dict[str, Any]] | None = None,
         json_expected: bool = False,
+        trace_id: str | None = None,
     ):
         self.output_text = output_text
         self.output_tools = output_tools if output_tools is not None else []
         self.choices = choices
         self.json_expected = json_expected
         """True when the sample was generated under a JSON `response_format`."""
+        self.trace_id = trace_id
+        """An agentic episode's id (`trace_<uuid>`), the one its tool calls carried; an
+        `endpoint` grader sends it beside the sample. None: not from an episode."""
         self._output_json = _UNPARSED
 
     @classmethod
