@@ -9,6 +9,8 @@ The spec arrives checked (`openrft.train.spec`: the grader was validated at the 
 result is a typed `JobOutcome`, whose final events the caller writes (`outcome.announce`).
 Steps are pure functions of (checkpoint, step number, seed), so a resumed job repeats exactly
 what the killed one would have done, and its events dedupe by step (see `events`).
+Under torchrun every rank runs this loop on its share of each step (`distributed.World`: the
+shard, the all-gathered grades, DDP); only rank 0 writes events, checkpoints and hooks.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from openrft.evals.judge_check import JudgeCheck
 from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.disk import is_disk_full
-from openrft.train import alarms, grpo, judge_gate
+from openrft.train import alarms, distributed, grpo, judge_gate
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.divergence import judge_rule
 from openrft.train.eval_metric import EVAL_KEY, EvalGrading, add_to_metrics, eval_grading, rank_key
@@ -65,8 +67,12 @@ def run_job(
     completer: CompleterFactory | None = None,
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
+    world = distributed.join(spec.settings.device)
+    if not world.main:  # rank 0 alone writes events and checkpoints and hears control
+        events, control, on_validation, on_checkpoint = distributed.Silent(), None, None, None
     journal = Journal(workdir / "events.jsonl", events)
     job = _Job(spec, workdir, home, journal, control)
+    job.world = world
     job.on_validation, job.on_checkpoint = on_validation, on_checkpoint
     job.completer = completer  # the rollout engine (default: in-process, on the same weights)
     try:
@@ -79,6 +85,7 @@ def run_job(
         return job.fail("disk_full", f"no space left while writing: {exc.filename or exc}")
     finally:
         job.close()
+        distributed.leave(world)
 
 
 class _Job:
@@ -100,9 +107,10 @@ class _Job:
         """An alarm whose policy pauses or fails the job, raised at the last validation."""
         self.gate: judge_gate.JudgeGate | None = None  # `settings.judge_check`, if any
         self.judged: JudgeCheck | None = None  # its check at the last validation
+        self.world = distributed.SINGLE  # this process's rank (torchrun: one of several)
 
     def run(self) -> JobOutcome:
-        spec = self.spec
+        spec = self.spec = self.world.placed(self.spec)  # this rank's device
         data = spec.splits()
         self.hp = resolve_hyperparameters(
             spec.reinforcement.hyperparameters,
@@ -115,6 +123,7 @@ class _Job:
             self.hp = Resolved(**resume.state["resolved"])  # resolved once, at the first start
         torch.manual_seed(spec.seed)
         self.loaded = load_policy(spec, self.home, resume)
+        self.world.wrap(self.loaded.model, spec.settings.sharding)  # DDP when several ranks
         self.optimizer = optimizer_for(self.loaded.model, self.hp.learning_rate, resume)
         self.valid = data.valid
         self.budget = self._judge_budget(resume.state if resume is not None else {})
@@ -124,8 +133,10 @@ class _Job:
             judge_budget=self.budget,
             project=spec.project or "default",
         )
-        self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
-        self.gate = judge_gate.gate_for(spec.settings.judge_check, spec.reinforcement.grader)
+        if self.world.main:  # graded on the gathered samples, by rank 0 only
+            settings = spec.settings
+            self.eval_grading = eval_grading(settings.eval_grader, budget=self.budget, spec=spec)
+            self.gate = judge_gate.gate_for(settings.judge_check, spec.reinforcement.grader)
         schema = schema_of(spec.reinforcement.response_format)
         self.policy = policy_for(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
@@ -157,6 +168,8 @@ class _Job:
         if split_note:  # D4: the validation rows were held out of the training rows
             self.events.emit("message", "info", split_note)
         baseline = self._validate(0)
+        if not self.world.main:
+            return
         self._alarms(0, None, baseline)  # the baselines the alarms measure against
         if baseline.results and not any(r.ok for r in baseline.results):
             # Nothing was graded: no score, rather than a reward of 0 that reads as one.
@@ -173,12 +186,14 @@ class _Job:
     def _loop(self, train_rows: list[dict[str, Any]]) -> JobOutcome:
         for step in range(self.state["step"] + 1, self.hp.total_steps + 1):
             command = self.control.check() if self.control is not None else None
+            command = self.world.decided(command)  # rank 0's, on every rank
             if command == "cancel":
                 return self.outcome("cancelled")
             if command == "pause":
                 self._checkpoint()
                 return self.outcome("paused")
             self._step(step, batch_rows(train_rows, self.hp, self.spec.seed, step))
+            self.halt = self.world.decided(self.halt)
             if self.halt is not None:  # an alarm's policy; its checkpoint was just written
                 return self._halted(self.halt)
         self._checkpoint()  # the last step validates, so this is usually already done
@@ -187,49 +202,62 @@ class _Job:
     def _step(self, step: int, rows: list[dict[str, Any]]) -> None:
         assert self.rewarder is not None
         started = time.perf_counter()
-        seed = step_seed(self.spec.seed, step)
-        rollouts, samples, items = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
-        results = self.rewarder(samples, items)
+        world, judged = self.world, self.budget.used if self.budget is not None else 0
+        seed = world.seed(step_seed(self.spec.seed, step))
+        mine = world.shard(rows)  # this rank's prompts (all of them in one process)
+        rollouts, samples, items = rollout(self.policy, mine, self.hp.samples_per_prompt, seed)
+        # Every rank's grades, in prompt order: the batch as one process would have graded it.
+        train = world.merged(stats_for(self.rewarder(samples, items), samples, rollouts, len(mine)))
+        world.share_judge_tokens(self.budget, judged)
+        results = train.results
         sampled = time.perf_counter()
         check_error_rate(results)
         rewards = torch.tensor([r.reward for r in results]).view(len(rows), -1)
         keep = torch.tensor([r.ok for r in results]).view(len(rows), -1)
-        advantages = grpo.group_advantages(rewards, keep).view(-1).to(self.loaded.device)
-        entropy = self._optimize(rollouts, advantages)
+        advantages = world.shard(grpo.group_advantages(rewards, keep).view(-1).tolist())
+        entropy = self._optimize(rollouts, torch.tensor(advantages, device=self.loaded.device))
         trained = time.perf_counter()
         valid = self._validate(step) if validates(step, self.hp) else None
         timing = {"sampling": sampled - started, "training": trained - sampled}
         timing["eval"] = time.perf_counter() - trained
         timing["full_iteration"] = time.perf_counter() - started
-        train = stats_for(results, samples, rollouts, len(rows))
         train.extra = {"errored_samples": sum(not r.ok for r in results)}
         train.extra["train_sampled_token_nll_mean"] = entropy
         tokens = int(rollouts.prompt_mask.sum() + rollouts.completion_mask.sum())
+        tokens = int(world.total(tokens))  # the whole batch's
         self._record(step, train, valid, timing, tokens)
 
     def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> float | None:
         """One optimizer step; returns the mean negative log-probability of the sampled
         tokens it trained on (an entropy estimate), None when there was no update."""
-        if not bool(advantages.any()):  # every group all-equal: no signal, no update
+        world = self.world
+        if not world.total(float(advantages.any())):  # all groups all-equal: no signal, no step
             return None
-        model = self.loaded.model
+        model = world.model  # the loaded model, or its DDP/FSDP wrapper
         model.train()
-        vocab = int(model.config.vocab_size)
+        vocab = int(self.loaded.model.config.vocab_size)
         micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
         temperature = self.spec.settings.temperature  # the rollouts were sampled at it
         nll = [0.0, 0.0]  # summed -log π(token), tokens
-        grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature, nll)
+        share = world.token_share(float(rollouts.completion_mask.sum()))
+        with world.accumulating():
+            grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature, nll, share)
+        world.synced(rollouts, temperature)  # DDP all-reduces the gradients here
+        nll = [world.total(nll[0]), world.total(nll[1])]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         model.eval()
-        self.policy.completer.sync_weights(model)  # the next rollouts come from these weights
+        # The next rollouts come from these weights (the module itself, never its wrapper).
+        self.policy.completer.sync_weights(self.loaded.model)
         return nll[0] / nll[1] if nll[1] else None
 
     def _validate(self, step: int) -> SplitStats:
         assert self.rewarder is not None
-        seed = step_seed(self.spec.seed, step, salt=_EVAL_SALT)
-        stats = evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
+        seed = self.world.seed(step_seed(self.spec.seed, step, salt=_EVAL_SALT))
+        rows = self.world.split(self.valid)  # this rank's share of the validation rows
+        part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
+        stats = self.world.merged(part)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
         self.judged = self.gate.measure(self.rewarder) if self.gate is not None else None
@@ -252,6 +280,8 @@ class _Job:
         total = self.hp.total_steps
         valid_mean = valid.reward_mean if valid else None
         self.state["step"] = step
+        if not self.world.main:
+            return
         self.state["trained_tokens"] += tokens
         if self.budget is not None:
             self.state["judge_tokens"] = self.budget.used
@@ -317,7 +347,7 @@ class _Job:
 
     def _checkpoint(self) -> None:
         step = self.state["step"]
-        if step == 0 or (self.store.root / f"step-{step}").exists():
+        if step == 0 or not self.world.main or (self.store.root / f"step-{step}").exists():
             return
         self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
         keep_best = self.spec.settings.keep_best
