@@ -126,13 +126,13 @@ def test_two_processes_take_the_single_process_step(home: Path, tmp_path: Path) 
         torch.testing.assert_close(weights[1][name], tensor)
 
 
-def write_job(folder: Path, steps: int, **settings: Any) -> Path:
+def write_job(folder: Path, job_id: str, steps: int, **settings: Any) -> Path:
     from openrft.demo.task import make_rows
 
     for name, rows in (("train.jsonl", make_rows(4 * steps, 1)), ("valid.jsonl", make_rows(8, 2))):
         (folder / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
     body = {
-        "id": "ftjob-ranks", "model": "openrft-tiny", "seed": 7,
+        "id": job_id, "model": "openrft-tiny", "seed": 7,
         "training_file": "train.jsonl", "validation_file": "valid.jsonl",
         "method": demo_method(batch_size=4, n_epochs=1, eval_interval=2, eval_samples=1),
         "settings": settings,
@@ -170,8 +170,8 @@ def metric_steps(journal: Path) -> list[int]:
 def test_a_killed_rank_ends_the_attempt_and_the_job_resumes_under_another_count(
     home: Path, tmp_path: Path
 ) -> None:
-    job = write_job(tmp_path, steps=6)
-    journal = home / "jobs" / "ftjob-ranks" / "events.jsonl"
+    job = write_job(tmp_path, "ftjob-killed-rank", steps=6)
+    journal = home / "jobs" / "ftjob-killed-rank" / "events.jsonl"
     first = train(job, home, processes=2)
     wait_for_step(journal, 3, lambda: first.poll() is None)  # past step 2's checkpoint
     rank1 = children(first.pid)[1]  # torchrun's agent started rank 0, then rank 1
@@ -188,8 +188,8 @@ def test_a_killed_rank_ends_the_attempt_and_the_job_resumes_under_another_count(
 
 
 def test_a_job_started_in_one_process_finishes_in_two(home: Path, tmp_path: Path) -> None:
-    job = write_job(tmp_path, steps=4)
-    journal = home / "jobs" / "ftjob-ranks" / "events.jsonl"
+    job = write_job(tmp_path, "ftjob-one-then-two", steps=4)
+    journal = home / "jobs" / "ftjob-one-then-two" / "events.jsonl"
     first = train(job, home, processes=1)
     wait_for_step(journal, 3, lambda: first.poll() is None)
     first.kill()
@@ -216,3 +216,65 @@ def test_the_process_count_is_checked_against_the_host_and_the_batch() -> None:
     with pytest.raises(InvalidRequestError, match="'fsdp' shards a model over CUDA") as exc:
         check_processes(TrainSettings(processes=2, device="cpu", sharding="fsdp"), 8)
     assert exc.value.param == "settings.sharding"
+
+
+def queue_job(home: Path, job_id: str, steps: int, processes: int) -> Any:
+    """A queued job as the route stores it, its rows prepared, in a fresh store."""
+    from openrft.demo.task import make_rows
+    from openrft.store.db import Database
+    from openrft.store.jobs import JobTable
+
+    db = Database(home)
+    hyper = {"batch_size": 4, "n_epochs": 1, "eval_interval": 2, "eval_samples": 1}
+    JobTable(db).insert({
+        "id": job_id, "project": "default", "created_ns": time.time_ns(), "status": "queued",
+        "model": "openrft-tiny", "training_file": "file-x", "seed": 3,
+        "method": demo_method(**hyper), "settings": {"processes": processes},
+    })  # fmt: skip
+    workdir = home / "jobs" / job_id
+    workdir.mkdir(parents=True)
+    for name, rows in (("train.jsonl", make_rows(4 * steps, 1)), ("valid.jsonl", make_rows(8, 2))):
+        (workdir / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return db
+
+
+def test_the_worker_runs_a_job_under_torchrun_and_resumes_it_after_a_rank_dies(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openrft.jobs.launcher import ProcessLauncher
+    from openrft.jobs.worker import Worker
+
+    monkeypatch.delenv("OPENRFT_JOB_RUNNER", raising=False)
+    monkeypatch.setenv("OPENRFT_DIST_TIMEOUT", "60")
+    (tmp_path / "models").symlink_to(home / "models")  # the built openrft-tiny
+    db = queue_job(tmp_path, "ftjob-worker-ranks", steps=6, processes=2)
+    worker = Worker(
+        tmp_path, db, launcher=ProcessLauncher(tmp_path, {"openrft-tiny": "openrft-tiny"})
+    )
+    job = "ftjob-worker-ranks"
+
+    def metrics() -> list[int]:
+        rows = db.all("SELECT step FROM events WHERE job_id = ? AND type = 'metrics'", (job,))
+        return sorted(row["step"] for row in rows)
+
+    deadline, killed = time.monotonic() + 2 * DEADLINE, False
+    while (status := worker.jobs.row(job)["status"]) not in ("succeeded", "failed") or (
+        worker.children  # until the last attempt's processes exited
+    ):
+        assert time.monotonic() < deadline, f"job stuck in {status}"
+        worker.tick()
+        if not killed and max(metrics(), default=0) >= 3 and job in worker.children:
+            agent = worker.children[job][0].pid
+            os.kill(children(agent)[1], signal.SIGKILL)  # rank 1 of attempt 1
+            killed = True
+        time.sleep(0.05)
+    row = worker.jobs.row(job)
+    assert status == "succeeded", row["error"]
+    assert killed and row["attempt"] == 2
+    assert metrics() == [1, 2, 3, 4, 5, 6]
+    messages = [r["message"] for r in db.all("SELECT message FROM events WHERE job_id = ?", (job,))]
+    assert any(m.startswith("Training process exited (1); requeued") for m in messages), messages
+    assert sum(m.startswith("Resumed from step") for m in messages) == 1
+    assert len(messages) == len(set(messages)) + messages.count("Training process started")
+    log = (tmp_path / "jobs" / job / "child.log").read_text()
+    assert "[rank1]" in log or "rank: 1" in log  # two ranks ran it
