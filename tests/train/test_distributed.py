@@ -126,6 +126,26 @@ def test_two_processes_take_the_single_process_step(home: Path, tmp_path: Path) 
         torch.testing.assert_close(weights[1][name], tensor)
 
 
+def _rank_learns(home: Path, workdir: Path, out: Path, rank: int) -> None:
+    sink = ListSink()
+    spec = demo_spec(50, batch=8, valid=200, eval_interval=25)  # test_runner's learning test
+    outcome = run_job(spec, workdir=workdir, home=home, events=sink)
+    if rank == 0:
+        out.write_text(json.dumps({"status": outcome.status, "events": sink.events}))
+
+
+@pytest.mark.slow
+def test_a_two_process_job_learns_as_one_process_does(home: Path, tmp_path: Path) -> None:
+    """The learning test of `test_runner`, on 2 processes: the same gain, never the time."""
+    spawn(_rank_learns, 2, home, tmp_path / "job", tmp_path / "rank0.json")
+    found = json.loads((tmp_path / "rank0.json").read_text())
+    assert found["status"] == "succeeded"
+    events = found["events"]
+    baseline = next(e for e in events if e["message"].startswith("Baseline"))
+    final = [e for e in events if e["type"] == "metrics"][-1]["data"]["full_valid_mean_reward"]
+    assert final - baseline["data"]["valid_reward_mean"] >= 0.30, (baseline, final)
+
+
 def write_job(folder: Path, job_id: str, steps: int, **settings: Any) -> Path:
     from openrft.demo.task import make_rows
 
