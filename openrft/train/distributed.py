@@ -5,18 +5,18 @@ grades its prompts' groups (a group, one prompt's n samples, stays on one rank),
 rank all-gathers every rank's grades (`merged`), so advantages, the error-rate check and the
 metrics are computed from the whole batch exactly as one process would. Gradients are
 all-reduced by DistributedDataParallel (`settings.sharding: "ddp"`, the default) or sharded
-with FSDP2's `fully_shard` (`"fsdp"`, for a model that does not fit one device; CUDA only).
+with FSDP2's `fully_shard` (`"fsdp"`, for a model that does not fit one device; `sharded`).
 
 The loss is the single-process one: token-averaged ("dapo") over the whole batch. Each rank
 divides its summed token losses by the batch's token count (all-reduced) over the world size,
-and DDP averages the ranks' gradients, which gives back sum / count. Every rank backpropagates
-its micro-batches under `no_sync()` (ranks may have different numbers of them, or none) and
-then one zero-loss pass in sync, which all-reduces the accumulated gradients.
+and DDP (or FSDP) averages the ranks' gradients, which gives back sum / count. Ranks may have
+different numbers of micro-batches (or none): every rank runs as many passes as the busiest,
+zero-loss ones to make up, in sync on the last pass only (`backward`).
 
 Only rank 0 talks to the outside (events, checkpoints, hooks, the eval grader, control); the
 decisions that change the loop (pause, cancel, an alarm's stop) are broadcast from it. The
-weights and optimizer state are identical on every rank (DDP), so rank 0's checkpoint is plain
-model and optimizer state: a job may resume under another process count.
+weights and optimizer state are identical on every rank (DDP; FSDP gathers them), so rank 0's
+checkpoint is plain model and optimizer state: a job may resume under another process count.
 What it does not do: restart a dead rank (torchrun stops the others and the worker requeues
 the job), or make a step's samples independent of the process count (each rank draws its
 shard from the step's seed and its rank, so a resume under the same count repeats exactly).
@@ -55,7 +55,7 @@ def env_rank() -> int:
 
 def check_processes(settings: TrainSettings, batch_size: int | str) -> None:
     """`settings.processes`: at most one per GPU (CUDA) or per usable core (CPU); a given
-    batch size must divide by it; `fsdp` needs CUDA. A 400 naming the setting otherwise."""
+    batch size must divide by it. A 400 naming the setting otherwise."""
     processes, device = settings.processes, settings.device
     if processes == 1:
         return
@@ -72,14 +72,6 @@ def check_processes(settings: TrainSettings, batch_size: int | str) -> None:
             "processes (each process takes an equal share of every step's prompts)"
         )
         raise InvalidRequestError(text, param=param)
-    if settings.sharding == "fsdp" and not cuda:
-        raise _no_fsdp()
-
-
-def _no_fsdp() -> InvalidRequestError:
-    param = "settings.sharding"
-    text = f"Invalid '{param}': 'fsdp' shards a model over CUDA devices; use 'ddp' on CPU"
-    return InvalidRequestError(text, param=param)
 
 
 @dataclass
@@ -105,10 +97,8 @@ class World:
         return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
 
     def placed(self, spec: JobSpec) -> JobSpec:
-        """`spec` with this rank's device (`device`), and its sharding checked against it."""
+        """`spec` with this rank's device (`device`)."""
         device = self.device(spec.settings.device)
-        if spec.settings.sharding == "fsdp" and self.size > 1 and device in (None, "cpu"):
-            raise _no_fsdp()
         if device == spec.settings.device:
             return spec
         settings = spec.settings.model_copy(update={"device": device})
@@ -169,44 +159,89 @@ class World:
         if budget is not None and self.size > 1:
             budget.used = before + int(self.total(budget.used - before))
 
+    @property
+    def sharded(self) -> bool:
+        """Whether the model is split across the ranks (FSDP2), not copied (DDP)."""
+        return self.size > 1 and not hasattr(self.model, "no_sync")
+
     def wrap(self, model: Any, sharding: str) -> Any:
         """The module to backpropagate through: the model itself, under DDP, or FSDP2."""
         if self.size == 1:
             self.model = model
         elif sharding == "fsdp":
-            from torch.distributed.fsdp import fully_shard
+            from openrft.train import sharded
 
-            self.model = fully_shard(model)
+            self.model = sharded.shard(model)
         else:
             from torch.nn.parallel import DistributedDataParallel
 
             on_cuda = next(model.parameters()).device.type == "cuda"
             ids = [self.local_rank] if on_cuda else None
             # Buffers synced once, at init, not in every forward: that is a collective, and ranks
-            # run different numbers of forwards (their micro-batches).
+            # run different numbers of forwards (their rollouts' lengths).
             self.model = DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
         return self.model
 
+    def sampling(self) -> contextlib.AbstractContextManager[None]:
+        """Around rollouts: FSDP's parameters whole, so generate() runs without collectives."""
+        if not self.sharded:
+            return contextlib.nullcontext()
+        from openrft.train import sharded
+
+        return sharded.gathered(self.model)
+
+    def backward(
+        self, rollouts: Any, advantages: torch.Tensor, micro: int, temperature: float,
+        nll: list[float],
+    ) -> None:  # fmt: skip
+        """This rank's rollouts' loss, backpropagated: each pass's token losses divided by the
+        batch's token count over the world size (`token_share`), so that the ranks' averaged
+        gradients are the single-process gradient. Every rank runs as many passes as the
+        busiest one (DDP's all-reduce and FSDP's gathers pair passes across ranks; a rank short
+        of micro-batches runs zero-loss passes), gradients synced on the last pass only."""
+        from openrft.train import grpo  # the loss (grpo imports nothing from here)
+
+        share = self.token_share(float(rollouts.completion_mask.sum()))
+        if self.size == 1:
+            grpo.accumulate_gradient(
+                self.model, rollouts, advantages, micro, temperature, nll, share
+            )
+            return
+        rows = advantages.nonzero().squeeze(-1)
+        parts = [rows[start : start + micro] for start in range(0, len(rows), micro)]
+        passes = max(1, int(self.most(len(parts))))
+        for number in range(passes):
+            with self._syncing(number == passes - 1):
+                if number < len(parts):
+                    index = parts[number]
+                    part = grpo.take(rollouts, index)
+                    grpo.accumulate_gradient(
+                        self.model, part, advantages[index], micro, temperature, nll, share
+                    )
+                    continue
+                first = torch.zeros(1, dtype=torch.long, device=rollouts.prompt_ids.device)
+                logp = grpo.completion_logprobs(self.model, grpo.take(rollouts, first), temperature)
+                (logp.sum() * 0.0).backward()
+
     def token_share(self, tokens: float) -> float:
         """The divisor of this rank's summed token losses: the batch's count / world size,
-        which DDP's average over the ranks turns into the single-process token mean."""
+        which the average over the ranks turns into the single-process token mean."""
         return self.total(tokens) / self.size
 
+    def most(self, value: float) -> float:
+        """The largest `value` over the ranks."""
+        largest = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+        return float(largest[0])
+
     @contextlib.contextmanager
-    def accumulating(self) -> Iterator[None]:
-        """Micro-batches backpropagated without DDP's all-reduce (`synced` follows them)."""
-        no_sync = getattr(self.model, "no_sync", None)
-        with no_sync() if no_sync is not None else contextlib.nullcontext():
+    def _syncing(self, sync: bool) -> Iterator[None]:
+        if hasattr(self.model, "no_sync"):  # DDP
+            with contextlib.nullcontext() if sync else self.model.no_sync():
+                yield
+        else:  # FSDP2: unsharded gradients accumulate until the synced pass reduce-scatters
+            self.model.set_requires_gradient_sync(sync)
             yield
-
-    def synced(self, rollouts: Any, temperature: float) -> None:
-        """One zero-loss pass in sync: DDP all-reduces the gradients accumulated before it."""
-        if self.size == 1 or not hasattr(self.model, "no_sync"):
-            return
-        from openrft.train import grpo  # the loss's own log-probabilities (no import cycle)
-
-        one = grpo.take(rollouts, torch.arange(1, device=rollouts.prompt_ids.device))
-        (grpo.completion_logprobs(self.model, one, temperature).sum() * 0.0).backward()
 
 
 SINGLE = World()

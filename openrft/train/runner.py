@@ -38,6 +38,8 @@ from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.outcome import JobError, JobOutcome, Status, build_outcome, describe
 from openrft.train.rewards import Rewarder, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, write_weights
+from openrft.train.sharded import full_state
+from openrft.train.sharded import optimizer_for as sharded_optimizer
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
     CompleterFactory,
@@ -124,7 +126,8 @@ class _Job:
         torch.manual_seed(spec.seed)
         self.loaded = load_policy(spec, self.home, resume)
         self.world.wrap(self.loaded.model, spec.settings.sharding)  # DDP when several ranks
-        self.optimizer = optimizer_for(self.loaded.model, self.hp.learning_rate, resume)
+        make = sharded_optimizer if self.world.sharded else optimizer_for
+        self.optimizer = make(self.loaded.model, self.hp.learning_rate, resume)
         self.valid = data.valid
         self.budget = self._judge_budget(resume.state if resume is not None else {})
         self.rewarder = Rewarder(
@@ -205,7 +208,8 @@ class _Job:
         world, judged = self.world, self.budget.used if self.budget is not None else 0
         seed = world.seed(step_seed(self.spec.seed, step))
         mine = world.shard(rows)  # this rank's prompts (all of them in one process)
-        rollouts, samples, items = rollout(self.policy, mine, self.hp.samples_per_prompt, seed)
+        with world.sampling():
+            rollouts, samples, items = rollout(self.policy, mine, self.hp.samples_per_prompt, seed)
         # Every rank's grades, in prompt order: the batch as one process would have graded it.
         train = world.merged(stats_for(self.rewarder(samples, items), samples, rollouts, len(mine)))
         world.share_judge_tokens(self.budget, judged)
@@ -239,10 +243,7 @@ class _Job:
         micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
         temperature = self.spec.settings.temperature  # the rollouts were sampled at it
         nll = [0.0, 0.0]  # summed -log π(token), tokens
-        share = world.token_share(float(rollouts.completion_mask.sum()))
-        with world.accumulating():
-            grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature, nll, share)
-        world.synced(rollouts, temperature)  # DDP all-reduces the gradients here
+        world.backward(rollouts, advantages, micro, temperature, nll)  # averaged over ranks
         nll = [world.total(nll[0]), world.total(nll[1])]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
@@ -256,7 +257,8 @@ class _Job:
         assert self.rewarder is not None
         seed = self.world.seed(step_seed(self.spec.seed, step, salt=_EVAL_SALT))
         rows = self.world.split(self.valid)  # this rank's share of the validation rows
-        part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
+        with self.world.sampling():
+            part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
         stats = self.world.merged(part)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
@@ -281,6 +283,8 @@ class _Job:
         valid_mean = valid.reward_mean if valid else None
         self.state["step"] = step
         if not self.world.main:
+            if valid is not None:
+                self._checkpoint()  # its share of an FSDP checkpoint
             return
         self.state["trained_tokens"] += tokens
         if self.budget is not None:
@@ -347,9 +351,14 @@ class _Job:
 
     def _checkpoint(self) -> None:
         step = self.state["step"]
-        if step == 0 or not self.world.main or (self.store.root / f"step-{step}").exists():
+        if step == 0 or (self.store.root / f"step-{step}").exists():
             return
-        self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
+        # FSDP: every rank takes part in gathering the whole state; rank 0 writes it.
+        whole = full_state(self.loaded.model, self.optimizer) if self.world.sharded else None
+        if not self.world.main:
+            return
+        write = lambda d: write_weights(self.loaded, self.optimizer, d, whole)  # noqa: E731
+        self.store.save(step, self.state, write)
         keep_best = self.spec.settings.keep_best
         self._kept(self.store.retain(keep_best, by=rank_key(self.eval_grading)))
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)

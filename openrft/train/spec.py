@@ -124,7 +124,7 @@ class TrainSettings(Strict):
     sharding: Literal["ddp", "fsdp"] = "ddp"
     """How several processes share the model: `ddp` (a full copy each, gradients all-reduced)
     or `fsdp` (FSDP2 `fully_shard`: parameters, gradients and optimizer state split across
-    the ranks, for a model that does not fit one device; CUDA only)."""
+    the ranks, for a model that does not fit one device)."""
     micro_batch_size: int | None = Field(default=None, ge=1)
     """Rollouts per forward/backward pass (default: as many as keep one pass's logits under
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""
