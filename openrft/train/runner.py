@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -257,9 +258,11 @@ class _Job:
         assert self.rewarder is not None
         seed = self.world.seed(step_seed(self.spec.seed, step, salt=_EVAL_SALT))
         rows = self.world.split(self.valid)  # this rank's share of the validation rows
+        judged = self.budget.used if self.budget is not None else 0
         with self.world.sampling():
             part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
         stats = self.world.merged(part)
+        self.world.share_judge_tokens(self.budget, judged)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
         self.judged = self.gate.measure(self.rewarder) if self.gate is not None else None
@@ -357,8 +360,9 @@ class _Job:
         whole = full_state(self.loaded.model, self.optimizer) if self.world.sharded else None
         if not self.world.main:
             return
-        write = lambda d: write_weights(self.loaded, self.optimizer, d, whole)  # noqa: E731
-        self.store.save(step, self.state, write)
+        self.store.save(
+            step, self.state, partial(write_weights, self.loaded, self.optimizer, whole=whole)
+        )
         keep_best = self.spec.settings.keep_best
         self._kept(self.store.retain(keep_best, by=rank_key(self.eval_grading)))
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)
