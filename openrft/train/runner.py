@@ -34,7 +34,7 @@ from openrft.train.events import CheckpointHook, Control, EventSink, Journal, Va
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.outcome import JobError, JobOutcome, Status, build_outcome, describe
-from openrft.train.rewards import Rewarder, check_error_rate, first_failure
+from openrft.train.rewards import Rewarder, check_drop_rate, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, write_weights
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
@@ -188,23 +188,26 @@ class _Job:
         assert self.rewarder is not None
         started = time.perf_counter()
         seed = step_seed(self.spec.seed, step)
-        rollouts, samples, items = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
-        results = self.rewarder(samples, items)
+        drawn = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
+        graded = self.rewarder(*drawn.graded())  # a dropped episode is never graded
         sampled = time.perf_counter()
-        check_error_rate(results)
-        rewards = torch.tensor([r.reward for r in results]).view(len(rows), -1)
-        keep = torch.tensor([r.ok for r in results]).view(len(rows), -1)
+        check_error_rate(graded)
+        check_drop_rate(drawn.dropped)
+        results = drawn.spread(graded)
+        # The group is the prompt's n samples (episodes); errored and dropped ones sit out.
+        rewards = torch.tensor([r.reward if r else 0.0 for r in results]).view(len(rows), -1)
+        keep = torch.tensor([r is not None and r.ok for r in results]).view(len(rows), -1)
         advantages = grpo.group_advantages(rewards, keep).view(-1).to(self.loaded.device)
-        entropy = self._optimize(rollouts, advantages)
+        entropy = self._optimize(drawn.rollouts, advantages)
         trained = time.perf_counter()
         valid = self._validate(step) if validates(step, self.hp) else None
         timing = {"sampling": sampled - started, "training": trained - sampled}
         timing["eval"] = time.perf_counter() - trained
         timing["full_iteration"] = time.perf_counter() - started
-        train = stats_for(results, samples, rollouts, len(rows))
-        train.extra = {"errored_samples": sum(not r.ok for r in results)}
+        train = stats_for(graded, drawn, len(rows))
+        train.extra = {"errored_samples": sum(not r.ok for r in graded)}
         train.extra["train_sampled_token_nll_mean"] = entropy
-        tokens = int(rollouts.prompt_mask.sum() + rollouts.completion_mask.sum())
+        tokens = int(drawn.rollouts.prompt_mask.sum() + drawn.rollouts.completion_mask.sum())
         self._record(step, train, valid, timing, tokens)
 
     def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> float | None:
