@@ -1,8 +1,9 @@
 """`run_job`: one RFT job, start (or resume) to finish, in the calling process.
 
 Reads top to bottom: set up (rows, grader, hyperparameters, model, last checkpoint), then one
-GRPO step at a time — poll control, sample `batch_size × samples_per_prompt` completions,
-grade them, drop errored samples from the advantage, take one optimizer step, validate every
+GRPO step at a time — poll control, sample `batch_size × samples_per_prompt` completions (a
+job with tools: episodes, `openrft.train.episodes`), grade them, drop errored samples (and
+dropped episodes) from the advantage, take one optimizer step, validate every
 `eval_interval` steps, emit the step's metrics, checkpoint on validation steps — then report.
 Grading failures are data; only J6's error rate, a bad request or a crash ends the job early.
 The spec arrives checked (`openrft.train.spec`: the grader was validated at the edge); the
@@ -81,6 +82,15 @@ def run_job(
         job.close()
 
 
+def _episodes(spec: JobSpec) -> Any:
+    """A job with tools draws episodes (`openrft.train.episodes`); None: single answers."""
+    if not spec.reinforcement.tools:
+        return None
+    from openrft.train.episodes import EpisodeDrawer  # imports the agent only when needed
+
+    return EpisodeDrawer(spec.reinforcement, spec.settings.tool_concurrency)
+
+
 class _Job:
     hp: Resolved
 
@@ -100,6 +110,7 @@ class _Job:
         """An alarm whose policy pauses or fails the job, raised at the last validation."""
         self.gate: judge_gate.JudgeGate | None = None  # `settings.judge_check`, if any
         self.judged: JudgeCheck | None = None  # its check at the last validation
+        self.agent: Any = None  # a job with tools: its episodes (`EpisodeDrawer`)
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -127,9 +138,10 @@ class _Job:
         self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
         self.gate = judge_gate.gate_for(spec.settings.judge_check, spec.reinforcement.grader)
         schema = schema_of(spec.reinforcement.response_format)
+        self.agent = _episodes(spec)
         self.policy = policy_for(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
-            self.completer,
+            self.completer, self.agent,
         )  # fmt: skip
         if resume is None:
             self._started(data.note)
@@ -349,6 +361,8 @@ class _Job:
         )
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
         if self.rewarder is not None:
             self.rewarder.close()
         if self.eval_grading is not None:

@@ -38,7 +38,9 @@ __all__ = [
     "parse_tools",
     "redacted",
     "row_tool_names",
+    "secrets",
     "unserved_tool",
+    "with_secrets",
 ]
 
 MAX_TOOLS = 128
@@ -59,8 +61,9 @@ class JobTool(Strict):
     """The function's name, as the rows' `tools` and the model's calls spell it."""
     server_url: str
     """Where each call is POSTed (it passed the outbound allow-list at the edge)."""
-    headers: dict[str, str] | None = None
-    """Sent with every call; secrets: shown as `[redacted]`, stored apart from the job."""
+    headers: dict[str, str] | None = Field(default=None, repr=False)
+    """Sent with every call; secrets: shown as `[redacted]`, stored apart from the job (and
+    left out of the model's repr, so a logged spec shows none)."""
 
 
 def parse_tools(raw: Any, param: str = PARAM) -> list[JobTool]:
