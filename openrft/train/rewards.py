@@ -89,7 +89,7 @@ class ToolErrorRate(OpenRFTError):
         super().__init__(message, code="tool_error_rate")
 
 
-def check_drop_rate(dropped: list[str | None]) -> None:
+def check_drop_rate(dropped: list[str | None], where: str = "one step") -> None:
     """J6's rule for tools: more than max(50, 20%) of a step's episodes dropped, or all of
     them, fails the job (`tool_error_rate`). Kept apart from the grader's rule: a dropped
     episode was never graded, and the fix is on the tool server, not the grader."""
@@ -98,7 +98,7 @@ def check_drop_rate(dropped: list[str | None]) -> None:
     if not reasons or (len(reasons) <= limit and len(reasons) < len(dropped)):
         return
     raise ToolErrorRate(
-        f"{len(reasons)} of {len(dropped)} episodes were dropped in one step (limit "
+        f"{len(reasons)} of {len(dropped)} episodes were dropped in {where} (limit "
         f"{int(limit)}, or all of them) because a tool server kept failing; first: {reasons[0]}"
     )
 

@@ -165,7 +165,7 @@ def evaluate(
         out.parse_errors += stats.parse_errors
         if out.tools is not None and drawn.tools is not None:
             out.tools += drawn.tools
-    check_drop_rate(dropped)  # a tool server down at validation fails the job, as in a step
+    check_drop_rate(dropped, "a validation")  # a tool server down fails the job, as in a step
     return out
 
 
