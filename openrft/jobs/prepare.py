@@ -4,8 +4,8 @@ Reads the training (and validation) file with the strict RFT row rules, checks t
 `{{ item.… }}` the grader reads resolves in every row and, in a job with tools, that every
 function a row offers is one the job serves (`openrft.train.tools.unserved_tool`), and,
 with no validation file, holds one out deterministically with the job's seed
-(`openrft.train.spec.held_out`). The grader is
-the one the route validated, read back from the job's stored method (not validated again).
+(`openrft.train.spec.held_out`). The grader and tools are the ones the route validated, read
+back from the job's stored method (not validated again).
 The rows a job trains on are written to `jobs/<id>/train.jsonl` and `valid.jsonl`
 (atomically), so a resumed job sees the same data even if the uploads are deleted later.
 A failure is a `JobDataError` for the job's `error`.
