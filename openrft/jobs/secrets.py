@@ -2,7 +2,7 @@
 
 Guarantees: the values are written once, when the job is created, to `jobs/<id>/secrets.json`
 (mode 0600, atomically) and read by the job's child only; the database, the job object, the
-events and the logs hold the header names with `[redacted]` values (`Method.to_json`), so a
+events and the logs hold the header names with `***` values (`Method.to_json`), so a
 dump of the database or a shared event stream shows no secret. What it does not do: encrypt
 the file (whoever can read the home's job folders can read it, as they can read the weights)
 or rotate a value (a job keeps the headers it was created with).

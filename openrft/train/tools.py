@@ -48,8 +48,8 @@ MAX_TOOLS = 128
 MAX_EPISODE_STEPS = 100
 MAX_HEADERS = 32
 MAX_HEADER_BYTES = 8192
-REDACTED = "[redacted]"
-"""What a header's value reads as wherever a job is shown."""
+REDACTED = "***"
+"""What a header's value reads as wherever a job is shown (the endpoint grader's mask too)."""
 PARAM = "method.reinforcement.tools"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP token (RFC 9110)
@@ -62,7 +62,7 @@ class JobTool(Strict):
     server_url: str
     """Where each call is POSTed (it passed the outbound allow-list at the edge)."""
     headers: dict[str, str] | None = Field(default=None, repr=False)
-    """Sent with every call; secrets: shown as `[redacted]`, stored apart from the job (and
+    """Sent with every call; secrets: shown as `***`, stored apart from the job (and
     left out of the model's repr, so a logged spec shows none)."""
 
 
@@ -131,6 +131,13 @@ def _check_headers(headers: Any, where: str) -> None:
                 "no line breaks (its value is not shown: headers are secrets)",
                 param=f"{where}.{name}",
             )
+        if value == REDACTED:  # copied from a job object: the key itself was never shown
+            raise InvalidRequestError(
+                f"'{where}.{name}' is {REDACTED!r}, the mask a job shows in place of a header "
+                "value; send the real value",
+                param=f"{where}.{name}",
+                code="redacted_header",
+            )
 
 
 def check_tools_format(tools: list[JobTool], response_format: Any, param: str) -> None:
@@ -163,7 +170,7 @@ def secrets(tools: list[JobTool]) -> dict[str, dict[str, str]]:
 
 def with_secrets(tools: list[JobTool], values: dict[str, dict[str, str]]) -> list[JobTool]:
     """`tools` (as stored: values redacted) with their header values put back; a header whose
-    value is missing is an error, never sent as `[redacted]`."""
+    value is missing is an error, never sent as the mask."""
     out = []
     for tool in tools:
         if not tool.headers:

@@ -49,7 +49,7 @@ def test_tools_are_echoed_redacted_and_reach_the_trainer(live: Live) -> None:
         done = wait_for(sdk, job.id, "succeeded", "failed")
         assert done.status == "succeeded", done.error
         shown = done.method.reinforcement.model_extra
-        assert shown["tools"] == [{**TOOL, "headers": {"X-Key": "[redacted]"}}]
+        assert shown["tools"] == [{**TOOL, "headers": {"X-Key": "***"}}]
         assert shown["max_episode_steps"] == 4
         listed = sdk.fine_tuning.jobs.list(limit=50).model_dump_json()
         events = sdk.fine_tuning.jobs.list_events(job.id, limit=100).model_dump_json()
@@ -94,6 +94,7 @@ def test_bad_tools_are_400s_naming_the_field(live: Live) -> None:
         (agentic([{**TOOL, "srever_url": "x"}]), f"{tools}[0].srever_url"),
         (agentic([{**TOOL, "headers": {"X-Key": SECRET + "\r\nEvil: 1"}}]), f"{tools}[0].headers.X-Key"),
         (agentic([{**TOOL, "headers": {"X-Key": 5}}]), f"{tools}[0].headers.X-Key"),
+        (agentic([{**TOOL, "headers": {"X-Key": "***"}}]), f"{tools}[0].headers.X-Key"),
         (agentic([{**TOOL, "headers": {"bad name": SECRET}}]), f"{tools}[0].headers"),
         (agentic([{**TOOL, "name": f"t{i}"} for i in range(129)]), tools),
         (agentic({"name": "lookup"}), tools),

@@ -39,12 +39,12 @@ def test_the_stored_method_redacts_and_the_secrets_restore_it() -> None:
     stored = given.to_json()
     assert SECRET not in str(stored) and SECRET not in repr(given)
     shown = stored["reinforcement"]
-    assert shown["tools"][0]["headers"] == {"X-Key": "[redacted]"}
+    assert shown["tools"][0]["headers"] == {"X-Key": "***"}
     assert "headers" not in shown["tools"][1] and shown["max_episode_steps"] == 5
     parsed = Method.model_validate(stored)
     assert parsed.with_tool_secrets({"lookup": {"X-Key": SECRET}}) == given
     with pytest.raises(InvalidRequestError) as caught:
-        parsed.with_tool_secrets({})  # never sent as "[redacted]"
+        parsed.with_tool_secrets({})  # never sent as "***"
     assert caught.value.code == "tool_secrets_missing"
     plain = Method.model_validate({"type": "reinforcement",
                                    "reinforcement": {"grader": demo_grader()}})  # fmt: skip
