@@ -4,6 +4,7 @@ allow-list, rate limits and secrets (the routes, jobs and evals are tested in th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -215,7 +216,7 @@ def test_rate_limit_spaces_concurrent_requests(endpoint: Any) -> None:
     report = grade_many(grader, rows, concurrency=count)
     assert [r.reward for r in report.results.rows()] == [1.0] * count
     times = sorted(call.at for call in endpoint.calls)
-    gaps = sorted(later - earlier for earlier, later in zip(times, times[1:], strict=False))
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(times))
     # Lower bounds only (a slow machine spaces requests more, never less), from the second
     # arrival on: the first may wait on its connection while the next one reuses none.
     assert times[-1] - times[1] >= (count - 2) / rate * 0.75
