@@ -43,6 +43,8 @@ class Call:
 
 class ScriptedEndpoint:
     def __init__(self) -> None:
+        self.default: Reply | None = None
+        """Sent once the queue is empty, instead of the answer-matching score."""
         self.replies: list[Reply] = []
         self.calls: list[Call] = []
         self._lock = threading.Lock()
@@ -50,9 +52,9 @@ class ScriptedEndpoint:
         self.app.add_api_route("/grade", self._grade, methods=["POST"])
         self.app.add_api_route("/moved", self._moved, methods=["POST"])
 
-    def reset(self, *replies: Reply) -> None:
+    def reset(self, *replies: Reply, default: Reply | None = None) -> None:
         with self._lock:
-            self.replies, self.calls = list(replies), []
+            self.replies, self.calls, self.default = list(replies), [], default
 
     def hits(self, path: str = "/grade") -> int:
         return sum(1 for call in self.calls if call.path == path)
@@ -71,7 +73,7 @@ class ScriptedEndpoint:
     async def _grade(self, request: Request) -> Response:
         body = await self._record(request)
         with self._lock:
-            reply = self.replies.pop(0) if self.replies else _default(body)
+            reply = self.replies.pop(0) if self.replies else self.default or _default(body)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.raw is not None:
