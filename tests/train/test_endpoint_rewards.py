@@ -55,9 +55,7 @@ def test_the_rewarder_grades_a_batch_through_the_endpoint(
     assert failed.errors and failed.errors["unresponsive_reward_error"] is True
     assert sorted(r.reward for r in results if r.ok) == [0.0, 0.0, 1.0, 1.0, 1.0]
     assert {call.headers["x-functions-key"] for call in server.calls} == {SECRET}
-    assert {call.body["trace_id"] for call in server.calls} == {
-        f"trace_{i:032x}" for i in range(6)
-    }
+    assert {call.body["trace_id"] for call in server.calls} == {f"trace_{i:032x}" for i in range(6)}
 
 
 def test_a_job_trains_on_the_endpoints_rewards(
