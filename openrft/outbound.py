@@ -116,16 +116,17 @@ def _has_port(entry: str) -> bool:
 
 def redact_headers(obj: Any) -> Any:
     """A copy of `obj` (any JSON value) in which every outbound target's `headers` values read
-    `***`: an object with a `headers` object beside a `url` or `server_url` (an endpoint
-    grader, a tool), at any depth (a `multi`'s sub-graders, a method's tools). Other objects
-    named `headers` (a JSON schema's property) are left alone."""
+    `***`: an object with a `headers` object beside a string `url` or `server_url` (an
+    endpoint grader, a tool), at any depth (a `multi`'s sub-graders, a method's tools). A JSON
+    schema whose properties are named `url` and `headers` is left alone."""
     if isinstance(obj, list):
         return [redact_headers(value) for value in obj]
     if not isinstance(obj, dict):
         return obj
     copy = {key: redact_headers(value) for key, value in obj.items()}
     headers = obj.get("headers")
-    if isinstance(headers, dict) and ("url" in obj or "server_url" in obj):
+    target = obj.get("url", obj.get("server_url"))
+    if isinstance(headers, dict) and isinstance(target, str):
         copy["headers"] = {name: REDACTED for name in headers}
     return copy
 

@@ -137,11 +137,11 @@ class EndpointClient:
     async def _attempt(
         self, url: str, headers: dict[str, str], rate_limit: float | None, body: bytes
     ) -> float:
-        problem = OutboundPolicy.from_env().problem(url)
-        if problem is not None:
-            raise _Failed(False, f"not sent: {problem}")
         if rate_limit is not None:
             await asyncio.sleep(self._spacing_for(url, rate_limit).reserve())
+        problem = OutboundPolicy.from_env().problem(url)  # now: the list may have changed
+        if problem is not None:
+            raise _Failed(False, f"not sent: {problem}")
         http = await self._client()
         where = _where(url)
         self.requests += 1
