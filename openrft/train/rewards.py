@@ -2,8 +2,9 @@
 
 Local graders run column-wise (`grade_columns`), remote ones (python, model graders, cosine,
 endpoint) concurrently on one event loop that lives as long as the job, so a sandbox pool,
-judge or endpoint client is made once and reused. A failed grade is data: it comes back flagged, the step
-leaves it out of the advantage, and `check_error_rate` decides whether the job goes on (J6).
+judge or endpoint client is made once and reused. A failed grade is data: it comes back
+flagged, the step leaves it out of the advantage, and `check_error_rate` decides whether the
+job goes on (J6).
 """
 
 from __future__ import annotations
