@@ -229,7 +229,10 @@ def _score(raw: bytes) -> float | None:
     score = answer.get("score") if isinstance(answer, dict) else None
     if isinstance(score, bool) or not isinstance(score, int | float):
         return None
-    value = float(score)
+    try:
+        value = float(score)
+    except OverflowError:  # an integer past float range
+        return None
     return value if math.isfinite(value) else None
 
 

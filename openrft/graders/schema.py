@@ -117,6 +117,7 @@ class PythonGrader(_GraderBase):
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _FRAMING = {"host", "content-length", "transfer-encoding", "connection", "content-type"}
 
 
@@ -139,8 +140,11 @@ class EndpointGrader(_GraderBase):
                 raise ValueError(f"{name!r} is not a valid HTTP header name")
             if name.lower() in _FRAMING:
                 raise ValueError(f"header {name!r} is set by openrft and cannot be given")
-            if any(char in text for char in "\r\n\0"):
-                raise ValueError(f"the value of header {name!r} holds a line break or NUL")
+            if not _VALUE.fullmatch(text):
+                raise ValueError(
+                    f"the value of header {name!r} holds a line break or a character that is "
+                    "not printable ASCII"
+                )
         return value
 
     @field_validator("rate_limit")

@@ -140,8 +140,10 @@ def test_429_is_retried_after_the_wait_it_asks_for(endpoint: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["not json", "[1, 2]", '{"score": "high"}', '{"score": true}', '{"points": 3}', "{"]
-)
+    "raw",
+    ["not json", "[1, 2]", '{"score": "high"}', '{"score": true}', '{"points": 3}', "{",
+     '{"score": NaN}', '{"score": 1e400}', '{"score": 1' + "0" * 400 + "}"],
+)  # fmt: skip
 def test_an_answer_that_is_not_a_score_is_retried_then_errored(endpoint: Any, raw: str) -> None:
     endpoint.reset(*[Reply(raw=raw)] * 4)
     response = run_grader(spec(endpoint), "4", ITEM)
@@ -283,6 +285,8 @@ def test_validation_echoes_the_typed_grader() -> None:
         ({"url": "http://localhost/", "headers": {"Host": "x"}}, "grader.headers", "set by openrft"),
         ({"url": "http://localhost/", "headers": {"Authorization": "a\r\nX-Evil: 1"}},
          "grader.headers", "line break"),
+        ({"url": "http://localhost/", "headers": {"Authorization": "clé-X-Evil"}},
+         "grader.headers", "not printable ASCII"),
         ({"url": "http://localhost/", "header": {}}, "grader.header", "did you mean 'headers'"),
         ({"url": "http://localhost/", "headers": {"Authorization": "***"}},
          "grader.headers.Authorization", "never echoed back"),
