@@ -352,7 +352,8 @@ def _added_text(tokenizer: Any, episode: _Episode, replies: list[dict[str, Any]]
     # Some templates render a turn differently once it is not the last (Qwen3 drops the empty
     # thinking section): skip the re-rendered assistant turn up to its end-of-turn token.
     start = _shared_prefix(before, after)
-    end = after.find(stop, start) if stop else -1
+    # (The renderings may part inside the end-of-turn text itself.)
+    end = after.find(stop, max(0, start - len(stop) + 1)) if stop else -1
     if end < 0:
         log.warning("chat template re-renders an assistant turn; its tokens may repeat")
         return after[start:]
