@@ -1,6 +1,7 @@
 """Agentic episodes per second: batched episodes vs one episode at a time, in the same run.
 
-    OPENRFT_HOME=.openrft .venv/bin/python bench/agent.py [--episodes 32] [--calls 2] [--delay 0.02] [--device cpu]
+    OPENRFT_HOME=.openrft .venv/bin/python bench/agent.py [--episodes 32] [--calls 2]
+        [--delay 0.02] [--device cpu]
 
 A loopback tool server (a minimal HTTP server in a child process, so it shares neither our GIL
 nor much CPU) answers every call after `delay` seconds. openrft-tiny plays the agent on the
