@@ -18,6 +18,7 @@ import torch
 
 from openrft.agent import Episodes, Toolbox, ToolServer, run_episodes
 from openrft.models.completion import RolloutSettings
+from openrft.models.local import LocalCompleter
 from tests.agent import tool_server
 from tests.agent.scripted import ScriptedTiny, call, tiny_loaded
 from tests.agent.tool_server import ToolServer as Server
@@ -269,3 +270,12 @@ def test_episodes_are_reproducible_from_the_seed(server: Server) -> None:
     first, again, other = episodes(11), episodes(11), episodes(12)
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert len({tuple(r) for r in first.tolist()}) > 1  # the samples of a row differ
+    with toolbox(server) as box:  # the trainer's in-process completer holds the same model
+        settings = RolloutSettings(max_new_tokens=12, temperature=1.0)
+        through = run_episodes(LocalCompleter(loaded), [row("x"), row("y")], 3, 11, settings, box)
+    assert torch.equal(through.rollouts.completion_ids, first)
+
+
+def test_a_model_out_of_process_cannot_run_episodes(server: Server) -> None:
+    with toolbox(server) as box, pytest.raises(TypeError, match="in-process model"):
+        run_episodes(object(), [row("x")], 1, 0, SETTINGS, box)
