@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from openrft.agent import Toolbox, ToolServer, run_episodes
-from openrft.agent.episodes import LoadedTurns
+from openrft.agent import LoadedTurns, Toolbox, ToolServer, run_episodes
 from openrft.demo.server import free_port
 from openrft.models.completion import RolloutSettings
 from openrft.models.registry import LoadedModel, default_device, load_model
