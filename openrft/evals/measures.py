@@ -96,7 +96,7 @@ def _tool_measures(split: str) -> list[Measure]:
              "tool calls that failed (a 4xx shown to the model, a timeout, an oversized "
              "answer, a 5xx after its retries)"),
         _job(f"{split}_tool_call_tokens_mean", f"{name} tokens/tool call", split,
-             "tokens the model generated per tool call"),
+             "tokens of the tool message the model read, per tool call"),
         _job(f"{split}_dropped_rollouts_count", f"{name} dropped rollouts", split,
              "episodes dropped because a tool kept answering 5xx: never graded, no part of "
              "the advantage, not in the reward mean"),

@@ -44,7 +44,7 @@ class ToolStats:
     latencies: list[float] = field(default_factory=list)
     """Per tool call, seconds until its answer (retries included)."""
     call_tokens: list[int] = field(default_factory=list)
-    """Per tool call, the tokens the model generated for it."""
+    """Per tool call, the tokens of its tool message (what the model read)."""
     errors: int = 0
     """Tool calls that failed: a 4xx shown to the model, a timeout, a 5xx after its retries."""
     dropped: int = 0

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from openrft.errors import InvalidRequestError
-from openrft.outbound import check_url
+from openrft.outbound import REDACTED, check_url, reject_redacted
 from openrft.strict import Strict
 
 __all__ = [
@@ -48,8 +48,6 @@ MAX_TOOLS = 128
 MAX_EPISODE_STEPS = 100
 MAX_HEADERS = 32
 MAX_HEADER_BYTES = 8192
-REDACTED = "***"
-"""What a header's value reads as wherever a job is shown (the endpoint grader's mask too)."""
 PARAM = "method.reinforcement.tools"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP token (RFC 9110)
@@ -116,7 +114,8 @@ def _tool(entry: Any, where: str) -> JobTool:
 
 
 def _check_headers(headers: Any, where: str) -> None:
-    """Names and sizes only: a value is never quoted back (it is a secret)."""
+    """Names and sizes only: a value is never quoted back (it is a secret). A value that is
+    the mask (`***`, copied from a job object) is refused, as an endpoint grader's is."""
     if not isinstance(headers, dict):
         raise InvalidRequestError(f"'{where}' must be an object of strings", param=where)
     if len(headers) > MAX_HEADERS:
@@ -124,20 +123,14 @@ def _check_headers(headers: Any, where: str) -> None:
     for name, value in headers.items():
         if not _HEADER_NAME.fullmatch(name):
             raise InvalidRequestError(f"'{where}': {name[:64]!r} is not a header name", param=where)
-        bad = not isinstance(value, str) or len(value.encode()) > MAX_HEADER_BYTES
-        if bad or any(c in value for c in "\r\n\0"):
+        printable = isinstance(value, str) and value.isascii() and value.isprintable()
+        if not printable or len(value) > MAX_HEADER_BYTES:
             raise InvalidRequestError(
-                f"'{where}.{name}' must be a string of at most {MAX_HEADER_BYTES} bytes with "
-                "no line breaks (its value is not shown: headers are secrets)",
+                f"'{where}.{name}' must be a string of at most {MAX_HEADER_BYTES} printable "
+                "ASCII characters (its value is not shown: headers are secrets)",
                 param=f"{where}.{name}",
             )
-        if value == REDACTED:  # copied from a job object: the key itself was never shown
-            raise InvalidRequestError(
-                f"'{where}.{name}' is {REDACTED!r}, the mask a job shows in place of a header "
-                "value; send the real value",
-                param=f"{where}.{name}",
-                code="redacted_header",
-            )
+    reject_redacted(headers, param=where)
 
 
 def check_tools_format(tools: list[JobTool], response_format: Any, param: str) -> None:

@@ -50,7 +50,7 @@ def test_tools_are_typed_and_the_fingerprint_holds_no_secret(tmp_path: Path) -> 
         ([{**TOOL, "server_url": "http://10.1.2.3/t"}], OFFER, {},
          "method.reinforcement.tools[0].server_url", "OPENRFT_OUTBOUND_HOSTS"),
         ([{**TOOL, "headers": {"X-Key": SECRET + "\n"}}], OFFER, {},
-         "method.reinforcement.tools[0].headers.X-Key", "line breaks"),
+         "method.reinforcement.tools[0].headers.X-Key", "printable"),
         ([TOOL], OFFER, {"max_episode_steps": 0}, "method.reinforcement.max_episode_steps",
          "greater than or equal to 1"),
         ([TOOL], [*OFFER, {"type": "function", "function": {"name": "weather"}}], {},
