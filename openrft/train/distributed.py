@@ -36,7 +36,7 @@ import torch.distributed as dist
 
 from openrft.errors import InvalidRequestError
 from openrft.threads import usable_cores
-from openrft.train.metrics import SplitStats
+from openrft.train.metrics import SplitStats, ToolStats
 from openrft.train.spec import JobSpec, TrainSettings
 
 __all__ = ["SINGLE", "World", "check_processes", "env_rank", "join"]
@@ -136,7 +136,16 @@ class World:
             parse_errors=sum(part.parse_errors for part in parts),
             answers=[a for part in parts for a in part.answers],
             reasoning_tokens=[n for part in parts for n in part.reasoning_tokens],
+            tools=_summed([part.tools for part in parts if part.tools is not None]),
         )
+
+    def gathered(self, items: list[T]) -> list[T]:
+        """Every rank's `items`, concatenated in rank order."""
+        if self.size == 1:
+            return items
+        parts: list[Any] = [None] * self.size
+        dist.all_gather_object(parts, items)
+        return [item for part in parts for item in part]
 
     def total(self, value: float) -> float:
         """`value` summed over the ranks."""
@@ -245,6 +254,16 @@ class World:
 
 
 SINGLE = World()
+
+
+def _summed(parts: list[ToolStats]) -> ToolStats | None:
+    """The ranks' tool use as one split's (None for a job without tools)."""
+    if not parts:
+        return None
+    total = ToolStats()
+    for part in parts:
+        total += part
+    return total
 
 
 class Silent:
