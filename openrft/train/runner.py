@@ -72,9 +72,11 @@ def run_job(
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
     world = distributed.join(spec.settings.device)
-    if not world.main:  # rank 0 alone writes events and checkpoints and hears control
-        events, control, on_validation, on_checkpoint = distributed.Silent(), None, None, None
-    journal = Journal(workdir / "events.jsonl", events)
+    journal: EventSink = distributed.Silent()  # other ranks neither read nor write the journal
+    if world.main:  # rank 0 alone writes events and checkpoints and hears control
+        journal = Journal(workdir / "events.jsonl", events)
+    else:
+        control, on_validation, on_checkpoint = None, None, None
     job = _Job(spec, workdir, home, journal, control)
     job.world = world
     job.on_validation, job.on_checkpoint = on_validation, on_checkpoint
@@ -105,7 +107,7 @@ class _Job:
     hp: Resolved
 
     def __init__(
-        self, spec: JobSpec, workdir: Path, home: Path, events: Journal, control: Control | None
+        self, spec: JobSpec, workdir: Path, home: Path, events: EventSink, control: Control | None
     ):
         self.spec, self.home, self.events, self.control = spec, home, events, control
         self.state: dict[str, Any] = {"step": 0, "trained_tokens": 0, "metrics": {}}
