@@ -25,8 +25,10 @@ import sqlite3
 from typing import Any
 
 from openrft.errors import OpenRFTError
+from openrft.evals.output_items import Chunk
 from openrft.evals.records import EvalStore
-from openrft.evals.scoring import Answered, Totals, graded_items, local_items
+from openrft.evals.samples import given, given_text, record
+from openrft.evals.scoring import Answered, Totals, grade_local, graded_items
 from openrft.evals.sources import (
     CompletionsSource,
     DataSource,
@@ -158,12 +160,15 @@ class RunExecutor:
         self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
         chunk: list[Row], start: int, totals: Totals,
     ) -> bool:  # fmt: skip
-        """Grade and write a chunk of given samples with local criteria. The collector is
-        paused: its passes over the run's rows would cost more than the grading."""
+        """Grade and write a chunk of given samples with local criteria, as columns: the rows
+        are stored as they came and each output item is built when it is read. The collector
+        is paused: its passes over the run's rows would cost more than the grading."""
         with paused_gc():
-            items = local_items(criteria, graders, chunk, [_given(row) for row in chunk], start)
-            totals.add(items, run["model"])
-            return self.store.add_items(run, items, totals.as_record())
+            samples = [given_text(row) for row in chunk]
+            grades = grade_local(criteria, graders, samples, [row["item"] for row in chunk])
+            totals.add_local(grades)
+            written = Chunk(start, grades.statuses, chunk, grades.results, given=True)
+            return self.store.add_chunk(run, written, totals.as_record())
 
     def _rows(self, run: sqlite3.Row, source: DataSource) -> list[Row]:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
@@ -178,7 +183,7 @@ class RunExecutor:
         self, source: DataSource, target: str | None, model: str, chunk: list[Row]
     ) -> list[Answered]:
         if not isinstance(source, CompletionsSource):
-            return [_given(row) for row in chunk]
+            return [given(row) for row in chunk]
         params = sampling(source)
         answers = await asyncio.gather(
             *(self._answer(source, target, row, params) for row in chunk)
@@ -216,50 +221,20 @@ def _answered(
     model: str, params: dict[str, Any], messages: list[dict[str, Any]], answer: Any
 ) -> Answered:
     """The sample to grade and the output item's `sample` record for one answered row."""
-    record = _record(model, params, messages)
+    made = record(model, params, messages)
     if isinstance(answer, _RowError):
-        record["error"] = answer.body
-        return None, record
+        made["error"] = answer.body
+        return None, made
     message = assistant_message(answer)
     reason = getattr(answer, "finish_reason", None) or "stop"
-    record.update(output=[message], finish_reason=reason)
-    record["usage"].update(usage([answer]))
+    made.update(output=[message], finish_reason=reason)
+    made["usage"].update(usage([answer]))
     json_expected = (params.get("response_format") or {}).get("type") in (
         "json_schema",
         "json_object",
     )
     sample = Sample.from_message(message, finish_reason=reason, json_expected=json_expected)
-    return sample, record
-
-
-def _record(model: str, params: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """An output item's `sample` record before its answer."""
-    asked = [{"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages]
-    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0}
-    return {
-        "input": asked, "output": [], "finish_reason": "", "model": model, "usage": tokens,
-        "error": None, "temperature": params.get("temperature", 1.0),
-        "max_completion_tokens": params.get("max_tokens"), "top_p": params.get("top_p", 1.0),
-        "seed": params.get("seed"),
-    }  # fmt: skip
-
-
-def _given(row: Row) -> Answered:
-    """A jsonl row's own sample, graded as it is: a sample object, or a Chat Completion whose
-    first choice is the answer (what OpenAI's cookbook uploads)."""
-    given = dict(row.get("sample") or {})
-    choices = given.get("choices")
-    if "output_text" in given or not choices:
-        given["output_text"] = str(given.get("output_text") or "")
-    sample = Sample.coerce(given)
-    record = _record(str(given.get("model") or ""), {}, [])
-    message: dict[str, Any] = {"role": "assistant", "content": sample.output_text}
-    if sample.output_tools:
-        message["tool_calls"] = sample.output_tools
-    first = choices[0] if isinstance(choices, list) and choices else None
-    finish = first.get("finish_reason") if isinstance(first, dict) else None
-    record.update(output=[message], finish_reason=finish if isinstance(finish, str) else "stop")
-    return sample, record
+    return sample, made
 
 
 def _bare(criterion: dict[str, Any]) -> dict[str, Any]:
