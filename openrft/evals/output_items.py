@@ -71,6 +71,14 @@ class Chunk:
     """`{"each": [results per row]}`, or columns (`scoring.LocalGrades.results`)."""
     given: bool = False
     """`rows` are a jsonl run's rows as given; their sample records are built on read."""
+    lines: list[bytes] | None = None
+    """`rows` as their file's lines hold them (stored as they are, not encoded again)."""
+
+    def body(self) -> bytes:
+        """One JSON line per row (ASCII when encoded here: a line never holds a newline)."""
+        if self.lines is not None:
+            return b"\n".join(self.lines)
+        return "\n".join(map(_json, self.rows)).encode()
 
 
 def from_items(items: list[dict[str, Any]]) -> Chunk:
@@ -89,7 +97,7 @@ def write(conn: sqlite3.Connection, run: sqlite3.Row, chunk: Chunk, created_at: 
         "ids, samples, statuses, results, body) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
         (run["id"], chunk.first_row, run["eval_id"], len(chunk.rows), created_at,
          secrets.token_hex(_KEY // 2), "given" if chunk.given else "record", chunk.statuses,
-         _json(chunk.results), "\n".join(map(_json, chunk.rows))),
+         _json(chunk.results), chunk.body()),
     )  # fmt: skip
 
 
@@ -242,7 +250,7 @@ def _build(
     return built
 
 
-_Stored = tuple[list[str], Callable[[int], list[dict[str, Any]]], bool]
+_Stored = tuple[list[bytes], Callable[[int], list[dict[str, Any]]], bool]
 
 
 @functools.lru_cache(maxsize=4)
@@ -256,11 +264,8 @@ def _stored(db: Database, run_id: str, first_row: int, key: str) -> _Stored | No
     )
     if body is None:
         return None
-    return (
-        body["body"].split("\n"),
-        _results(json.loads(body["results"])),
-        body["samples"] == "given",
-    )
+    lines: list[bytes] = body["body"].split(b"\n")
+    return lines, _results(json.loads(body["results"])), body["samples"] == "given"
 
 
 def _results(stored: dict[str, Any]) -> Callable[[int], list[dict[str, Any]]]:

@@ -34,6 +34,7 @@ from openrft.evals.sources import (
     DataSource,
     FileId,
     Row,
+    Rows,
     load_rows,
     messages_for,
     parse_data_source,
@@ -77,7 +78,7 @@ class RunExecutor:
         self.store, self.engine, self.files, self.context = store, engine, files, context
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._handed: dict[str, list[Row]] = {}
+        self._handed: dict[str, Rows] = {}
         """Rows of queued runs as their create request read and checked them."""
 
     def start(self) -> None:
@@ -86,7 +87,7 @@ class RunExecutor:
             log.info("eval runs requeued after a restart: %d", requeued)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    def wake(self, run_id: str | None = None, rows: list[Row] | None = None) -> None:
+    def wake(self, run_id: str | None = None, rows: Rows | None = None) -> None:
         """A run was queued: look now rather than at the next poll. `rows`: that run's rows,
         already read and checked, so the run does not read its file again."""
         if run_id is not None and rows is not None:
@@ -144,8 +145,9 @@ class RunExecutor:
         for start in range(self.store.done_rows(run["id"]), len(rows), size):
             chunk = rows[start : start + size]
             if size == LOCAL_CHUNK:  # on a thread: the HTTP loop goes on serving meanwhile
+                lines = rows.lines[start : start + size] if rows.lines is not None else None
                 written = await asyncio.to_thread(
-                    self._local_chunk, run, criteria, graders, chunk, start, totals
+                    self._local_chunk, run, criteria, graders, chunk, lines, start, totals
                 )
             else:
                 samples = await self._samples(source, target, run["model"], chunk)
@@ -158,7 +160,7 @@ class RunExecutor:
 
     def _local_chunk(
         self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
-        chunk: list[Row], start: int, totals: Totals,
+        chunk: list[Row], lines: list[bytes] | None, start: int, totals: Totals,
     ) -> bool:  # fmt: skip
         """Grade and write a chunk of given samples with local criteria, as columns: the rows
         are stored as they came and each output item is built when it is read. The collector
@@ -167,10 +169,10 @@ class RunExecutor:
             samples = [given_text(row) for row in chunk]
             grades = grade_local(criteria, graders, samples, [row["item"] for row in chunk])
             totals.add_local(grades)
-            written = Chunk(start, grades.statuses, chunk, grades.results, given=True)
+            written = Chunk(start, grades.statuses, chunk, grades.results, True, lines)
             return self.store.add_chunk(run, written, totals.as_record())
 
-    def _rows(self, run: sqlite3.Row, source: DataSource) -> list[Row]:
+    def _rows(self, run: sqlite3.Row, source: DataSource) -> Rows:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
         rows = self._handed.pop(run["id"], None)
         if rows is None:

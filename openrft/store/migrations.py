@@ -173,7 +173,7 @@ def m012_eval_chunks(db: sqlite3.Connection) -> None:
             run_id TEXT NOT NULL, first_row INTEGER NOT NULL, eval_id TEXT NOT NULL,
             row_count INTEGER NOT NULL, created_at INTEGER NOT NULL, id_key TEXT NOT NULL,
             ids TEXT, samples TEXT NOT NULL, statuses TEXT NOT NULL, results TEXT NOT NULL,
-            body TEXT NOT NULL, PRIMARY KEY (run_id, first_row))"""
+            body BLOB NOT NULL, PRIMARY KEY (run_id, first_row))"""
     )
     db.execute("CREATE INDEX eval_chunks_by_eval ON eval_chunks (eval_id)")
     runs = [run for (run,) in db.execute("SELECT DISTINCT run_id FROM eval_items ORDER BY run_id")]
@@ -202,7 +202,7 @@ def _written_together(items: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]
 
 def _insert_chunk(db: sqlite3.Connection, run_id: str, group: list[tuple[Any, ...]]) -> None:
     letters = {"pass": "p", "fail": "f", "error": "e"}
-    body = "\n".join(f'{{"item":{item[5]},"sample":{item[7]}}}' for item in group)
+    body = "\n".join(f'{{"item":{item[5]},"sample":{item[7]}}}' for item in group).encode()
     results = '{"each":[' + ",".join(item[6] for item in group) + "]}"
     db.execute(
         "INSERT INTO eval_chunks (run_id, first_row, eval_id, row_count, created_at, id_key, "
