@@ -108,8 +108,7 @@ class EvalStore:
                 output_items.delete_run(conn, old)
                 conn.execute("DELETE FROM eval_runs WHERE id = ?", (old,))
             run = self.create_run(project, eval_id, fields, status="in_progress")
-            if self.add_items(run, items, totals):
-                self.move(run["id"], {"in_progress"}, "completed")
+            self.add_items(run, items, totals, last=True)
 
     def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
         row = self.db.one(
@@ -181,22 +180,27 @@ class EvalStore:
         return output_items.done_rows(self.db, run_id)
 
     def add_items(
-        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any]
-    ) -> bool:
+        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any],
+        *, last: bool = False,
+    ) -> bool:  # fmt: skip
         """`add_chunk` for output items as `scoring.build_items` makes them."""
-        return self.add_chunk(run, output_items.from_items(items), totals)
+        return self.add_chunk(run, output_items.from_items(items), totals, last=last)
 
-    def add_chunk(self, run: sqlite3.Row, chunk: Chunk, totals: dict[str, Any]) -> bool:
+    def add_chunk(
+        self, run: sqlite3.Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False
+    ) -> bool:
         """Write a chunk's output items and the run's new totals together, only while the run
-        is `in_progress`; False (nothing written) when it was cancelled or deleted."""
+        is `in_progress`; False (nothing written) when it was cancelled or deleted. The
+        run's `last` chunk moves it to `completed` in the same commit."""
         now = int(time.time())
         try:
             with self.db.tx() as conn:
                 cursor = conn.execute(
-                    "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ? "
+                    "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ?, status = ? "
                     "WHERE id = ? AND status = 'in_progress'",
                     (dumps(totals["counts"]), dumps(totals["usage"]),
-                     dumps(totals["per_criteria"]), run["id"]),
+                     dumps(totals["per_criteria"]), "completed" if last else "in_progress",
+                     run["id"]),
                 )  # fmt: skip
                 if cursor.rowcount != 1:
                     raise _Gone

@@ -60,7 +60,7 @@ CHUNK = 32
 """Rows answered and graded together when they wait on a model, a sandbox or a judge: small
 enough that cancel is prompt, large enough that the engine batches the answers."""
 
-LOCAL_CHUNK = 4096
+LOCAL_CHUNK = 8192
 """Rows graded and written together when every criterion grades in-process and no model
 answers (a `jsonl` run of local graders: a few tens of ms of work, where the commit's fsync
 alone takes ~20 ms on a busy disk). A crash loses at most this many rows' grades, which the
@@ -142,35 +142,40 @@ class RunExecutor:
         totals = Totals.of(run)
         context = self.context.for_project(run["project"])
         size = chunk_size(source, graders)
-        for start in range(self.store.done_rows(run["id"]), len(rows), size):
-            chunk = rows[start : start + size]
+        starts = range(self.store.done_rows(run["id"]), len(rows), size)
+        for start in starts:
+            last = start + size >= len(rows)  # written with the run `completed`: one commit
             if size == LOCAL_CHUNK:  # on a thread: the HTTP loop goes on serving meanwhile
                 lines = rows.lines[start : start + size] if rows.lines is not None else None
                 written = await asyncio.to_thread(
-                    self._local_chunk, run, criteria, graders, chunk, lines, start, totals
+                    self._local_chunk, run, criteria, graders, rows, lines, start, totals, last
                 )
             else:
+                chunk = rows[start : start + size]
                 samples = await self._samples(source, target, run["model"], chunk)
                 items = await graded_items(criteria, graders, chunk, samples, start, context)
                 totals.add(items, run["model"])
-                written = self.store.add_items(run, items, totals.as_record())
+                written = self.store.add_items(run, items, totals.as_record(), last=last)
             if not written:
                 return  # cancelled or deleted meanwhile
-        self.store.move(run["id"], {"in_progress"}, "completed")
+        if not starts:  # every row was written before a restart
+            self.store.move(run["id"], {"in_progress"}, "completed")
 
     def _local_chunk(
         self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
-        chunk: list[Row], lines: list[bytes] | None, start: int, totals: Totals,
+        rows: Rows, lines: list[bytes] | None, start: int, totals: Totals, last: bool,
     ) -> bool:  # fmt: skip
-        """Grade and write a chunk of given samples with local criteria, as columns: the rows
-        are stored as they came and each output item is built when it is read. The collector
-        is paused: its passes over the run's rows would cost more than the grading."""
+        """Grade and write the chunk at `start` of given samples with local criteria, as
+        columns: the rows are stored as they came and each output item is built when it is
+        read. The collector is paused: its passes over the run's rows would cost more than
+        the grading."""
         with paused_gc():
+            chunk = rows[start : start + LOCAL_CHUNK]
             samples = [given_text(row) for row in chunk]
             grades = grade_local(criteria, graders, samples, [row["item"] for row in chunk])
             totals.add_local(grades)
             written = Chunk(start, grades.statuses, chunk, grades.results, True, lines)
-            return self.store.add_chunk(run, written, totals.as_record())
+            return self.store.add_chunk(run, written, totals.as_record(), last=last)
 
     def _rows(self, run: sqlite3.Row, source: DataSource) -> Rows:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
