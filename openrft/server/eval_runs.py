@@ -3,11 +3,14 @@
 A run goes `queued` → `in_progress` → `completed` (or `failed`, or `canceled` by request).
 Each chunk is answered (for `completions` runs, through the serving engine, so eval traffic is
 batched with chat traffic), graded by every testing criterion, and written with the run's new
-totals in one transaction. Cancel and delete take effect at the next chunk. A chunk is `CHUNK`
-rows when a row waits on something (a model's answer, a sandbox, a judge) and `LOCAL_CHUNK`
-rows when every row is graded in this process, where one commit (an fsync) per 32 rows would
-cost ten times the grading. The rows the create request read and checked are handed over
-(`wake`), so the file is read once; only a run resumed after a restart reads it again.
+totals in one transaction (the last chunk's also completes the run). Cancel and delete take
+effect at the next chunk. A chunk is `CHUNK` rows when a row waits on something (a model's
+answer, a sandbox, a judge) and `LOCAL_CHUNK` rows when every row is graded in this process,
+where one commit (an fsync) per 32 rows would cost ten times the grading; such a chunk is
+graded in columns and stored as its rows came, one store row for the chunk
+(`openrft.evals.output_items` builds each output item when it is read). The rows the create
+request read and checked are handed over (`wake`), so the file is read once; only a run
+resumed after a restart reads it again.
 
 Guarantees: a server stopped (or killed) mid-run requeues the run when it starts again and goes
 on from the first row without an output item, so no row is graded twice and none is lost (a
@@ -62,8 +65,8 @@ enough that cancel is prompt, large enough that the engine batches the answers."
 
 LOCAL_CHUNK = 8192
 """Rows graded and written together when every criterion grades in-process and no model
-answers (a `jsonl` run of local graders: a few tens of ms of work, where the commit's fsync
-alone takes ~20 ms on a busy disk). A crash loses at most this many rows' grades, which the
+answers (a `jsonl` run of local graders: a few tens of ms of work, where a commit's fsync
+alone takes 5-20 ms on a busy disk). A crash loses at most this many rows' grades, which the
 resumed run grades again."""
 
 
