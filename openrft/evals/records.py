@@ -19,6 +19,7 @@ from openrft.errors import NotFoundError
 from openrft.evals import output_items
 from openrft.evals.output_items import Chunk
 from openrft.evals.scoring import criteria_counts
+from openrft.outbound import redact_headers
 from openrft.store.db import Database, dumps, loads
 from openrft.store.ids import new_hex_id
 
@@ -258,7 +259,7 @@ def eval_object(row: sqlite3.Row) -> dict[str, Any]:
         "created_at": row["created_ns"] // 10**9,
         "metadata": loads(row["metadata"]) or {},  # OpenAI shows {} when none was given
         "data_source_config": loads(row["config"]),
-        "testing_criteria": loads(row["criteria"]),
+        "testing_criteria": redact_headers(loads(row["criteria"])),  # secrets: `***`
     }
 
 
