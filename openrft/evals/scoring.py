@@ -87,10 +87,10 @@ def grade_local(
         line = pass_line(grader)
         score = list(graded.rewards)
         passing = [reward >= line for reward in score]
+        for row, result in graded.failures.items():  # the rows whose result is its own
+            score[row], passing[row] = result.reward, passed(grader, result)
         failed = {row: result for row, result in graded.failures.items() if result.errors}
-        for row, result in failed.items():
-            score[row], passing[row] = result.reward, False
-            flags.append([row, column, result.errors])
+        flags += [[row, column, result.errors] for row, result in failed.items()]
         errored.update(failed)
         scores.append(score)
         passes.append(passing)
