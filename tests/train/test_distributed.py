@@ -303,3 +303,47 @@ def test_the_worker_runs_a_job_under_torchrun_and_resumes_it_after_a_rank_dies(
     assert len(messages) == len(set(messages)) + messages.count("Training process started")
     log = (tmp_path / "jobs" / job / "child.log").read_text()
     assert "[rank1]" in log or "rank: 1" in log  # two ranks ran it
+
+
+def test_a_two_process_job_pauses_as_rank_0_is_told_and_resumes(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pause reaches rank 0 (it alone polls the store) and every rank stops at the same step,
+    with a checkpoint; resumed, the job finishes where it left off."""
+    from openrft.jobs.launcher import ProcessLauncher
+    from openrft.jobs.store import JobStore
+    from openrft.jobs.worker import Worker
+
+    monkeypatch.delenv("OPENRFT_JOB_RUNNER", raising=False)
+    monkeypatch.setenv("OPENRFT_DIST_TIMEOUT", "60")
+    (tmp_path / "models").symlink_to(home / "models")
+    job = "ftjob-paused-ranks"
+    db = queue_job(tmp_path, job, steps=6, processes=2)
+    launcher = ProcessLauncher(tmp_path, {"openrft-tiny": "openrft-tiny"})
+    worker, jobs = Worker(tmp_path, db, launcher=launcher), JobStore(db)
+
+    def tick_until(*statuses: str, then: Callable[[], bool] = lambda: False) -> str:
+        deadline = time.monotonic() + 2 * DEADLINE
+        while (status := jobs.row(job)["status"]) not in statuses or worker.children:
+            assert time.monotonic() < deadline, f"job stuck in {status}"
+            worker.tick()
+            if then():
+                return status
+            time.sleep(0.05)
+        return status
+
+    def metrics() -> list[int]:
+        rows = db.all("SELECT step FROM events WHERE job_id = ? AND type = 'metrics'", (job,))
+        return sorted(row["step"] for row in rows)
+
+    tick_until("succeeded", "failed", then=lambda: bool(metrics()))
+    jobs.act("default", job, "pause")
+    assert tick_until("paused", "failed", "succeeded") == "paused"
+    paused_at = max(metrics())
+    assert paused_at < 6
+    assert (tmp_path / "jobs" / job / "checkpoints" / f"step-{paused_at}").is_dir()
+    jobs.act("default", job, "resume")
+    assert tick_until("succeeded", "failed") == "succeeded", jobs.row(job)["error"]
+    assert metrics() == [1, 2, 3, 4, 5, 6]
+    messages = [r["message"] for r in db.all("SELECT message FROM events WHERE job_id = ?", (job,))]
+    assert f"Resumed from step {paused_at}" in messages
