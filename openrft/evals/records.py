@@ -11,14 +11,13 @@ interrupted between two chunks keeps counts that match its items. Lists page by 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.scoring import criteria_counts
-from openrft.store.db import Database, dumps, loads
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_hex_id
 
 __all__ = ["EvalStore", "eval_object", "item_object", "run_object"]
@@ -51,7 +50,7 @@ class EvalStore:
 
     # --- evals ---------------------------------------------------------------------------
 
-    def create_eval(self, project: str, fields: dict[str, Any]) -> sqlite3.Row:
+    def create_eval(self, project: str, fields: dict[str, Any]) -> Row:
         eval_id, now = new_hex_id("eval_"), time.time_ns()
         with self.db.tx() as conn:
             conn.execute(
@@ -61,7 +60,7 @@ class EvalStore:
             )  # fmt: skip
         return self.eval_row(project, eval_id)
 
-    def eval_row(self, project: str, eval_id: str) -> sqlite3.Row:
+    def eval_row(self, project: str, eval_id: str) -> Row:
         row = self.db.one("SELECT * FROM evals WHERE id = ? AND project = ?", (eval_id, project))
         if row is None:
             raise NotFoundError(f"No such eval: {eval_id}", param="eval_id")
@@ -69,7 +68,7 @@ class EvalStore:
 
     def update_eval(
         self, project: str, eval_id: str, name: str | None, metadata: dict[str, str] | None
-    ) -> sqlite3.Row:
+    ) -> Row:
         row = self.eval_row(project, eval_id)
         with self.db.tx() as conn:
             conn.execute(
@@ -91,7 +90,7 @@ class EvalStore:
 
     def eval_page(
         self, project: str, after: str | None, limit: int, order: str, order_by: str
-    ) -> tuple[list[sqlite3.Row], bool]:
+    ) -> tuple[list[Row], bool]:
         time_key = "updated_ns" if order_by == "updated_at" else "created_ns"
         anchor = self.eval_row(project, after) if after else None
         return self._page("evals", "project = ?", [project], (time_key, "id"), anchor,
@@ -101,7 +100,7 @@ class EvalStore:
 
     def create_run(
         self, project: str, eval_id: str, fields: dict[str, Any], status: str = "queued"
-    ) -> sqlite3.Row:
+    ) -> Row:
         per_criteria = criteria_counts(loads(self.eval_row(project, eval_id)["criteria"]))
         run_id = new_hex_id("evalrun_")
         with self.db.tx() as conn:
@@ -129,7 +128,7 @@ class EvalStore:
             if self.add_items(run, items, totals):
                 self.move(run["id"], {"in_progress"}, "completed")
 
-    def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+    def run_row(self, project: str, eval_id: str, run_id: str) -> Row:
         row = self.db.one(
             "SELECT * FROM eval_runs WHERE id = ? AND eval_id = ? AND project = ?",
             (run_id, eval_id, project),
@@ -141,7 +140,7 @@ class EvalStore:
     def run_page(
         self, project: str, eval_id: str, after: str | None, limit: int, order: str,
         status: str | None,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+    ) -> tuple[list[Row], bool]:  # fmt: skip
         self.eval_row(project, eval_id)
         where, params = "eval_id = ? AND project = ?", [eval_id, project]
         if status is not None:
@@ -149,7 +148,7 @@ class EvalStore:
         anchor = self.run_row(project, eval_id, after) if after else None
         return self._page("eval_runs", where, params, ("created_ns", "id"), anchor, limit, order)
 
-    def cancel_run(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+    def cancel_run(self, project: str, eval_id: str, run_id: str) -> Row:
         """`canceled`, unless the run has finished already (then it is left as it is)."""
         self.run_row(project, eval_id, run_id)
         self.move(run_id, {"queued", "in_progress"}, "canceled")
@@ -171,7 +170,7 @@ class EvalStore:
             )
         return cursor.rowcount == 1
 
-    def next_queued(self) -> sqlite3.Row | None:
+    def next_queued(self) -> Row | None:
         return self.db.one(
             "SELECT * FROM eval_runs WHERE status = 'queued' ORDER BY created_ns, id LIMIT 1"
         )
@@ -199,9 +198,7 @@ class EvalStore:
         row = self.db.one("SELECT COUNT(*) AS n FROM eval_items WHERE run_id = ?", (run_id,))
         return int(row["n"]) if row else 0
 
-    def add_items(
-        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any]
-    ) -> bool:
+    def add_items(self, run: Row, items: list[dict[str, Any]], totals: dict[str, Any]) -> bool:
         """Write a chunk's output items and the run's new totals together, only while the run
         is `in_progress`; False (nothing written) when it was cancelled or deleted."""
         now = int(time.time())
@@ -227,7 +224,7 @@ class EvalStore:
 
     # --- output items --------------------------------------------------------------------
 
-    def item_row(self, project: str, eval_id: str, run_id: str, item_id: str) -> sqlite3.Row:
+    def item_row(self, project: str, eval_id: str, run_id: str, item_id: str) -> Row:
         self.run_row(project, eval_id, run_id)
         row = self.db.one("SELECT * FROM eval_items WHERE id = ? AND run_id = ?", (item_id, run_id))
         if row is None:
@@ -237,7 +234,7 @@ class EvalStore:
     def item_page(
         self, project: str, eval_id: str, run_id: str, after: str | None, limit: int,
         order: str, status: str | None,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+    ) -> tuple[list[Row], bool]:  # fmt: skip
         self.run_row(project, eval_id, run_id)
         where, params = "run_id = ?", [run_id]
         if status is not None:
@@ -247,8 +244,8 @@ class EvalStore:
 
     def _page(
         self, table: str, where: str, params: list[Any], keys: tuple[str, ...],
-        anchor: sqlite3.Row | None, limit: int, order: str,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+        anchor: Row | None, limit: int, order: str,
+    ) -> tuple[list[Row], bool]:  # fmt: skip
         direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
         columns = ", ".join(keys)
         if anchor is not None:
@@ -267,7 +264,7 @@ class _Gone(Exception):
     """The run left `in_progress` while a chunk was being graded."""
 
 
-def eval_object(row: sqlite3.Row) -> dict[str, Any]:
+def eval_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "eval",
@@ -279,7 +276,7 @@ def eval_object(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
+def run_object(row: Row, report_url: str = "") -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "eval.run",
@@ -298,7 +295,7 @@ def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
     }
 
 
-def item_object(row: sqlite3.Row) -> dict[str, Any]:
+def item_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "eval.run.output_item",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from typing import Any
 
 from openrft.errors import OpenRFTError
@@ -47,6 +46,7 @@ from openrft.graders import (
     validate_grader,
 )
 from openrft.server.chat_wire import assistant_message, usage
+from openrft.store.db import Row as StoreRow
 from openrft.store.db import loads
 
 __all__ = ["CHUNK", "LOCAL_CHUNK", "RunExecutor", "chunk_size"]
@@ -124,10 +124,10 @@ class RunExecutor:
             for run_id in set(self._handed) - waiting:
                 del self._handed[run_id]
 
-    def _fail(self, run: sqlite3.Row, code: str, message: str) -> None:
+    def _fail(self, run: StoreRow, code: str, message: str) -> None:
         self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
 
-    async def _execute(self, run: sqlite3.Row) -> None:
+    async def _execute(self, run: StoreRow) -> None:
         evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
         if evaluation is None:
             return  # deleted with its eval
@@ -155,7 +155,7 @@ class RunExecutor:
         self.store.move(run["id"], {"in_progress"}, "completed")
 
     def _local_chunk(
-        self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
+        self, run: StoreRow, criteria: list[dict[str, Any]], graders: list[AnyGrader],
         chunk: list[Row], start: int, totals: Totals,
     ) -> bool:  # fmt: skip
         """Grade and write a chunk of given samples with local criteria. The collector is
@@ -165,7 +165,7 @@ class RunExecutor:
             totals.add(items, run["model"])
             return self.store.add_items(run, items, totals.as_record())
 
-    def _rows(self, run: sqlite3.Row, source: DataSource) -> list[Row]:
+    def _rows(self, run: StoreRow, source: DataSource) -> list[Row]:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
         rows = self._handed.pop(run["id"], None)
         if rows is None:

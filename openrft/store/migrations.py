@@ -1,6 +1,9 @@
-"""The SQLite schema, as migrations that are only ever appended (never edited once shipped).
+"""The SQLite schema before Alembic: hand-written migrations m001..m011, frozen.
 
-Each `mNNN_*` function runs once, inside the transaction that records it in `_migrations`.
+A store made by an earlier openrft records these in `_migrations`; `openrft.store.upgrade`
+applies the ones it lacks (each once, recorded in `_migrations`), then stamps the store at
+Alembic's baseline revision, which is the schema m011 leaves. Nothing is added here: a change
+to the schema is an Alembic revision (`openrft/store/revisions/versions`) on both backends.
 """
 
 from __future__ import annotations
@@ -191,25 +194,18 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now. Safe when two
-    processes open the same home at once: each migration is checked inside its transaction."""
+    """Apply the migrations not yet recorded, in the caller's (write) transaction; returns the
+    names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     applied = []
     for migration in MIGRATIONS:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            done = db.execute(
-                "SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)
-            ).fetchone()
-            if not done:
-                migration(db)
-                db.execute(
-                    "INSERT INTO _migrations VALUES (?, strftime('%s','now'))",
-                    (migration.__name__,),
-                )
-                applied.append(migration.__name__)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        done = db.execute(
+            "SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)
+        ).fetchone()
+        if not done:
+            migration(db)
+            db.execute(
+                "INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (migration.__name__,)
+            )
+            applied.append(migration.__name__)
     return applied
