@@ -139,7 +139,7 @@ class Database:
         home.mkdir(parents=True, exist_ok=True)
         self.home = Path(os.path.abspath(home))
         """The state root, absolute: stored model paths are relative to it (`store.paths`)."""
-        self.url = url or engine.database_url(self.home)
+        self.url = engine.normalized(url) if url else engine.database_url(self.home)
         self.engine = engine.create(self.url)
         weakref.finalize(self, self.engine.dispose)  # a store dropped unclosed closes its pool
         self.backend = self.engine.dialect.name

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
-__all__ = ["ENV", "create", "database_url", "redacted"]
+__all__ = ["ENV", "create", "database_url", "normalized", "redacted"]
 
 ENV = "OPENRFT_DATABASE_URL"
 """Names the store's database; unset or empty means SQLite in the home."""
@@ -30,12 +30,15 @@ def database_url(home: Path) -> str:
     """The store's URL: `OPENRFT_DATABASE_URL` (psycopg 3 as PostgreSQL's driver), else the
     home's SQLite file."""
     named = os.environ.get(ENV, "").strip()
-    if not named:
-        return f"sqlite:///{home / 'openrft.db'}"
+    return normalized(named) if named else f"sqlite:///{home / 'openrft.db'}"
+
+
+def normalized(named: str) -> str:
+    """`named` with psycopg 3 as PostgreSQL's driver (SQLAlchemy's default is psycopg2)."""
     url = make_url(named)
     if url.get_backend_name() not in ("postgresql", "sqlite"):
         raise ValueError(f"{ENV} must name a postgresql:// or sqlite:// database, not {named!r}")
-    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+    if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return url.render_as_string(hide_password=False)
 
