@@ -18,7 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
+
+from openrft.errors import InvalidRequestError
 
 __all__ = ["ENV", "create", "database_url", "normalized", "redacted"]
 
@@ -34,10 +37,16 @@ def database_url(home: Path) -> str:
 
 
 def normalized(named: str) -> str:
-    """`named` with psycopg 3 as PostgreSQL's driver (SQLAlchemy's default is psycopg2)."""
-    url = make_url(named)
+    """`named` with psycopg 3 as PostgreSQL's driver; `InvalidRequestError` (with the password
+    hidden) for a URL that names neither backend."""
+    try:
+        url = make_url(named)
+    except ArgumentError:
+        raise InvalidRequestError(f"{ENV} is not a database URL") from None
     if url.get_backend_name() not in ("postgresql", "sqlite"):
-        raise ValueError(f"{ENV} must name a postgresql:// or sqlite:// database, not {named!r}")
+        raise InvalidRequestError(
+            f"{ENV} must name a postgresql:// or sqlite:// database, not {redacted(named)}"
+        )
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return url.render_as_string(hide_password=False)

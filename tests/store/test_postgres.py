@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from openrft.errors import InvalidRequestError
 from openrft.store import engine
 from openrft.store.db import Database, Row
 from openrft.store.jobs import JobTable
@@ -21,8 +22,12 @@ def test_the_url_names_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     url = engine.database_url(tmp_path)
     assert url == "postgresql+psycopg://team:s3cret@db.internal:5433/openrft"
     assert engine.redacted(url) == "postgresql+psycopg://team:***@db.internal:5433/openrft"
-    monkeypatch.setenv(engine.ENV, "mysql://root@127.0.0.1/openrft")
-    with pytest.raises(ValueError, match="postgresql:// or sqlite://"):
+    monkeypatch.setenv(engine.ENV, "mysql://root:s3cret@127.0.0.1/openrft")
+    with pytest.raises(InvalidRequestError, match="postgresql:// or sqlite://") as refused:
+        engine.database_url(tmp_path)
+    assert "s3cret" not in refused.value.message
+    monkeypatch.setenv(engine.ENV, "no url at all")
+    with pytest.raises(InvalidRequestError, match="is not a database URL"):
         engine.database_url(tmp_path)
 
 
