@@ -154,7 +154,7 @@ class Database:
 
     def _upgrade(self) -> None:
         with self.engine.connect() as conn:
-            if upgrade.revision(conn) == upgrade.head():
+            if upgrade.revision(conn) == upgrade.HEAD:
                 return
         with self.tx() as tx:
             applied = upgrade.upgrade(tx.sa, self.home)
@@ -181,6 +181,14 @@ class Database:
                 raise
             finally:
                 self._local.tx = None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Connection]:
+        """Writes an error undoes alone: the enclosing transaction goes on (after a failed
+        statement PostgreSQL refuses every later one in its transaction; SQLite does not).
+        Outside a transaction, one of its own."""
+        with self.tx() as conn, conn.sa.begin_nested():
+            yield conn
 
     def execute(self, sql: str | Executable, params: Params = ()) -> Result:
         """One statement: in this thread's transaction if it is in one, else on its own."""

@@ -23,7 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from openrft.errors import InvalidRequestError
 
-__all__ = ["ENV", "create", "database_url", "normalized", "redacted"]
+__all__ = ["ENV", "create", "database_url", "normalized", "redacted", "store_exists"]
 
 ENV = "OPENRFT_DATABASE_URL"
 """Names the store's database; unset or empty means SQLite in the home."""
@@ -34,6 +34,12 @@ def database_url(home: Path) -> str:
     home's SQLite file."""
     named = os.environ.get(ENV, "").strip()
     return normalized(named) if named else f"sqlite:///{home / 'openrft.db'}"
+
+
+def store_exists(home: Path) -> bool:
+    """Whether `home` has a store to read (named by `OPENRFT_DATABASE_URL`, or SQLite's file):
+    readers that must not create one ask first."""
+    return bool(os.environ.get(ENV, "").strip()) or (home / "openrft.db").exists()
 
 
 def normalized(named: str) -> str:

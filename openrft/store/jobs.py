@@ -46,10 +46,11 @@ class JobTable:
     # -- rows -------------------------------------------------------------------------------
 
     def insert(self, columns: Mapping[str, Any]) -> None:
-        """A new row; SQLAlchemy's `IntegrityError` when its id or idempotency key is taken."""
+        """A new row; SQLAlchemy's `IntegrityError` when its id or idempotency key is taken
+        (the caller's transaction, if any, goes on)."""
         names, values = self._encoded(columns)
         marks = ", ".join("?" for _ in names)
-        with self.db.tx() as conn:
+        with self.db.savepoint() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})", values)
 
     def get(self, job_id: str) -> Row | None:

@@ -14,31 +14,36 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from openrft.store import migrations
 
-__all__ = ["BASELINE", "head", "revision", "upgrade"]
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+__all__ = ["BASELINE", "HEAD", "head", "revision", "upgrade"]
 
 log = logging.getLogger(__name__)
 BASELINE = "0001"
 """The revision equal to the schema the hand-written migrations m001..m011 made."""
+HEAD = "0001"
+"""The newest revision, so that opening an up-to-date store needs no Alembic import (a test
+holds it equal to the revisions' head)."""
 _REVISIONS = Path(__file__).parent / "revisions"
 _LOCK = 0x6F7066  # the advisory lock key PostgreSQL migrations take ("opf")
 
 
 @functools.cache
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(_REVISIONS))
 
 
 def head() -> str:
-    """The newest revision."""
+    """The newest revision, as the revisions say."""
     newest = _script().get_current_head()
     assert newest is not None
     return newest
@@ -46,7 +51,10 @@ def head() -> str:
 
 def revision(conn: Connection) -> str | None:
     """The store's revision (None: not under Alembic yet)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    found: str | None = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return found
 
 
 def upgrade(conn: Connection, home: Path | None = None) -> list[str]:
@@ -54,6 +62,10 @@ def upgrade(conn: Connection, home: Path | None = None) -> list[str]:
     `home` is where the store's files are (a revision may import what an old version kept)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
     current = revision(conn)
     applied = []
     if current is None and inspect(conn).has_table("_migrations"):

@@ -58,7 +58,7 @@ def test_a_new_store_is_at_the_newest_revision_and_matches_the_schema(
     db = Database(tmp_path, check=True)
     assert db.backend == backend
     with db.engine.connect() as conn:
-        assert upgrade.revision(conn) == upgrade.head()
+        assert upgrade.revision(conn) == upgrade.head() == upgrade.HEAD
         assert not inspect(conn).has_table("_migrations")
     assert _schema_diff(db) == []
     db.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from openrft.store.db import Database
 from openrft.store.jobs import JobTable
@@ -70,6 +71,20 @@ def test_of_eight_workers_racing_for_one_queued_job_exactly_one_gets_it(tmp_path
         assert row is not None and (row["lease_owner"], row["attempt"]) == (owner, 1)
     for table in workers:
         table.db.close()
+
+
+def test_a_refused_insert_leaves_the_callers_transaction_usable(tmp_path: Path) -> None:
+    """Two creates racing with one idempotency key: the loser's insert is refused and it reads
+    the winner's job in the same transaction (PostgreSQL refuses that after a failed statement
+    unless the insert had its own savepoint)."""
+    jobs = JobTable(Database(tmp_path))
+    _job(jobs, "ftjob-a", idempotency_key="k")
+    with jobs.db.tx():
+        with pytest.raises(IntegrityError):
+            _job(jobs, "ftjob-b", idempotency_key="k")
+        assert jobs.by_key("p", "k")["id"] == "ftjob-a"  # type: ignore[index]
+        _job(jobs, "ftjob-c")
+    assert jobs.get("ftjob-c") is not None and jobs.get("ftjob-b") is None
 
 
 def test_claims_go_oldest_first_and_skip_what_the_caller_names(tmp_path: Path) -> None:
