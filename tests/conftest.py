@@ -21,7 +21,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test once per store backend: SQLite in the home, then a fresh PostgreSQL
     database named by `OPENRFT_DATABASE_URL` (which subprocesses inherit)."""
     if request.param == "postgresql":

@@ -13,7 +13,7 @@ from openrft.graders import GradeResult, Sample, validate_grader
 from openrft.jobs.validation_runs import ValidationRuns, job_eval_fields
 from openrft.store.db import Database, loads
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 GRADER = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
           "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip

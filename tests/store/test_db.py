@@ -53,10 +53,10 @@ def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
 
 
 def test_a_new_store_is_at_the_newest_revision_and_matches_the_schema(
-    tmp_path: Path, backend: str
+    tmp_path: Path, store_backend: str
 ) -> None:
     db = Database(tmp_path, check=True)
-    assert db.backend == backend
+    assert db.backend == store_backend
     with db.engine.connect() as conn:
         assert upgrade.revision(conn) == upgrade.head() == upgrade.HEAD
         assert not inspect(conn).has_table("_migrations")
@@ -93,7 +93,9 @@ def test_a_store_made_by_the_old_migrations_opens_stamped_with_its_rows(tmp_path
     db.close()
 
 
-def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path, backend: str) -> None:
+def test_nested_transactions_commit_or_roll_back_together(
+    tmp_path: Path, store_backend: str
+) -> None:
     db = Database(tmp_path)
     insert = (
         "INSERT INTO events (id, job_id, created_at, level, message, type) "
@@ -114,7 +116,7 @@ def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path, backen
     db.close()
 
 
-def test_literals_keep_their_question_marks_and_colons(tmp_path: Path, backend: str) -> None:
+def test_literals_keep_their_question_marks_and_colons(tmp_path: Path, store_backend: str) -> None:
     """`?` is a parameter and `:name` is text: inside a quoted literal both are kept."""
     db = Database(tmp_path)
     with db.tx() as conn:

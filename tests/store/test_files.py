@@ -15,7 +15,7 @@ from openrft.errors import DataFileError, InvalidRequestError, NotFoundError, Pa
 from openrft.store.files import FileStore
 from openrft.store.names import display_name
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 ROW = b'{"messages": [{"role": "user", "content": "hi"}], "answer": "4"}\n'
 

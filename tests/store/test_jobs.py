@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from openrft.store.db import Database
 from openrft.store.jobs import JobTable
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _job(jobs: JobTable, job_id: str, status: str = "queued", **fields: Any) -> None:

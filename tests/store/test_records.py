@@ -16,7 +16,7 @@ from openrft.evals.review_store import ReviewStore
 from openrft.jobs.events import EventStore
 from openrft.store.db import Database, loads
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def test_events_are_kept_once_per_step_and_paged_newest_first(tmp_path: Path) -> None:
