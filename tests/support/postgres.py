@@ -1,16 +1,20 @@
 """A real PostgreSQL server for tests, from Debian's `postgresql` package: a cluster made by
-`initdb` in a temporary folder, started by `pg_ctl` on a free loopback port and stopped (and
-removed) at the end. PostgreSQL refuses to run as root, so as root the cluster belongs to
-`nobody`. Durability is off (`fsync=off`): the tests check behaviour, not crash safety. Each
-test gets its own database (`database()`, a `CREATE DATABASE`, about 0.1 s).
+`initdb` in a temporary folder, its `postgres` started on a free loopback port as a child that
+dies with the test process (even one killed by a timeout), and stopped (and removed) at the
+end. PostgreSQL refuses to run as root, so as root the cluster belongs to `nobody`. Durability
+is off (`fsync=off`): the tests check behaviour, not crash safety. Each test gets its own
+database (`database()`, a `CREATE DATABASE`, about 0.1 s).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,13 @@ from openrft.demo.server import free_port
 __all__ = ["PostgresServer", "binaries"]
 
 _USER = "openrft"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before `postgres` starts: SIGQUIT (PostgreSQL's immediate shutdown) when
+    the test process ends, however it ends."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
 def binaries() -> Path:
@@ -52,11 +63,28 @@ class PostgresServer:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", _USER, "-A", "trust", "-E", "UTF8",
                   "--no-sync")  # fmt: skip
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=300")  # fmt: skip
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options,
-                  "-w", "-t", "60", "start")  # fmt: skip
+        settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.root),
+                    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                    "max_connections": "300"}  # fmt: skip
+        options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        with open(self.root / "log", "ab") as log:
+            self._server = subprocess.Popen(
+                [str(binaries() / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                 *options], stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+                preexec_fn=_die_with_parent, **self._as,
+            )  # fmt: skip
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=5).close()
+                return
+            except psycopg.OperationalError:
+                if self._server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start: see {self.root}/log") from None
+                time.sleep(0.05)
 
     def url(self, database: str) -> str:
         return f"postgresql://{_USER}@127.0.0.1:{self.port}/{database}"
@@ -70,6 +98,10 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._server.send_signal(signal.SIGINT)  # fast shutdown: ends the sessions left
+            self._server.wait(timeout=60)
         finally:
+            if self._server.poll() is None:
+                self._server.kill()
+                self._server.wait(timeout=60)
             shutil.rmtree(self.root, ignore_errors=True)
