@@ -3,6 +3,9 @@ driver), and a claim skips a job whose row another worker's claim holds (`SKIP L
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,16 @@ def test_the_url_names_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(engine.ENV, "no url at all")
     with pytest.raises(InvalidRequestError, match="is not a database URL"):
         engine.database_url(tmp_path)
+
+
+def test_serve_refuses_a_bad_url_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, engine.ENV: "mysql://root:s3cret@127.0.0.1/openrft"}
+    done = subprocess.run([sys.executable, "-m", "openrft.cli", "serve", "--port", "0",
+                           "--home", str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "OPENRFT_DATABASE_URL must name a postgresql://" in done.stderr
+    assert "s3cret" not in done.stderr and not (tmp_path / "openrft.db").exists()
 
 
 def test_a_claim_skips_a_job_another_claim_holds_mid_transaction(
