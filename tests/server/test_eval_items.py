@@ -18,8 +18,8 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from openai import OpenAI
+from sqlalchemy import event
 
 from openrft.evals.records import EvalStore
 from openrft.graders import Sample, grade, passed, validate_grader
@@ -218,23 +218,14 @@ def test_output_items_read_back_what_each_row_graded_alone_says(tmp_path: Path) 
     assert fetched == picks
 
 
-def test_a_local_run_writes_one_row_per_chunk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_local_run_writes_one_row_per_chunk(tmp_path: Path) -> None:
     total = 3 * LOCAL_CHUNK + 100
     data = tmp_path / "rows.jsonl"
     data.write_bytes(jsonl(total))
     store = EvalStore(Database(tmp_path / "home"))
     run = make_run(store, make_eval(store, CRITERIA))
     statements: list[str] = []
-    real_conn = Database.conn
-
-    def traced(self: Database) -> sqlite3.Connection:
-        conn = real_conn(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(Database, "conn", traced)
+    event.listen(store.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     execute(store, Files(data), run)
     inserts = [sql for sql in statements if sql.lstrip().upper().startswith("INSERT")]
     assert len(inserts) == 4  # one per chunk, however many rows it holds

@@ -70,13 +70,13 @@ def test_eval_items_are_written_with_their_counts_and_paged_by_row(tmp_path: Pat
     assert not store.move(run_id, {"queued"}, "in_progress")  # compare-and-set
     totals = {"counts": {"total": 5}, "usage": [], "per_criteria": []}
     items = [{"row": row, "status": "pass", "item": {"q": row}, "results": [], "sample": {}}
-             for row in (4, 0, 2, 1, 3)]  # fmt: skip
+             for row in range(5)]  # fmt: skip
     assert store.add_items(store.run_row("p", eval_id, run_id), items, totals)
     assert store.done_rows(run_id) == 5
     first, more = store.item_page("p", eval_id, run_id, None, 2, "asc", None)
-    assert [item["row"] for item in first] == [0, 1] and more
+    assert [item["datasource_item_id"] for item in first] == [0, 1] and more
     rest, more = store.item_page("p", eval_id, run_id, first[-1]["id"], 10, "asc", "pass")
-    assert [item["row"] for item in rest] == [2, 3, 4] and not more
+    assert [item["datasource_item_id"] for item in rest] == [2, 3, 4] and not more
     assert store.waiting_runs([run_id, "evalrun_x"]) == {run_id}
     assert store.requeue_interrupted() == 1
     assert store.next_queued()["id"] == run_id  # type: ignore[index]
