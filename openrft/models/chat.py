@@ -28,9 +28,11 @@ def render_prompt(
     *,
     reasoning_effort: str | None = None,
     structured: bool = False,
+    generation_prompt: bool = True,
 ) -> str:
     """The prompt text by the model's own chat template (system prompts, tools, every turn),
-    ending with the assistant's generation prompt. A thinking section is switched off for
+    ending with the assistant's generation prompt (unless `generation_prompt` is false: a
+    finished conversation, as training renders one). A thinking section is switched off for
     `reasoning_effort="none"` and for `structured` (schema-constrained) answers; a template
     that cannot render the messages is a 400 (`param="messages"`)."""
     switch = template_switch(tokenizer, reasoning_effort, structured)
@@ -39,7 +41,7 @@ def render_prompt(
             tokenizer.apply_chat_template(
                 _normalise(messages),
                 tools=tools or None,
-                add_generation_prompt=True,
+                add_generation_prompt=generation_prompt,
                 tokenize=False,
                 **switch,
             )

@@ -1,0 +1,94 @@
+"""The lookup task `openrft-tiny-agent` is warm-started on: a code no model can know.
+
+Every item has a code made from a seed and the item's key (`code("BKQ")` → `"02479"`, drawn
+from a hash, so there is nothing to learn but to ask). The question `code of item BKQ?` comes
+with one tool, `lookup(key)`, that returns the code; the answer is the code. An episode is a
+call, the tool's answer, and the final answer. Keys are three distinct capitals and codes five
+distinct digits, each written in order: copying one is then picking the context's capitals (or
+digits) in order, the kind of copy a 2-layer byte model learns in seconds, where copying at a
+fixed distance takes it thousands of steps (measured). It lives beside the model because the
+warm start needs it; the agent demo (`openrft.demo.agent`) builds its datasets and its tool
+server from the same functions. Plain Python, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+__all__ = ["TOOL", "code", "demonstration", "known", "make_row", "prompt"]
+
+LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+DIGITS = "0123456789"
+KEY_LENGTH, CODE_LENGTH = 3, 5
+SEED = 19
+"""The table's seed: the same codes in the warm start, the datasets and the tool server."""
+
+TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "The code of an item.",
+        "parameters": {
+            "type": "object",
+            "properties": {"key": {"type": "string", "description": "The item's key."}},
+            "required": ["key"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""The tool every row offers, in Chat Completions function-schema shape."""
+
+
+def code(key: str, seed: int = SEED) -> str:
+    """The code of item `key` in the table of `seed`."""
+    return "".join(sorted(random.Random(f"{seed}:{key}").sample(DIGITS, CODE_LENGTH)))
+
+
+def known(key: str) -> bool:
+    """Whether `key` is an item's key (the table has one item per key so written)."""
+    return len(key) == KEY_LENGTH and key == "".join(sorted(set(key) & set(LETTERS)))
+
+
+def prompt(key: str) -> str:
+    return f"code of item {key}?"
+
+
+def make_row(rng: random.Random) -> dict[str, Any]:
+    """A dataset row: the question, the tool schema, and the code as the reference answer."""
+    key = "".join(sorted(rng.sample(LETTERS, KEY_LENGTH)))
+    return {
+        "messages": [{"role": "user", "content": prompt(key)}],
+        "tools": [TOOL],
+        "reference_answer": code(key),
+        "key": key,
+    }
+
+
+def call_message(key: str, call_id: str = "call_0") -> dict[str, Any]:
+    """The assistant turn that asks the tool for `key`'s code."""
+    arguments = json.dumps({"key": key})
+    function = {"name": "lookup", "arguments": arguments}
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"id": call_id, "type": "function", "function": function}]}  # fmt: skip
+
+
+def demonstration(rng: random.Random, p_call: float, p_right: float) -> list[dict[str, Any]]:
+    """A *noisy* whole episode for the warm start: with probability `p_call` the model calls
+    the tool and then answers the code it got (probability `p_right`) or that code reversed;
+    else it answers a made-up code at once. Both mistakes are choices the model can already
+    make, so RL with the grader has something to select."""
+    row = make_row(rng)
+    key, answer = row["key"], row["reference_answer"]
+    messages: list[dict[str, Any]] = list(row["messages"])
+    if rng.random() >= p_call:
+        guess = "".join(sorted(rng.sample(DIGITS, CODE_LENGTH)))
+        return [*messages, {"role": "assistant", "content": guess}]
+    said = answer if rng.random() < p_right else answer[::-1]
+    return [
+        *messages,
+        call_message(key),
+        {"role": "tool", "tool_call_id": "call_0", "content": answer},
+        {"role": "assistant", "content": said},
+    ]
