@@ -9,7 +9,8 @@ from one above; within a layer the packages must not import each other in a circ
     2. graders                           pure functions (spec, sample, item) -> result
     3. data                              JSONL reading, row rules, splits, lint
     4. models                            loading, the builtin tiny model, sampling, generate
-    5. train, evals                      the GRPO loop and checkpoints; evals, gates, reports
+    5. agent, train, evals               agentic episodes and their tool calls; the GRPO loop
+                                         and checkpoints; evals, gates, reports
     6. jobs                              the job layer: prepare, store, worker, child process
     7. serve                             the serving engine and its batching
     8. server                            the FastAPI app and its routers
@@ -37,7 +38,7 @@ LAYERS: list[set[str]] = [
     {"graders"},
     {"data"},
     {"models"},
-    {"train", "evals"},
+    {"agent", "train", "evals"},
     {"jobs"},
     {"serve"},
     {"server"},

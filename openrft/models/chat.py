@@ -31,10 +31,10 @@ def render_prompt(
     generation_prompt: bool = True,
 ) -> str:
     """The prompt text by the model's own chat template (system prompts, tools, every turn),
-    ending with the assistant's generation prompt (unless `generation_prompt` is false: a
-    finished conversation, as training renders one). A thinking section is switched off for
-    `reasoning_effort="none"` and for `structured` (schema-constrained) answers; a template
-    that cannot render the messages is a 400 (`param="messages"`)."""
+    ending with the assistant's generation prompt (`generation_prompt=False`: ending with the
+    last message, as an episode's token bookkeeping compares renderings). A thinking section
+    is switched off for `reasoning_effort="none"` and for `structured` (schema-constrained)
+    answers; a template that cannot render the messages is a 400 (`param="messages"`)."""
     switch = template_switch(tokenizer, reasoning_effort, structured)
     try:
         text = str(
@@ -51,7 +51,9 @@ def render_prompt(
         raise InvalidRequestError(
             f"The model's chat template cannot render these messages: {exc}", param="messages"
         ) from None
-    return text if thinks(reasoning_effort, structured) else close_section(tokenizer, text)
+    if not generation_prompt or thinks(reasoning_effort, structured):
+        return text
+    return close_section(tokenizer, text)
 
 
 def _normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,6 +7,10 @@ each get a cache of their own dtype. CPU keeps the dynamic cache (static buys no
 transformers compiles the forward for a static cache on CUDA, once per shape, so prompts are
 padded to a multiple of `PAD_MULTIPLE` tokens there.
 
+`sample_turns` is the ids-in entry for multi-turn episodes (`openrft.agent`): each row's prompt
+is token ids the caller kept from earlier turns, never re-tokenized text, and each row's turn
+comes back as the ids exactly as sampled.
+
 Seeds: `seed` seeds the whole batch (a training step's rollouts); `seeds`, one per prompt, give
 each prompt's samples their own generators (`SeededDraws`), so a seeded chat request says the
 same thing alone or batched with others, and seeded requests still share one forward pass.
@@ -41,6 +45,16 @@ class Rollouts:
     finish_reasons: list[str]  # "stop" (an end-of-turn token) or "length"
     reasoning_tokens: list[int] = field(default_factory=list)
     """Per row, the completion tokens spent in a thinking section (tags included)."""
+    completion_attention: torch.Tensor | None = None
+    """[R, C]: the completion tokens the model attends to, where they are more than the ones
+    that carry the loss (`completion_mask`): an agentic episode's tool messages are context,
+    never trained on. None: `completion_mask`."""
+
+    def attention(self) -> torch.Tensor:
+        """[R, C]: the completion positions that are real tokens (the attention mask)."""
+        if self.completion_attention is None:
+            return self.completion_mask
+        return self.completion_attention
 
 
 PAD_MULTIPLE = 64
@@ -148,6 +162,92 @@ def sample(
     )
 
 
+@dataclass
+class Turn:
+    """One row's turn from `sample_turns`."""
+
+    ids: list[int]
+    """The tokens as sampled, up to and including the end-of-turn token when there is one."""
+    text: str
+    """The answer: no thinking section, no special tokens."""
+    finished: bool
+    """It ended with an end-of-turn token; False: the token budget ran out."""
+    reasoning_tokens: int = 0
+
+
+def sample_turns(
+    loaded: LoadedModel,
+    prompts: list[list[int]],
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    generators: list[torch.Generator] | None = None,
+    think_limit: int | None = None,
+    processors: list[Any] | None = None,
+) -> list[Turn]:
+    """One turn per prompt, the prompts given as token ids (left-padded here, one generate
+    call for the batch). `generators`, one per prompt, draw each row from its own stream, so
+    a row's turn does not depend on the rows batched with it; without them the global
+    generator draws. `processors` run before the thinking bound and the draws."""
+    tokenizer = loaded.tokenizer
+    stops, tags = stop_ids(loaded), thinking_tags(tokenizer)
+    opened = [opens(tags, tokenizer.decode(ids[-8:])) if tags else False for ids in prompts]
+    enc = _left_pad(prompts, _pad_id(tokenizer, stops), loaded.device)
+    greedy = temperature <= 0
+    draws = None if greedy or generators is None else SeededDraws(temperature, top_p, generators)
+    options = _sampling_options(0.0 if draws else temperature, top_p)
+    options |= cache_options(loaded.device)
+    chain = list(processors or [])
+    if tags is not None and think_limit is not None:
+        chain.append(ThinkingBudget(tags, think_limit, opened))
+    if draws is not None:
+        chain.append(draws)
+    if chain:
+        options["logits_processor"] = LogitsProcessorList(chain)
+    with torch.no_grad():
+        out = loaded.model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=_pad_id(tokenizer, stops),
+            eos_token_id=stops or None,
+            **options,
+        )
+    completion = out[:, enc["input_ids"].shape[1] :]
+    mask, finished = _upto_eos(completion, stops)
+    return [
+        _turn(tokenizer, tags, ids[:length], done, was_open)
+        for ids, length, done, was_open in zip(
+            completion.tolist(), mask.sum(dim=1).tolist(), finished.tolist(), opened, strict=True
+        )
+    ]
+
+
+def _turn(tokenizer: Any, tags: Any, ids: list[int], finished: bool, opened: bool) -> Turn:
+    answer, reasoning = split(tags, ids[:-1] if finished else ids, opened)
+    text = answer_text(tags, tokenizer.decode(answer, skip_special_tokens=True))
+    return Turn(ids, text, finished, reasoning)
+
+
+def _pad_id(tokenizer: Any, stops: list[int]) -> int:
+    pad = tokenizer.pad_token_id
+    return int(pad) if pad is not None else stops[0]
+
+
+def _left_pad(prompts: list[list[int]], pad: int, device: str) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask, left-padded (to a multiple of PAD_MULTIPLE with a static
+    cache, as `sample` pads)."""
+    width = max([1, *map(len, prompts)])
+    if static_cache(device):
+        width = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
+    ids = [[pad] * (width - len(p)) + p for p in prompts]
+    mask = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+    return {
+        "input_ids": torch.tensor(ids, device=device),
+        "attention_mask": torch.tensor(mask, device=device),
+    }
+
+
 def stop_ids(loaded: LoadedModel) -> list[int]:
     """Every token that ends a turn: the tokenizer's eos and each `eos_token_id` the model's
     generation config lists (chat models often list several: `<|im_end|>`, `<|endoftext|>`)."""
@@ -206,10 +306,13 @@ def _generator(seed: int, sample: int, prompt: str) -> torch.Generator:
     """Sample `sample` of `prompt` seeded `seed`: a stream of its own, the same whatever else is
     in the batch. The prompt is part of the key, or every row given one seed would draw the
     same numbers. The CPU generator keeps only 32 bits of a seed, so the key is hashed to 32."""
-    key = f"{seed}:{sample}:{prompt}".encode()
-    return torch.Generator().manual_seed(
-        int.from_bytes(hashlib.blake2b(key, digest_size=4).digest())
-    )
+    return key_generator(f"{seed}:{sample}:{prompt}")
+
+
+def key_generator(key: str) -> torch.Generator:
+    """A generator seeded by a string key (hashed to the 32 bits a CPU generator keeps)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest))
 
 
 def _sampling_options(temperature: float, top_p: float) -> dict[str, Any]:

@@ -4,9 +4,12 @@ On-policy with one optimisation pass per batch (the importance ratio is 1), no K
 (beta = 0) and the loss averaged over every completion token in the batch (TRL's default
 `dapo` normalisation). Log-probabilities are those of the distribution the rollouts were
 sampled from, the logits divided by the sampling temperature (as TRL does), so the gradient is
-the policy gradient of what was sampled and matches TRL's GRPOTrainer with those settings. The
-batch is backpropagated in micro-batches, so a model with a real vocabulary (150k tokens) and
-256-token completions fits: memory grows with the micro-batch, not with the batch.
+the policy gradient of what was sampled and matches TRL's GRPOTrainer with those settings.
+The loss counts only the tokens the model generated (`completion_mask`): an agentic episode's
+tool messages sit in the completion as context the model attends to (`Rollouts.attention()`)
+and carry no loss. The batch is backpropagated in micro-batches, so a model with a real
+vocabulary (150k tokens) and 256-token completions fits: memory grows with the micro-batch,
+not with the batch.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def completion_logprobs(model: Any, rollouts: Rollouts, temperature: float = 1.0
     """Log-probabilities of each completion token under the model sampled at `temperature`
     (softmax of logits / temperature): [R, C]."""
     ids = torch.cat([rollouts.prompt_ids, rollouts.completion_ids], dim=1)
-    mask = torch.cat([rollouts.prompt_mask, rollouts.completion_mask], dim=1)
+    mask = torch.cat([rollouts.prompt_mask, rollouts.attention()], dim=1)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # what generate() used under left padding
     width = rollouts.completion_ids.shape[1]
     logits = model(
@@ -96,4 +99,7 @@ def take(rollouts: Rollouts, index: torch.Tensor) -> Rollouts:
         completion_mask=rollouts.completion_mask[index],
         texts=[],
         finish_reasons=[],
+        completion_attention=None
+        if rollouts.completion_attention is None
+        else rollouts.completion_attention[index],
     )
