@@ -84,6 +84,14 @@ def split(train: int, valid: int, seed: int) -> tuple[list[dict[str, Any]], list
     return rows[:train], rows[train:]
 
 
+def fresh_home(home: Path) -> None:
+    """An empty home but for its `models/`: the warm-started base model is built once."""
+    home.mkdir(parents=True, exist_ok=True)
+    for path in home.iterdir():
+        if path.name != "models":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def base_model(home: Path) -> Path:
     """The warm-started base model's directory (built once per home; torch loads here)."""
     from openrft.models.tiny import ensure_tiny_agent
@@ -94,9 +102,9 @@ def base_model(home: Path) -> Path:
 def run_agent_demo(settings: AgentSettings, say: Any) -> AgentResult:
     """Run the loop; `say(kind, payload)` receives progress for display."""
     start = time.perf_counter()
-    shutil.rmtree(settings.home, ignore_errors=True)
-    settings.home.mkdir(parents=True)
-    say("step", f"warm-starting {MODEL} on noisy episodes (call, tool answer, answer)")
+    fresh_home(settings.home)
+    say("step", f"{MODEL}: warm-started on noisy episodes (call, tool answer, answer), "
+        "once per home")  # fmt: skip
     folder = base_model(settings.home)
     train, valid = split(settings.train_rows, settings.valid_rows, settings.seed)
     result = AgentResult()
@@ -188,7 +196,8 @@ def _event(event: Any, result: AgentResult, say: Any) -> None:
 
 
 _POINT = {"step": "step", "total": "total_steps", "train": "train_mean_reward",
-          "valid": "full_valid_mean_reward", "calls": "train_tool_calls_per_rollout"}  # fmt: skip
+          "valid": "full_valid_mean_reward",
+          "calls": "train_tool_calls_per_rollout_mean"}  # fmt: skip
 
 
 def tool_loop(

@@ -3,12 +3,12 @@ grader, in the JSON of Azure's agentic RFT (docs/agents.md).
 
 Tool, `POST /tools/lookup`: a Responses `function_call` (`type`, `id`, `call_id`, `name`,
 `arguments` as a JSON string, `item`, `trace_id`) in, a `function_call_output` (`type`,
-`call_id`, `output`, `id`) out; `output` is the code of the key asked for, or a sentence saying
-the key is unknown. A body that is not such a call is a 400 without `output` (what the model
-is then shown is the error payload).
+`call_id`, `output`, `id`) out; `output` is the code of the row's item (`item.key`), or a
+sentence saying the key is unknown. A body that is not such a call is a 400 without `output`
+(what the model is then shown is the error payload).
 Grader, `POST /grade`: `{"sample", "item", "trace_id"}` in, `{"score"}` out: 1 for the item's
-code as the final answer, `CALL_CREDIT` for an episode whose trace id asked the tool for the
-item's key, else 0.
+code as the final answer, `CALL_CREDIT` for an episode whose trace id called the tool about
+the item, else 0.
 
 Guarantees: both listen on 127.0.0.1 on a free port, answer only with the secret header the
 demo gives them (401 otherwise), refuse bodies over 1 MB (413), and stop when the context
@@ -28,7 +28,7 @@ from typing import Any
 from openrft.models import lookup_task
 
 CALL_CREDIT = 0.2
-"""The grader's partial credit for asking the tool the right key and answering wrong."""
+"""The grader's partial credit for calling the tool and answering wrong."""
 MAX_BODY = 1 << 20
 HEADER = "X-Demo-Key"
 
@@ -52,19 +52,17 @@ class Ledger:
 
 
 def lookup_key(body: Any) -> str | None:
-    """The key a `lookup` function_call body asks for, or None for a body that is not one."""
+    """The key of the item a `lookup` function_call body is about (its `item`, the dataset
+    row), or None for a body that is not such a call."""
     if not isinstance(body, dict) or body.get("type") != "function_call":
         return None
-    try:
-        arguments = json.loads(body.get("arguments") or "{}")
-    except (TypeError, ValueError):
-        return None
-    key = arguments.get("key") if isinstance(arguments, dict) else None
+    item = body.get("item")
+    key = item.get("key") if isinstance(item, dict) else None
     return key if isinstance(key, str) and isinstance(body.get("call_id"), str) else None
 
 
 def tool_output(body: dict[str, Any], key: str) -> dict[str, Any]:
-    """The `function_call_output` answering a `lookup` call for `key`."""
+    """The `function_call_output` answering a `lookup` call about item `key`."""
     output = lookup_task.code(key) if lookup_task.known(key) else f"no item has the key {key!r}"
     return {"type": "function_call_output", "call_id": body["call_id"], "output": output,
             "id": body.get("id") or body["call_id"]}  # fmt: skip

@@ -53,6 +53,8 @@ AGENT_BATCH = 32
 AGENT_P_CALL, AGENT_P_RIGHT = 0.6, 0.5
 """The agent's noise: 60% of the demonstrations call the tool, and half of those answer the
 code reversed; the rest guess a code. Sampled, it answers right about 30% of the time."""
+AGENT_WHOLE = 0.3
+"""The share of calling demonstrations kept whole (the rest: the answer turn only)."""
 
 
 def build_tokenizer(eos: str = "<|eos|>") -> PreTrainedTokenizerFast:
@@ -139,11 +141,16 @@ def _sft_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
 
 
 def _episode_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
-    """Whole noisy episodes, rendered by the chat template, with the loss on what the model
-    writes (each assistant turn and its `<|end|>`), never on the prompt or a tool's answer."""
+    """Noisy episodes rendered by the chat template, with the loss on what the model writes
+    (each assistant turn and its `<|end|>`), never on the prompt or a tool's answer. Most rows
+    are only an episode's last two messages (the tool's answer, the model's): the copy is the
+    hard part and a short row teaches it at a third of the cost; RoPE is relative, so what is
+    learnt there holds inside a whole episode."""
     ids, labels = [], []
     for _ in range(AGENT_BATCH):
         episode = lookup_task.demonstration(rng, AGENT_P_CALL, AGENT_P_RIGHT)
+        if len(episode) > 2 and rng.random() >= AGENT_WHOLE:
+            episode = episode[-2:]
         row_ids, row_labels = _episode_ids(tokenizer, episode)
         ids.append(row_ids)
         labels.append(row_labels)
