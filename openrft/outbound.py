@@ -18,6 +18,12 @@ Callers do not follow redirects, which would lead around this check.
 
 The check runs twice: when a job or grader is validated (a clear 400 naming the field) and
 right before each request (the operator may have narrowed the list since).
+
+The `headers` sent with such a request are secrets (an API key, a functions key). They are
+stored, to be sent, but never shown again: `redact_headers` masks their values as `***` in
+whatever openrft echoes (job objects, eval objects, `graders/validate`), and `reject_redacted`
+makes a header that still reads `***` a 400, so a grader or tool copied back from an echo is
+never sent with the mask in place of the key.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from openrft.errors import InvalidRequestError
 
-__all__ = ["ENV", "OutboundPolicy", "check_url"]
+__all__ = ["ENV", "REDACTED", "OutboundPolicy", "check_url", "redact_headers", "reject_redacted"]
 
 ENV = "OPENRFT_OUTBOUND_HOSTS"
+REDACTED = "***"
+"""What a header value reads as wherever openrft echoes a tool or an endpoint grader."""
 
 
 @dataclass(frozen=True)
@@ -103,3 +112,33 @@ def _has_port(entry: str) -> bool:
     if entry.startswith("["):
         return "]:" in entry
     return entry.count(":") == 1
+
+
+def redact_headers(obj: Any) -> Any:
+    """A copy of `obj` (any JSON value) in which every outbound target's `headers` values read
+    `***`: an object with a `headers` object beside a string `url` or `server_url` (an
+    endpoint grader, a tool), at any depth (a `multi`'s sub-graders, a method's tools). A JSON
+    schema whose properties are named `url` and `headers` is left alone."""
+    if isinstance(obj, list):
+        return [redact_headers(value) for value in obj]
+    if not isinstance(obj, dict):
+        return obj
+    copy = {key: redact_headers(value) for key, value in obj.items()}
+    headers = obj.get("headers")
+    target = obj.get("url", obj.get("server_url"))
+    if isinstance(headers, dict) and isinstance(target, str):
+        copy["headers"] = {name: REDACTED for name in headers}
+    return copy
+
+
+def reject_redacted(headers: Mapping[str, str] | None, *, param: str) -> None:
+    """A 400 naming `param.<name>` when a header value is the mask: the object was copied
+    from an echo, and sending `***` where a key belongs would fail on every request."""
+    for name, value in (headers or {}).items():
+        if value == REDACTED:
+            raise InvalidRequestError(
+                f"'{param}.{name}' is {REDACTED!r}, the mask openrft shows in place of a header "
+                "value: header values are never echoed back, so send the real value again",
+                param=f"{param}.{name}",
+                code="redacted_header",
+            )

@@ -33,6 +33,8 @@ INTERNAL = {
     "graders/judge/client.py:JudgeServerError": "-> model_grader_server_error (G4)",
     "graders/embeddings.py:EmbeddingsError": "-> other_error on the cosine grade",
     "graders/text_similarity.py:MetricUnavailableError": "-> other_error, with the fix",
+    "graders/endpoint_client.py:EndpointError": "-> unresponsive_reward_error, with details",
+    "graders/endpoint_client.py:_Failed": "one attempt's failure; retried or an EndpointError",
 }
 
 

@@ -68,3 +68,31 @@ def test_star_allows_any_host() -> None:
     policy = OutboundPolicy.from_env({"OPENRFT_OUTBOUND_HOSTS": "*"})
     assert policy.problem("https://anywhere.example/") is None
     assert policy.problem("ftp://anywhere.example/")  # the scheme rule still holds
+
+
+def test_redact_headers_masks_every_outbound_targets_header_values() -> None:
+    from openrft.outbound import redact_headers
+
+    grader = {"type": "endpoint", "url": "http://localhost/g", "headers": {"Authorization": "k1"}}
+    tool = {"name": "lookup", "server_url": "http://localhost/t", "headers": {"X-Key": "k2"}}
+    schema = {"type": "object", "properties": {"url": {"type": "string"},
+              "headers": {"type": "object", "additionalProperties": {"type": "string"}}}}  # fmt: skip
+    method = {"reinforcement": {"grader": {"type": "multi", "graders": {"a": grader}},
+              "tools": [tool], "response_format": {"json_schema": {"schema": schema}}}}  # fmt: skip
+    shown = redact_headers(method)["reinforcement"]
+    assert shown["grader"]["graders"]["a"]["headers"] == {"Authorization": "***"}
+    assert shown["tools"][0]["headers"] == {"X-Key": "***"}
+    assert shown["tools"][0]["server_url"] == "http://localhost/t"
+    assert shown["response_format"]["json_schema"]["schema"] == schema  # not a target
+    assert grader["headers"] == {"Authorization": "k1"}  # a copy: the stored value stays
+
+
+def test_reject_redacted_names_the_masked_header() -> None:
+    from openrft.outbound import reject_redacted
+
+    reject_redacted({"Authorization": "Bearer real"}, param="tools[0].headers")
+    reject_redacted(None, param="tools[0].headers")
+    with pytest.raises(InvalidRequestError) as caught:
+        reject_redacted({"X-Key": "***"}, param="method.reinforcement.tools[0].headers")
+    assert caught.value.code == "redacted_header"
+    assert caught.value.param == "method.reinforcement.tools[0].headers.X-Key"

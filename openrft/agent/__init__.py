@@ -11,16 +11,22 @@
     episodes.tool_metrics()
 
     tools.py     ToolServer, Toolbox: the HTTP side (payload, errors, retries, limits)
-    episodes.py  run_episodes, Episodes: the loop, batching, token bookkeeping
+    episodes.py  run_episodes: the loop and its batching
+    record.py    Episodes: what the trainer, graders and metrics read
+    tokens.py    the text a chat template adds after a turn; the batch layout
+    turns.py     TurnModel, LoadedTurns: what episodes need of a model
 
 Imports torch (episodes.py): import it where rollouts are drawn (train, evals).
 """
 
-from openrft.agent.episodes import Episodes, TurnModel, run_episodes
+from openrft.agent.episodes import run_episodes
+from openrft.agent.record import Episodes
 from openrft.agent.tools import Toolbox, ToolResult, ToolServer, tool_servers
+from openrft.agent.turns import LoadedTurns, TurnModel
 
 __all__ = [
     "Episodes",
+    "LoadedTurns",
     "ToolResult",
     "ToolServer",
     "Toolbox",

@@ -30,140 +30,24 @@ import logging
 import uuid
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import torch
-
+from openrft.agent.record import Episodes
+from openrft.agent.tokens import added_text, pack
 from openrft.agent.tools import Toolbox, ToolResult
+from openrft.agent.turns import TurnModel, turn_model
 from openrft.errors import InvalidRequestError
 from openrft.graders.sample import Sample
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.completion import RolloutSettings
-from openrft.models.generate import context_length
-from openrft.models.registry import LoadedModel
-from openrft.models.sampling import Rollouts, Turn, key_generator, sample_turns
+from openrft.models.sampling import Rollouts, Turn
 
-__all__ = ["LINGER_S", "Episodes", "LoadedTurns", "TurnModel", "run_episodes", "turn_model"]
+__all__ = ["LINGER_S", "Episodes", "run_episodes"]
 
 log = logging.getLogger(__name__)
 
 LINGER_S = 0.05
 """Once one episode's tool results are in, how long to wait for others' to join its round."""
-
-
-class TurnModel(Protocol):
-    """What episodes need of a model: its tokenizer, and one turn per prompt of token ids."""
-
-    tokenizer: Any
-    device: str
-    context_length: int | None
-
-    def turns(
-        self, prompts: list[list[int]], keys: list[str], settings: RolloutSettings
-    ) -> list[Turn]:
-        """One turn per prompt; `keys` (one per prompt) seed each row's draws."""
-        ...
-
-
-class LoadedTurns:
-    """A loaded model's turns: `sample_turns`, one generator per row from its key."""
-
-    def __init__(self, loaded: LoadedModel):
-        self.loaded = loaded
-        self.tokenizer = loaded.tokenizer
-        self.device = loaded.device
-        self.context_length = context_length(loaded)
-
-    def turns(
-        self, prompts: list[list[int]], keys: list[str], settings: RolloutSettings
-    ) -> list[Turn]:
-        return sample_turns(
-            self.loaded,
-            prompts,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            generators=[key_generator(key) for key in keys],
-            think_limit=settings.think_limit,
-        )
-
-
-def turn_model(model: Any) -> TurnModel:
-    """A `TurnModel` from a `LoadedModel`, an in-process completer (`LocalCompleter`, which
-    holds one) or a `TurnModel`. Episodes keep token ids, so they need the model itself."""
-    if callable(getattr(model, "turns", None)):
-        return model
-    loaded = getattr(model, "loaded", model)
-    if isinstance(loaded, LoadedModel):
-        return LoadedTurns(loaded)
-    raise TypeError(f"episodes need an in-process model, not {type(model).__name__}")
-
-
-@dataclass
-class Episodes:
-    """`n` episodes per row, grouped like `Rollouts`: episode r belongs to row r // n."""
-
-    rollouts: Rollouts
-    """Token ids for the loss (the module docstring): `completion_mask` marks the model's own
-    tokens, `completion_attention` every real token."""
-    samples: list[Sample]
-    """The grader's view: the last assistant turn's text, every tool call of the episode
-    (`output_tools`), and the trace id its tools saw."""
-    items: list[dict[str, Any]]
-    dropped: list[bool]
-    """A tool server failed for good: exclude the episode like a grader error."""
-    trace_ids: list[str]
-    messages: list[list[dict[str, Any]]]
-    """Each episode's conversation: the row's messages, then its assistant and tool messages."""
-    turns: list[int]
-    """Model turns per episode."""
-    tool_results: list[list[ToolResult]]
-    """Per episode, its calls' results in order (latency, error, attempts)."""
-    tool_tokens: list[list[int]]
-    """Per episode, the tokens of each tool message's content."""
-
-    @property
-    def texts(self) -> list[str]:
-        return self.rollouts.texts
-
-    @property
-    def finish_reasons(self) -> list[str]:
-        """ "stop" (answered), "length" (out of tokens or context), "tool_calls" (step cap)."""
-        return self.rollouts.finish_reasons
-
-    @property
-    def tool_calls(self) -> list[int]:
-        """Calls run per episode (a step-capped turn's calls are not run)."""
-        return [len(results) for results in self.tool_results]
-
-    @property
-    def tool_errors(self) -> list[int]:
-        return [sum(r.error for r in results) for results in self.tool_results]
-
-    @property
-    def tool_latencies(self) -> list[list[float]]:
-        return [[r.latency_s for r in results] for results in self.tool_results]
-
-    def tool_metrics(self) -> dict[str, float]:
-        """Over every episode: calls per rollout, latency mean and p95 (seconds), errors,
-        tokens per tool message, dropped episodes."""
-        latencies = sorted(x for row in self.tool_latencies for x in row)
-        tokens = [t for row in self.tool_tokens for t in row]
-        episodes = max(1, len(self.tool_results))
-        return {
-            "tool_calls_per_rollout": sum(self.tool_calls) / episodes,
-            "tool_latency_mean": sum(latencies) / len(latencies) if latencies else 0.0,
-            "tool_latency_p95": _p95(latencies),
-            "tool_errors": float(sum(self.tool_errors)),
-            "tool_tokens_per_call": sum(tokens) / len(tokens) if tokens else 0.0,
-            "dropped_rollouts": float(sum(self.dropped)),
-        }
-
-
-def _p95(ordered: list[float]) -> float:
-    """Nearest-rank 95th percentile of sorted values (0 for none)."""
-    if not ordered:
-        return 0.0
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
 
 
 @dataclass(eq=False)
@@ -309,8 +193,9 @@ def _take_results(tokenizer: Any, episode: _Episode) -> None:
         {"role": "tool", "tool_call_id": r.call_id, "name": r.name, "content": r.output}
         for r in results
     ]
+    tools = episode.row.get("tools")
     try:
-        added = _added_text(tokenizer, episode, replies)
+        added = added_text(tokenizer, episode.messages, replies, tools, episode.stop_text)
     except InvalidRequestError as exc:  # the template cannot render tool messages
         log.warning("episode %s dropped: %s", episode.trace_id, exc.message)
         episode.dropped = episode.over = True
@@ -339,39 +224,6 @@ def _count(tokenizer: Any, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _added_text(tokenizer: Any, episode: _Episode, replies: list[dict[str, Any]]) -> str:
-    """What the chat template writes after the model's last turn: the tool messages and the
-    next assistant header. The template's rendering of the assistant turn itself is skipped
-    (the model's sampled tokens stand for it), up to its end-of-turn token."""
-    tools = episode.row.get("tools")
-    before = render_prompt(tokenizer, episode.messages, tools, generation_prompt=False)
-    after = render_prompt(tokenizer, episode.messages + replies, tools)
-    stop = episode.stop_text
-    if after.startswith(before):
-        return _after_stop(before, stop) + after[len(before) :]
-    # Some templates render a turn differently once it is not the last (Qwen3 drops the empty
-    # thinking section): skip the re-rendered assistant turn up to its end-of-turn token.
-    start = _shared_prefix(before, after)
-    end = after.find(stop, start) if stop else -1
-    if end < 0:
-        log.warning("chat template re-renders an assistant turn; its tokens may repeat")
-        return after[start:]
-    return after[end + len(stop) :]
-
-
-def _shared_prefix(a: str, b: str) -> int:
-    """How many leading characters `a` and `b` share."""
-    pairs = zip(a, b, strict=False)
-    return next((i for i, (x, y) in enumerate(pairs) if x != y), min(len(a), len(b)))
-
-
-def _after_stop(rendered: str, stop: str) -> str:
-    """Whitespace the template writes after the end-of-turn token (ChatML's newline)."""
-    at = rendered.rfind(stop) if stop else -1
-    tail = rendered[at + len(stop) :] if at >= 0 else ""
-    return tail if not tail.strip() else ""
-
-
 def _collect(model: TurnModel, episodes: list[_Episode]) -> Episodes:
     return Episodes(
         rollouts=_rollouts(model, episodes),
@@ -395,28 +247,12 @@ def _sample(episode: _Episode) -> Sample:
 
 
 def _rollouts(model: TurnModel, episodes: list[_Episode]) -> Rollouts:
-    """Prompts left-padded, completions right-padded: the layout `sample` returns."""
     pad = model.tokenizer.pad_token_id or 0
-    width = max([1, *(len(e.prompt) for e in episodes)])
-    length = max([1, *(len(e.completion) for e in episodes)])
-
-    def tensor(rows: list[list[int]]) -> torch.Tensor:
-        size = (len(rows), len(rows[0]) if rows else 1)
-        return torch.tensor(rows, dtype=torch.long, device=model.device).reshape(size)
-
-    def left(values: list[int], fill: int) -> list[int]:
-        return [fill] * (width - len(values)) + values
-
-    def right(values: list[int], fill: int) -> list[int]:
-        return values + [fill] * (length - len(values))
-
+    prompts, completions = [e.prompt for e in episodes], [e.completion for e in episodes]
+    tensors = pack(prompts, completions, [e.loss for e in episodes], pad, model.device)
     return Rollouts(
-        prompt_ids=tensor([left(e.prompt, pad) for e in episodes]),
-        prompt_mask=tensor([left([1] * len(e.prompt), 0) for e in episodes]),
-        completion_ids=tensor([right(e.completion, pad) for e in episodes]),
-        completion_mask=tensor([right(e.loss, 0) for e in episodes]),
+        **tensors,
         texts=[e.text for e in episodes],
         finish_reasons=[e.finish for e in episodes],
         reasoning_tokens=[e.reasoning for e in episodes],
-        completion_attention=tensor([right([1] * len(e.completion), 0) for e in episodes]),
     )

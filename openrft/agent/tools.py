@@ -160,7 +160,9 @@ class Toolbox:
             try:
                 check_url(server.server_url, param=f"tools[{server.name}].server_url")
             except InvalidRequestError as exc:
-                return ToolResult(call_id, server.name, exc.message, dropped=True, error=True)
+                no = ToolResult(call_id, server.name, exc.message, error=True, dropped=True)
+                no.attempts = attempt - 1  # not sent this time
+                return no
             outcome = self._attempt(server, payload, call_id)
             if isinstance(outcome, ToolResult):
                 outcome.attempts = attempt

@@ -18,6 +18,7 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.scoring import criteria_counts
+from openrft.outbound import redact_headers
 from openrft.store.db import Database, dumps, loads
 from openrft.store.ids import new_hex_id
 
@@ -275,7 +276,7 @@ def eval_object(row: sqlite3.Row) -> dict[str, Any]:
         "created_at": row["created_ns"] // 10**9,
         "metadata": loads(row["metadata"]) or {},  # OpenAI shows {} when none was given
         "data_source_config": loads(row["config"]),
-        "testing_criteria": loads(row["criteria"]),
+        "testing_criteria": redact_headers(loads(row["criteria"])),  # secrets: `***`
     }
 
 

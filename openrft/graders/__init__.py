@@ -13,9 +13,10 @@ never from its modules (tests/graders/test_exported_members.py checks both). Ins
 
     schema, messages, validation, typos   the grader JSON and its 400s
     engine, batch, graded, columns/       grading one sample, many, a column at a time
-    string_check, text_similarity, python, score_model, label_model, multi, formula
+    string_check, text_similarity, python, score_model, label_model, endpoint, multi, formula
                                           one per grader type (model_grader: the judges' share)
     judge/                                the judge client of the model graders
+    endpoint_client                       the HTTP client of the endpoint graders
     template, sample, result, passing     templates, the model's answer, the grade, pass/fail
 """
 
@@ -54,6 +55,7 @@ from openrft.graders.result import (
 from openrft.graders.sample import Sample, SampleParseError
 from openrft.graders.schema import (
     AnyGrader,
+    EndpointGrader,
     LabelModelGrader,
     MultiGrader,
     PythonGrader,
@@ -83,6 +85,7 @@ __all__ = [
     "AnyGrader",
     "BatchReport",
     "EmbeddingsClient",
+    "EndpointGrader",
     "GradeColumn",
     "GradeResult",
     "GraderContext",

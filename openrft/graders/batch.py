@@ -2,7 +2,8 @@
 
 `grade_many()` returns every result in row order plus what a person wants to see first: the
 mean reward per grader (a multi's sub-graders included), error counts by flag and latency
-percentiles. Remote graders (python, model, cosine) run `concurrency` rows at a time.
+percentiles. Remote graders (python, model, cosine, endpoint) run `concurrency` rows at a
+time.
 
 `grade_stream()` grades chunk after chunk of an iterable of chunks, taking the next chunk only
 once the one before is in hand, so a file of any length is graded in the memory of a few

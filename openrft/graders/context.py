@@ -1,7 +1,8 @@
 """What graders get injected: clients and sandboxes, never opened by the graders themselves.
 
 Every field may be left None; the grader that needs it then builds the default from the
-environment (`OPENRFT_JUDGE_BASE_URL`, `OPENRFT_EMBEDDINGS_BASE_URL`, the host's sandbox tier)
+environment (`OPENRFT_JUDGE_BASE_URL`, `OPENRFT_EMBEDDINGS_BASE_URL`, the host's sandbox tier,
+`OPENRFT_OUTBOUND_HOSTS`)
 the first time it runs, and keeps it on the context for the rest of the run.
 
 A server grades for many projects with one set of clients: `for_project` gives a view that
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: `import openrft.graders` stays light
     from openrft.graders.embeddings import EmbeddingsClient
+    from openrft.graders.endpoint_client import EndpointClient
     from openrft.graders.judge import JudgeClient
     from openrft.sandbox import SandboxPool
 
@@ -28,6 +30,8 @@ class GraderContext:
     """The judge client for score_model/label_model graders."""
     embeddings: EmbeddingsClient | None = None
     """The embeddings client for `text_similarity` with `cosine`."""
+    endpoint: EndpointClient | None = None
+    """The HTTP client of `endpoint` graders (allow-list, retries, rate limits)."""
     project: str = "default"
     """Whose grading this is: sandbox slots are never shared across projects."""
     python_timeout: float | None = None
@@ -59,6 +63,6 @@ class GraderContext:
         create themselves). A `for_project` view closes nothing: its clients are shared."""
         if self.shared is not None:
             return
-        for resource in (self.embeddings, self.judge, self.sandbox):
+        for resource in (self.embeddings, self.judge, self.endpoint, self.sandbox):
             if resource is not None:
                 await resource.aclose()

@@ -2,8 +2,8 @@
 
 Local graders (string_check, text_similarity except cosine, and multi over those) run
 synchronously with no event loop in the way: that is the hot path of training. Everything
-else (python, model graders, cosine) is awaited. Only `BudgetExceededError` escapes: a judge
-budget that ran out stops the run instead of scoring the rest 0.
+else (python, model graders, cosine, endpoint) is awaited. Only `BudgetExceededError`
+escapes: a judge budget that ran out stops the run instead of scoring the rest 0.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from openrft.graders.result import GradeResult, failure, run_response
 from openrft.graders.sample import Sample, SampleParseError
 from openrft.graders.schema import (
     AnyGrader,
+    EndpointGrader,
     LabelModelGrader,
     MultiGrader,
     PythonGrader,
@@ -114,6 +115,10 @@ async def _grade_async(
         from openrft.graders import label_model
 
         return await label_model.agrade(grader, sample, item, ctx)
+    if isinstance(grader, EndpointGrader):
+        from openrft.graders import endpoint  # httpx, on first use
+
+        return await endpoint.agrade(grader, sample, item, ctx)
     raise TypeError(f"{grader.type} is graded synchronously")
 
 

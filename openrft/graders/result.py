@@ -29,6 +29,8 @@ ERROR_DETAILS: tuple[str, ...] = (
     "python_grader_runtime_error_details",
     "model_grader_server_error_details",
 )
+#: Detail keys of openrft's own grader types, shown in `metadata.errors` only when set.
+EXTRA_DETAILS: tuple[str, ...] = ("endpoint_grader_error_details",)
 #: The flags a training step's `metrics` event counts, one `*_count` each (OpenAI's event shape);
 #: `openrft.train.metrics` writes them and `openrft.evals.measures` defines them.
 EVENT_ERROR_FLAGS: tuple[str, ...] = (
@@ -38,6 +40,7 @@ EVENT_ERROR_FLAGS: tuple[str, ...] = (
     "python_grader_server_error",
     "python_grader_runtime_error",
     "model_grader_server_error",
+    "unresponsive_reward_error",
 )
 
 Usage = dict[str, int]
@@ -115,11 +118,13 @@ def merge_usage(
 
 
 def errors_block(errors: dict[str, Any] | None) -> dict[str, Any]:
-    """All 14 keys of `metadata.errors`: the flags as booleans, the details as str or null."""
+    """All 14 keys of `metadata.errors`: the flags as booleans, the details as str or null;
+    then an `EXTRA_DETAILS` key only when it is set (OpenAI's shape stays the 14 keys)."""
     errors = errors or {}
     block: dict[str, Any] = {flag: bool(errors.get(flag, False)) for flag in ERROR_FLAGS}
     for key in ERROR_DETAILS:
         block[key] = errors.get(key)
+    block.update({key: errors[key] for key in EXTRA_DETAILS if errors.get(key) is not None})
     return block
 
 

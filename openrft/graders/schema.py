@@ -7,6 +7,8 @@ entry point: it returns the typed grader or raises an error naming the path of t
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -114,8 +116,52 @@ class PythonGrader(_GraderBase):
         return value
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_FRAMING = {"host", "content-length", "transfer-encoding", "connection", "content-type"}
+
+
+class EndpointGrader(_GraderBase):
+    type: Literal["endpoint"]
+    url: str
+    """Where the grader POSTs `{"sample", "item", "trace_id"}`; must pass the outbound
+    allow-list (`openrft.outbound`), checked at validation and before each request."""
+    headers: dict[str, str] | None = None
+    """Sent with every request; secrets: stored, never echoed back (`***`)."""
+    rate_limit: float | None = Field(default=None, gt=0)
+    """At most this many requests per second to `url`, over every concurrent call."""
+
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # The messages name the header, never its value: values are secrets.
+        for name, text in (value or {}).items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if name.lower() in _FRAMING:
+                raise ValueError(f"header {name!r} is set by openrft and cannot be given")
+            if not _VALUE.fullmatch(text):
+                raise ValueError(
+                    f"the value of header {name!r} holds a line break or a character that is "
+                    "not printable ASCII"
+                )
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("rate_limit must be a finite number of requests per second")
+        return value
+
+
 SubGrader = Annotated[
-    StringCheckGrader | TextSimilarityGrader | PythonGrader | ScoreModelGrader | LabelModelGrader,
+    StringCheckGrader
+    | TextSimilarityGrader
+    | PythonGrader
+    | ScoreModelGrader
+    | LabelModelGrader
+    | EndpointGrader,
     Field(discriminator="type"),
 ]
 
@@ -148,6 +194,7 @@ Grader = Annotated[
     | PythonGrader
     | ScoreModelGrader
     | LabelModelGrader
+    | EndpointGrader
     | MultiGrader,
     Field(discriminator="type"),
 ]
@@ -157,9 +204,12 @@ AnyGrader = (
     | PythonGrader
     | ScoreModelGrader
     | LabelModelGrader
+    | EndpointGrader
     | MultiGrader
 )
-GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
+GRADER_TYPES = (
+    "string_check", "text_similarity", "python", "score_model", "label_model", "endpoint", "multi",
+)  # fmt: skip
 
 
 def display_name(grader: AnyGrader, key: str | None = None) -> str:

@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openrft.errors import GraderValidationError
+from openrft.errors import GraderValidationError, InvalidRequestError
 from openrft.graders.messages import Inbound
 from openrft.graders.schema import (
     GRADER_TYPES,
     AnyGrader,
+    EndpointGrader,
     Grader,
     LabelModelGrader,
     MultiGrader,
@@ -54,6 +55,8 @@ def _check_semantics(grader: AnyGrader, param: str) -> None:
 
     if isinstance(grader, PythonGrader):
         _prefixed(check_source, grader.source, param)
+    elif isinstance(grader, EndpointGrader):
+        _check_endpoint(grader, param)
     elif isinstance(grader, MultiGrader):
         for key, sub in grader.graders.items():
             if not key.isidentifier():
@@ -69,6 +72,17 @@ def _check_semantics(grader: AnyGrader, param: str) -> None:
             raise GraderValidationError(
                 f"Invalid '{param}.calculate_output': {exc}", param=f"{param}.calculate_output"
             ) from None
+
+
+def _check_endpoint(grader: EndpointGrader, param: str) -> None:
+    """The URL is one the operator allows; no header value is the mask of an echo."""
+    from openrft.outbound import check_url, reject_redacted
+
+    try:
+        check_url(grader.url, param=f"{param}.url")
+        reject_redacted(grader.headers, param=f"{param}.headers")
+    except InvalidRequestError as exc:
+        raise GraderValidationError(exc.message, param=exc.param, code=exc.code) from None
 
 
 def _check_templates(grader: AnyGrader, param: str) -> None:

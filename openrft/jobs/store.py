@@ -15,6 +15,7 @@ from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.jobs import states
+from openrft.outbound import redact_headers
 from openrft.store.db import Database, loads
 from openrft.store.ids import new_id
 from openrft.store.jobs import JobTable
@@ -104,7 +105,7 @@ def _missing(job_id: str) -> NotFoundError:
 
 def job_object(row: sqlite3.Row) -> dict[str, Any]:
     """OpenAI's `FineTuningJob` for a row."""
-    method = loads(row["method"])
+    method = redact_headers(loads(row["method"]))  # header values are secrets
     given = method["reinforcement"].get("hyperparameters") or {}
     hyper = echo_hyperparameters(given, loads(row["resolved"]))
     method["reinforcement"]["hyperparameters"] = hyper

@@ -1,9 +1,10 @@
 """The grader as the reward: one call per step for the whole batch of samples.
 
-Local graders run column-wise (`grade_columns`), remote ones (python, model graders, cosine)
-concurrently on one event loop that lives as long as the job, so a sandbox pool or judge
-client is made once and reused. A failed grade is data: it comes back flagged, the step
-leaves it out of the advantage, and `check_error_rate` decides whether the job goes on (J6).
+Local graders run column-wise (`grade_columns`), remote ones (python, model graders, cosine,
+endpoint) concurrently on one event loop that lives as long as the job, so a sandbox pool,
+judge or endpoint client is made once and reused. A failed grade is data: it comes back
+flagged, the step leaves it out of the advantage, and `check_error_rate` decides whether the
+job goes on (J6).
 """
 
 from __future__ import annotations

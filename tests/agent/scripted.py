@@ -9,12 +9,12 @@ as text and returns the turn's text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from openrft.agent import TurnModel
 from openrft.models.completion import RolloutSettings
 from openrft.models.registry import LoadedModel
 from openrft.models.sampling import Turn, key_generator, sample_turns
@@ -51,8 +51,10 @@ class Force:
 class ScriptedTiny:
     """A `TurnModel` whose turns follow `script`; records each round's batch."""
 
-    def __init__(self, script: Script, loaded: LoadedModel | None = None):
+    def __init__(self, script: Script, loaded: LoadedModel | None = None, stop: int | None = None):
         self.loaded = loaded or tiny_loaded()
+        self.stop = stop if stop is not None else self.loaded.tokenizer.eos_token_id
+        """The token each scripted turn ends with."""
         self.tokenizer = self.loaded.tokenizer
         self.device = "cpu"
         self.context_length: int | None = 4096
@@ -72,7 +74,6 @@ class ScriptedTiny:
         self.prompts.append([list(p) for p in prompts])
         if self.on_round is not None:
             self.on_round(contexts)
-        eos = self.tokenizer.eos_token_id
         targets = [self._ids(self.script(text)) for text in contexts]
         turns = sample_turns(
             self.loaded,
@@ -80,7 +81,7 @@ class ScriptedTiny:
             max_new_tokens=settings.max_new_tokens,
             temperature=settings.temperature,
             generators=[key_generator(key) for key in keys],
-            processors=[Force(targets, eos)],
+            processors=[Force(targets, self.stop)],
         )
         self.turned.append(turns)
         return turns
@@ -92,10 +93,4 @@ class ScriptedTiny:
 
 def call(name: str, **arguments: Any) -> str:
     """A tool call in openrft-tiny's format."""
-    import json
-
     return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
-
-
-def _typed(model: ScriptedTiny) -> TurnModel:
-    return model  # the protocol check, for mypy

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from openrft.graders import arun_grader, validate_grader
+from openrft.outbound import redact_headers
 from openrft.server.auth import project
 from openrft.server.wire import GraderRunRequest, GraderValidateRequest
 
@@ -21,7 +22,8 @@ Project = Annotated[str, Depends(project)]
 @router.post("/validate")
 def validate(body: GraderValidateRequest, project: Project) -> dict[str, Any]:
     grader = validate_grader(body.grader)
-    return {"grader": grader.model_dump(mode="json", exclude_none=True)}
+    # An endpoint grader's header values are secrets: echoed as `***`.
+    return {"grader": redact_headers(grader.model_dump(mode="json", exclude_none=True))}
 
 
 @router.post("/run")

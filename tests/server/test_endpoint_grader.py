@@ -1,0 +1,200 @@
+"""The `endpoint` grader over the API, driven by the official SDK against a real grader
+endpoint on loopback: `graders/validate`, `graders/run`, a job (its grader's header values are
+never echoed back) and an eval run (its criteria graded by the endpoint, redacted on output)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from openrft.outbound import ENV
+from tests.server.conftest import Live
+from tests.support.endpoint_grader import Reply, ScriptedEndpoint, endpoint_server
+
+SECRET = "Bearer job-s3cret-9f8e"
+ITEM = {"question": "2+2?", "answer": "4"}
+ROWS = b"".join(
+    b'{"messages": [{"role": "user", "content": "w%d"}], "answer": "%d"}\n' % (i, i)
+    for i in range(8)
+)
+
+
+@pytest.fixture(scope="module")
+def grader_server() -> Iterator[tuple[ScriptedEndpoint, str]]:
+    with endpoint_server() as served:
+        yield served
+
+
+@pytest.fixture
+def endpoint(grader_server: tuple[ScriptedEndpoint, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    server, url = grader_server
+    server.reset()
+    monkeypatch.delenv(ENV, raising=False)
+    server.url = url  # type: ignore[attr-defined]
+    return server
+
+
+def client(live: Live) -> OpenAI:
+    return OpenAI(base_url=live.base_url, api_key="key-a", max_retries=0)
+
+
+def grader(server: Any, **extra: Any) -> dict[str, Any]:
+    spec = {"type": "endpoint", "name": "remote", "url": server.url + "/grade",
+            "headers": {"Authorization": SECRET}, "pass_threshold": 1}  # fmt: skip
+    return spec | extra
+
+
+def test_validate_echoes_the_grader_with_its_header_values_masked(
+    live: Live, endpoint: Any
+) -> None:
+    with client(live) as sdk:
+        raw = sdk.fine_tuning.alpha.graders.with_raw_response.validate(grader=grader(endpoint))  # type: ignore[arg-type]
+    assert SECRET not in raw.text
+    echoed = json.loads(raw.text)["grader"]
+    assert echoed["headers"] == {"Authorization": "***"}
+    assert echoed["url"] == endpoint.url + "/grade" and echoed["type"] == "endpoint"
+    assert endpoint.calls == []  # validating never calls the endpoint
+
+
+@pytest.mark.parametrize(
+    ("change", "param", "code"),
+    [
+        ({"url": "http://169.254.169.254/latest/meta-data"}, "grader.url", "url_not_allowed"),
+        ({"headers": {"Authorization": "***"}}, "grader.headers.Authorization", "redacted_header"),
+        ({"rate_limit": 0}, "grader.rate_limit", None),
+    ],
+)
+def test_a_bad_endpoint_grader_is_a_400_naming_its_field(
+    live: Live, endpoint: Any, change: dict[str, Any], param: str, code: str | None
+) -> None:
+    with client(live) as sdk:
+        for call in (sdk.fine_tuning.alpha.graders.validate, sdk.fine_tuning.alpha.graders.run):
+            extra = {} if call == sdk.fine_tuning.alpha.graders.validate else {"model_sample": ""}
+            with pytest.raises(openai.BadRequestError) as caught:
+                call(grader=grader(endpoint, **change), **extra)  # type: ignore[operator]
+            body: Any = caught.value.body
+            assert body["param"] == param and body["type"] == "invalid_request_error"
+            assert code is None or body["code"] == code
+    assert endpoint.calls == []
+
+
+def test_run_reads_the_endpoints_score_and_sends_the_headers(live: Live, endpoint: Any) -> None:
+    endpoint.reset(Reply(score=0.625))
+    with client(live) as sdk:
+        result = sdk.fine_tuning.alpha.graders.run(
+            grader=grader(endpoint),  # type: ignore[arg-type]
+            model_sample="4",
+            item=ITEM,
+        )
+    assert result.reward == 0.625 and result.metadata.type == "endpoint"
+    assert result.metadata.errors.unresponsive_reward_error is False
+    [call] = endpoint.calls
+    assert call.headers["authorization"] == SECRET
+    assert call.body["item"] == ITEM and call.body["sample"]["output_text"] == "4"
+
+
+def test_run_reports_a_failing_endpoint_as_an_errored_grade(live: Live, endpoint: Any) -> None:
+    echo = Reply(status=503, raw=json.dumps({"detail": f"rejected {SECRET}"}))
+    endpoint.reset(*[echo] * 4)
+    with client(live) as sdk:
+        raw = sdk.fine_tuning.alpha.graders.with_raw_response.run(
+            grader=grader(endpoint),  # type: ignore[arg-type]
+            model_sample="4",
+            item=ITEM,
+        )
+    assert raw.http_response.status_code == 200 and SECRET not in raw.text
+    result = raw.parse()
+    assert result.reward == 0 and result.metadata.errors.unresponsive_reward_error is True
+    details = json.loads(raw.text)["metadata"]["errors"]["endpoint_grader_error_details"]
+    assert "HTTP 503" in details and "after 4 attempts" in details
+    assert endpoint.hits() == 4
+
+
+def wait_for(sdk: OpenAI, job_id: str, *statuses: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = sdk.fine_tuning.jobs.retrieve(job_id)
+        if job.status in statuses:
+            return job
+        assert time.monotonic() < deadline, f"job stuck in {job.status}"
+        time.sleep(0.05)
+
+
+def test_a_job_keeps_its_grader_headers_secret(live: Live, endpoint: Any) -> None:
+    multi = {"type": "multi", "graders": {"remote": grader(endpoint)},
+             "calculate_output": "remote"}  # fmt: skip
+    method: Any = {"type": "reinforcement", "reinforcement": {"grader": multi,
+                   "hyperparameters": {"n_epochs": 1, "batch_size": 2}}}  # fmt: skip
+    with client(live) as sdk:
+        train = sdk.files.create(file=("rows.jsonl", ROWS), purpose="fine-tune").id
+        created = sdk.fine_tuning.jobs.with_raw_response.create(
+            model="openrft-tiny", training_file=train, method=method
+        )
+        job = created.parse()
+        done = wait_for(sdk, job.id, "succeeded", "failed")
+        assert done.status == "succeeded", done.error
+        shown = [created.text, sdk.fine_tuning.jobs.with_raw_response.retrieve(job.id).text,
+                 sdk.fine_tuning.jobs.with_raw_response.list().text,
+                 sdk.fine_tuning.jobs.with_raw_response.list_events(job.id, limit=100).text,
+                 sdk.evals.with_raw_response.retrieve(job.eval_id).text]  # fmt: skip
+        for text in shown:
+            assert SECRET not in text
+        echoed = json.loads(shown[1])["method"]["reinforcement"]["grader"]
+        assert echoed["graders"]["remote"]["headers"] == {"Authorization": "***"}
+        criteria = json.loads(shown[-1])["testing_criteria"]
+        assert criteria[0]["graders"]["remote"]["headers"] == {"Authorization": "***"}
+        # A job copied from the echo would send "***" as the key: it is refused, by name.
+        copied = {"type": "reinforcement", "reinforcement": {"grader": echoed}}
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=train, method=copied)  # type: ignore[arg-type]
+    body: Any = caught.value.body
+    assert body["code"] == "redacted_header"
+    assert body["param"] == "method.reinforcement.grader.graders.remote.headers.Authorization"
+    # The job itself still holds the real key: its trainer sends it.
+    seen = json.loads((live.home / "jobs" / job.id / "spec-seen.json").read_text())
+    assert seen["method"]["reinforcement"]["grader"]["graders"]["remote"]["headers"] == {
+        "Authorization": SECRET
+    }
+
+
+def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None:
+    rows = [{"item": {"answer": str(i)}, "sample": {"output_text": str(i % 2)}} for i in range(4)]
+    config: Any = {"type": "custom", "item_schema": {"type": "object"},
+                   "include_sample_schema": True}  # fmt: skip
+    with client(live) as sdk:
+        created = sdk.evals.with_raw_response.create(
+            data_source_config=config,
+            testing_criteria=[grader(endpoint)],  # type: ignore[list-item]
+        )
+        assert SECRET not in created.text
+        evaluation = created.parse()
+        source: Any = {"type": "jsonl", "source": {"type": "file_content", "content": rows}}
+        run = sdk.evals.runs.create(evaluation.id, data_source=source)
+        deadline = time.monotonic() + 30
+        while (run := sdk.evals.runs.retrieve(run.id, eval_id=evaluation.id)).status not in (
+            "completed",
+            "failed",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert run.status == "completed", run.error
+        assert run.result_counts.passed == 2 and run.result_counts.failed == 2
+        items = sdk.evals.runs.output_items.with_raw_response.list(run.id, eval_id=evaluation.id)
+        assert SECRET not in items.text
+        fetched = sdk.evals.with_raw_response.retrieve(evaluation.id).text
+        assert SECRET not in fetched
+    assert json.loads(fetched)["testing_criteria"][0]["headers"] == {"Authorization": "***"}
+    assert endpoint.hits() == 4
+    assert {call.headers["authorization"] for call in endpoint.calls} == {SECRET}
+    # Stored as given (the runs send it); shown only masked.
+    with closing(sqlite3.connect(live.home / "openrft.db")) as db:
+        stored = db.execute("SELECT criteria FROM evals WHERE id = ?", (evaluation.id,))
+        assert SECRET in stored.fetchone()[0]
