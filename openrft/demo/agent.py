@@ -75,7 +75,8 @@ class AgentResult:
 
 def split(train: int, valid: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Training and validation rows, no item in both."""
-    rng, seen, rows = random.Random(seed), set(), []
+    rng, seen = random.Random(seed), set[str]()
+    rows: list[dict[str, Any]] = []
     while len(rows) < train + valid:
         row = lookup_task.make_row(rng)
         if row["key"] not in seen:

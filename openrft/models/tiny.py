@@ -48,8 +48,8 @@ WARM_LR = 3e-3
 _WARMUP = 20
 AGENT_NAME = "openrft-tiny-agent"
 AGENT_EOS = "<|end|>"
-AGENT_STEPS = 200
-AGENT_BATCH = 32
+AGENT_STEPS = 400
+AGENT_BATCH = 48
 AGENT_P_CALL, AGENT_P_RIGHT = 0.6, 0.5
 """The agent's noise: 60% of the demonstrations call the tool, and half of those answer the
 code reversed; the rest guess a code. Sampled, it answers right about 30% of the time."""

@@ -4,13 +4,29 @@ loopback tool and endpoint grader, the official SDK creating the job and running
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openai import OpenAI
 
-from openrft.demo.agent import AgentSettings, run_agent_demo, split
+from openrft.demo.agent import MODEL, AgentSettings, run_agent_demo, split, tool_loop
+from openrft.demo.agent_servers import agent_services
+from openrft.demo.server import local_server
 from openrft.models import lookup_task
+from openrft.models.tiny import ensure_tiny_agent
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warm-started base model, built once for this module."""
+    return ensure_tiny_agent(tmp_path_factory.mktemp("agent-home"))
+
+
+def _home_with(warm: Path, home: Path) -> Path:
+    shutil.copytree(warm, home / "models" / warm.name)
+    return home
 
 
 def test_the_splits_share_no_item_and_rows_carry_tools_and_answers() -> None:
@@ -33,11 +49,28 @@ def test_noisy_demonstrations_call_answer_and_guess() -> None:
 
 
 @pytest.mark.slow
+def test_the_sdk_runs_the_served_models_tool_calls_against_the_tool(warm: Path) -> None:
+    rows = split(0, 6, seed=5)[1]
+    with (
+        agent_services("s3cret") as services,
+        local_server(warm.parent.parent, base_models=(f"{MODEL}={warm}",)) as base_url,
+        OpenAI(base_url=base_url, api_key="demo") as client,
+    ):
+        loops = [tool_loop(client, MODEL, row, services) for row in rows]
+    called = [loop for loop in loops if loop["calls"]]
+    assert called, loops
+    assert services.ledger.calls == sum(len(loop["calls"]) for loop in loops)
+    assert all(loop["calls"][0] == "lookup({})" for loop in called)
+    # After the tool's answer the model answers (a digit code) instead of calling again.
+    assert all(loop["answer"] is not None for loop in called), called
+
+
+@pytest.mark.slow
 def test_the_agent_demo_trains_and_the_sdk_runs_the_tuned_models_tool_calls(
-    tmp_path: Path,
+    tmp_path: Path, warm: Path
 ) -> None:
     said: list[tuple[str, Any]] = []
-    settings = AgentSettings(home=tmp_path / "home", train_rows=64, valid_rows=24,
+    settings = AgentSettings(home=_home_with(warm, tmp_path / "home"), train_rows=64, valid_rows=24,
                              eval_interval=4, chat_rows=6)  # fmt: skip
     result = run_agent_demo(settings, lambda kind, payload: said.append((kind, payload)))
     assert result.job["status"] == "succeeded"
