@@ -34,7 +34,7 @@ def agent_demo(home: Path, n_epochs: int | None) -> None:
 
     console.print(
         "[bold]openrft demo --agent[/bold]: what is the code of an item? Only the tool "
-        "`lookup(key)` knows. The warm-started model asks it some of the time and answers "
+        "`lookup()` knows. The warm-started model asks it some of the time and answers "
         "what it got some of that; an endpoint grader scores the episodes."
     )
     settings = AgentSettings(home=home)

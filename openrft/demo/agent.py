@@ -46,12 +46,12 @@ MAX_TOKENS = 72
 class AgentSettings:
     home: Path
     train_rows: int = 240
-    valid_rows: int = 48
+    valid_rows: int = 64
     n_epochs: int = 1
     batch_size: int = 8
     eval_interval: int = 10
     seed: int = 42
-    chat_rows: int = 16
+    chat_rows: int = 8
     """Validation rows the SDK's tool loop runs on, base model and fine-tuned."""
 
 
@@ -161,8 +161,8 @@ def _start(client: OpenAI, services: AgentServices, settings: AgentSettings,
         extra_body={"settings": {"max_completion_tokens": MAX_TOKENS}},
     )
     say("job", job.id)
-    say("step", f"reward: 1 for the item's code, {CALL_CREDIT} for asking the tool the item's "
-        "key and answering wrong, else 0; train: a step's episodes, valid: one episode per "
+    say("step", f"reward: 1 for the item's code, {CALL_CREDIT} for calling the tool and "
+        "answering wrong, else 0; train: a step's episodes, valid: one episode per "
         f"validation row (T=1), at most {MAX_EPISODE_STEPS} model turns each")  # fmt: skip
     return job.id
 
@@ -177,7 +177,7 @@ def _follow(client: OpenAI, job_id: str, result: AgentResult, say: Any) -> None:
                 seen.add(event.id)
                 _event(event, result, say)
         if job.status in TERMINAL:
-            result.job = job.model_dump()
+            result.job = job.model_dump(warnings=False)  # the SDK does not type `endpoint`
             return
         time.sleep(0.5)
 
@@ -185,20 +185,20 @@ def _follow(client: OpenAI, job_id: str, result: AgentResult, say: Any) -> None:
 def _event(event: Any, result: AgentResult, say: Any) -> None:
     data = event.data if isinstance(event.data, dict) else {}
     if event.type == "metrics" and "step" in data:
-        point = {key: data.get(name) for key, name in _POINT.items()}
+        tools: dict[str, Any] = data["tools"] if isinstance(data.get("tools"), dict) else {}
+        point = {"step": data["step"], "total": data.get("total_steps"),
+                 "train": data.get("train_mean_reward"),
+                 "valid": data.get("full_valid_mean_reward"),
+                 "calls": tools.get("train_tool_calls_per_rollout_mean")}  # fmt: skip
         result.curve.append(point)
         if isinstance(point["valid"], int | float):
             result.valid_after = float(point["valid"])
         say("metrics", point)
         return
-    if isinstance(data.get("valid_reward_mean"), int | float):
-        result.valid_before = float(data["valid_reward_mean"])
+    baseline = data.get("valid_reward_mean")
+    if event.message.startswith("Baseline validation") and isinstance(baseline, int | float):
+        result.valid_before = float(baseline)
     say("event", event.message)
-
-
-_POINT = {"step": "step", "total": "total_steps", "train": "train_mean_reward",
-          "valid": "full_valid_mean_reward",
-          "calls": "train_tool_calls_per_rollout_mean"}  # fmt: skip
 
 
 def tool_loop(

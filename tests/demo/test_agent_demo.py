@@ -70,8 +70,8 @@ def test_the_agent_demo_trains_and_the_sdk_runs_the_tuned_models_tool_calls(
     tmp_path: Path, warm: Path
 ) -> None:
     said: list[tuple[str, Any]] = []
-    settings = AgentSettings(home=_home_with(warm, tmp_path / "home"), train_rows=64, valid_rows=24,
-                             eval_interval=4, chat_rows=6)  # fmt: skip
+    home = _home_with(warm, tmp_path / "home")
+    settings = AgentSettings(home=home, train_rows=160, valid_rows=32, chat_rows=6)
     result = run_agent_demo(settings, lambda kind, payload: said.append((kind, payload)))
     assert result.job["status"] == "succeeded"
     assert result.job["fine_tuned_model"].startswith("ft:openrft-tiny-agent:")
