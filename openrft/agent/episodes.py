@@ -37,7 +37,7 @@ from openrft.agent.tokens import added_text, pack
 from openrft.agent.tools import Toolbox, ToolResult
 from openrft.agent.turns import TurnModel, turn_model
 from openrft.errors import InvalidRequestError
-from openrft.graders.sample import Sample
+from openrft.graders import Sample
 from openrft.models.chat import parse_tool_calls, render_prompt
 from openrft.models.completion import RolloutSettings
 from openrft.models.sampling import Rollouts, Turn

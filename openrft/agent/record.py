@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openrft.agent.tools import ToolResult
-from openrft.graders.sample import Sample
+from openrft.graders import Sample
 from openrft.models.sampling import Rollouts
 
 __all__ = ["Episodes"]

@@ -30,7 +30,7 @@ from openrft.errors import DataFileError, InvalidRequestError
 
 _CREATE_KEYS = ["model", "training_file", "validation_file", "method", "seed", "suffix", "id"]
 _CREATE_KEYS += ["settings", "metadata", "integrations"]
-_OPERATIONAL = {"device", "grader_concurrency", "micro_batch_size"}
+_OPERATIONAL = {"device", "grader_concurrency", "micro_batch_size", "tool_concurrency"}
 """Settings that change how a job runs, not what it trains: a resume may change them."""
 SPEC_FILE = "job-spec.json"
 TINY = "openrft-tiny"  # openrft.models.tiny.NAME, without importing torch for it
@@ -74,6 +74,7 @@ def load_job(path: Path, home: Path | None = None) -> Any:
     except ValidationError as exc:
         raise _explain(path, exc) from None
     _check_judge_rows(path, spec)
+    _check_row_tools(path, spec)
     # Named from the model as the file gives it, not the directory it resolved to (J4).
     name = fine_tuned_name(name, spec.org, spec.suffix, job_id)
     return spec.model_copy(update={"model_name": name})
@@ -173,7 +174,27 @@ def _with_grader(path: Path, method: Any) -> Any:
         grader = validate_grader(reinforcement["grader"], for_training=True)
     except InvalidRequestError as exc:
         raise JobFileError(path, "method.reinforcement.grader", exc.message) from None
-    return {**method, "reinforcement": {**reinforcement, "grader": grader}}
+    return {
+        **method,
+        "reinforcement": {**reinforcement, "grader": grader, **_tools(path, reinforcement)},
+    }
+
+
+def _tools(path: Path, reinforcement: dict[str, Any]) -> dict[str, Any]:
+    """An agentic job's tools, checked as the API checks them (`parse_tools`: the allow-list,
+    names, headers; messages never quote a header's value)."""
+    from openrft.train.tools import check_tools_format, parse_tools
+
+    if reinforcement.get("tools") is None:
+        return {"tools": []} if "tools" in reinforcement else {}
+    try:
+        tools = parse_tools(reinforcement["tools"])
+        check_tools_format(
+            tools, reinforcement.get("response_format"), "method.reinforcement.response_format"
+        )
+    except InvalidRequestError as exc:
+        raise JobFileError(path, exc.param or "method.reinforcement.tools", exc.message) from None
+    return {"tools": tools}
 
 
 def _with_eval_grader(path: Path, settings: Any) -> Any:
@@ -197,6 +218,19 @@ def _check_judge_rows(path: Path, spec: Any) -> None:
         validate(spec.settings.judge_check, spec.reinforcement.grader)
     except InvalidRequestError as exc:
         raise JobFileError(path, exc.param or "settings.judge_check", exc.message) from None
+
+
+def _check_row_tools(path: Path, spec: Any) -> None:
+    """In a job with tools, every function a row offers must be one the job serves."""
+    from openrft.train.tools import unserved_tool
+
+    for key, rows in (
+        ("training_file", spec.training_rows),
+        ("validation_file", spec.validation_rows),
+    ):
+        problem = unserved_tool(spec.reinforcement.tools, list(enumerate(rows or [], 1)))
+        if problem:
+            raise JobFileError(path, key, problem.replace("line ", "row ", 1))
 
 
 def resolve_model(path: Path, name: str, home: Path) -> str:

@@ -81,9 +81,33 @@ def _split_measures(split: str) -> list[Measure]:
     return out
 
 
+def _tool_measures(split: str) -> list[Measure]:
+    """A job with tools (`method.reinforcement.tools`): the metrics event's `tools` section."""
+    name = "train" if split == "train" else "validation"
+    episodes = "every episode of the split, dropped ones included"
+    return [
+        _job(f"{split}_tool_calls_per_rollout_mean", f"{name} tool calls/rollout", split,
+             f"tool calls the model made per episode, over {episodes}"),
+        _job(f"{split}_tool_latency_mean", f"{name} tool seconds", split,
+             "mean seconds a tool call took to answer, retries included"),
+        _job(f"{split}_tool_latency_p95", f"{name} tool seconds p95", split,
+             "95th-percentile (nearest rank) seconds a tool call took to answer"),
+        _job(f"{split}_tool_errors_count", f"{name} tool errors", split,
+             "tool calls that failed (a 4xx shown to the model, a timeout, an oversized "
+             "answer, a 5xx after its retries)"),
+        _job(f"{split}_tool_call_tokens_mean", f"{name} tokens/tool call", split,
+             "tokens of the tool message the model read, per tool call"),
+        _job(f"{split}_dropped_rollouts_count", f"{name} dropped rollouts", split,
+             "episodes dropped because a tool kept answering 5xx: never graded, no part of "
+             "the advantage, not in the reward mean"),
+    ]  # fmt: skip
+
+
 _EVENTS = [
     *_split_measures("train"),
     *_split_measures("valid"),
+    *_tool_measures("train"),
+    *_tool_measures("valid"),
     _job("train_mean_reward", "train reward (legacy key)", "train",
          "= train_reward_mean, the flat key third-party pollers read"),
     _job("full_valid_mean_reward", "validation reward (legacy key)", "valid",

@@ -33,6 +33,7 @@ from openrft.jobs.events import EventStore
 from openrft.jobs.models import ModelCatalog, org_for, parse_base_models
 from openrft.jobs.prepare import read_rows
 from openrft.jobs.record import EventsOf, record_checkpoints, record_outcome
+from openrft.jobs.secrets import with_secrets
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.db import Database, loads
@@ -93,7 +94,8 @@ def _catalog(db: Database) -> ModelCatalog:
 def job_spec(job: sqlite3.Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
     """The job's row as the trainer's spec, parsed once: the stored method and settings as
     the route built them, the rows `validating_files` wrote, the weights the model's name
-    resolved to beside the fine-tuned model's name."""
+    resolved to beside the fine-tuned model's name, and its tools' header values (kept out of
+    the database: `openrft.jobs.secrets`)."""
     fields = {
         "id": job["id"],
         "model": weights,
@@ -107,7 +109,7 @@ def job_spec(job: sqlite3.Row, weights: str, ft_name: str, workdir: Path) -> Job
         "project": job["project"],
         "settings": loads(job["settings"]) or {},
     }
-    return JobSpec.model_validate(fields)
+    return with_secrets(JobSpec.model_validate(fields), workdir)
 
 
 def run(job_id: str, attempt: int, home: Path) -> None:
@@ -148,6 +150,8 @@ def _train(
         if not isinstance(outcome, JobOutcome):
             raise TypeError(f"run_job returned {type(outcome).__name__}, not a JobOutcome")
         return outcome
+    except OpenRFTError as exc:  # e.g. a tool's header values were lost
+        return failed(exc.message, exc.code or "training_error")
     except Exception as exc:  # boundary: a training crash fails the job, with a reason
         log.exception("job %s failed", job["id"])
         code = "disk_full" if is_disk_full(exc) else "training_error"

@@ -1,9 +1,11 @@
 """`validating_files`: what a job's data must pass before it may queue (decisions D2–D4).
 
 Reads the training (and validation) file with the strict RFT row rules, checks that every
-`{{ item.… }}` the grader reads resolves in every row, and, with no validation file, holds
-one out deterministically with the job's seed (`openrft.train.spec.held_out`). The grader is
-the one the route validated, read back from the job's stored method (not validated again).
+`{{ item.… }}` the grader reads resolves in every row and, in a job with tools, that every
+function a row offers is one the job serves (`openrft.train.tools.unserved_tool`), and,
+with no validation file, holds one out deterministically with the job's seed
+(`openrft.train.spec.held_out`). The grader and tools are the ones the route validated, read
+back from the job's stored method (not validated again).
 The rows a job trains on are written to `jobs/<id>/train.jsonl` and `valid.jsonl`
 (atomically), so a resumed job sees the same data even if the uploads are deleted later.
 A failure is a `JobDataError` for the job's `error`.
@@ -20,7 +22,6 @@ from typing import Any, Literal
 from openrft.data.refs import check_refs
 from openrft.data.validate import iter_valid_rows
 from openrft.errors import DataFileError, InvalidRequestError, NotFoundError
-from openrft.graders import AnyGrader
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
 from openrft.store.atomic import atomic_file
@@ -28,6 +29,7 @@ from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
 from openrft.train.spec import Method, Splits, held_out
+from openrft.train.tools import unserved_tool
 
 __all__ = ["JobDataError", "prepare", "prepare_next", "read_rows"]
 
@@ -53,21 +55,24 @@ def _rows(files: FileStore, project: str, file_id: str, param: str) -> list[tupl
         raise JobDataError(exc.message, param) from None
 
 
-def _check(grader: AnyGrader, rows: list[tuple[int, Row]], file_id: str, param: str) -> None:
+def _check(method: Method, rows: list[tuple[int, Row]], file_id: str, param: str) -> None:
     if not rows:
         raise JobDataError(f"{file_id}: the file has no rows", param)
-    failures = check_refs(grader, rows)
+    failures = check_refs(method.reinforcement.grader, rows)
     if failures:
         raise JobDataError(failures[0].message(file_id), param)
+    unserved = unserved_tool(method.reinforcement.tools, rows)
+    if unserved:
+        raise JobDataError(f"{file_id} {unserved}", param)
 
 
-def prepare(job: Any, grader: AnyGrader, files: FileStore, workdir: Path) -> Splits:
+def prepare(job: Any, method: Method, files: FileStore, workdir: Path) -> Splits:
     """Validate the job's files and write the rows it will use under `workdir`."""
     train = _rows(files, job["project"], job["training_file"], "training_file")
-    _check(grader, train, job["training_file"], "training_file")
+    _check(method, train, job["training_file"], "training_file")
     if job["validation_file"]:
         valid = _rows(files, job["project"], job["validation_file"], "validation_file")
-        _check(grader, valid, job["validation_file"], "validation_file")
+        _check(method, valid, job["validation_file"], "validation_file")
         prepared = Splits([row for _, row in train], [row for _, row in valid])
     else:
         prepared = held_out([row for _, row in train], job["seed"])
@@ -91,8 +96,8 @@ def prepare_next(
         return
     events.add(job["id"], "Validating training file: " + job["training_file"])
     try:
-        grader = Method.model_validate(loads(job["method"])).reinforcement.grader
-        prepared = prepare(job, grader, files, home / "jobs" / job["id"])
+        method = Method.model_validate(loads(job["method"]))
+        prepared = prepare(job, method, files, home / "jobs" / job["id"])
     except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
         error = _error_of(exc, job["id"])
         jobs.move(

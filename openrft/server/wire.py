@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints
 
 from openrft.strict import Strict
 from openrft.train.spec import Hyperparameters
+from openrft.train.tools import MAX_EPISODE_STEPS
 
 MetadataKey = Annotated[str, StringConstraints(max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
@@ -34,6 +35,11 @@ class Reinforcement(Strict):
     response_format: dict[str, Any] | None = None
     """Not in OpenAI's spec types but documented and sent by clients (spec §5.2)."""
     hyperparameters: Hyperparameters | None = None
+    tools: list[Any] | None = None
+    """Azure's agentic RFT: `[{"name", "server_url", "headers"?}]`, checked by
+    `openrft.train.tools.parse_tools` (a 400 naming `tools[i].<field>`)."""
+    max_episode_steps: int | None = Field(None, ge=1, le=MAX_EPISODE_STEPS)
+    """Model turns per episode (default 10)."""
 
 
 class Method(Strict):

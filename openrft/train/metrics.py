@@ -2,7 +2,9 @@
 
 `SplitStats` summarises one split's grades for one step; `metrics_data` lays the train and
 (on validation steps) valid summaries out as OpenAI does. On a step without validation the
-valid fields are null: there is no fresh number to report.
+valid fields are null: there is no fresh number to report. A job with tools adds a `tools`
+section (`ToolStats`: Azure's four agentic metrics, and the rollouts dropped because a tool
+server kept failing); the grades, tokens and rewards are over the rollouts that were graded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,61 @@ def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
+def _p95(values: list[float]) -> float | None:
+    """The nearest-rank 95th percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+@dataclass
+class ToolStats:
+    """One split's tool use in one step, over every episode (dropped ones included)."""
+
+    calls: list[int] = field(default_factory=list)
+    """Per episode, the tool calls the model made."""
+    latencies: list[float] = field(default_factory=list)
+    """Per tool call, seconds until its answer (retries included)."""
+    call_tokens: list[int] = field(default_factory=list)
+    """Per tool call, the tokens of its tool message (what the model read)."""
+    errors: int = 0
+    """Tool calls that failed: a 4xx shown to the model, a timeout, a 5xx after its retries."""
+    dropped: int = 0
+    """Episodes dropped (a tool's 5xx after 3 retries): graded never, trained on never."""
+
+    def __iadd__(self, other: ToolStats) -> ToolStats:
+        self.calls += other.calls
+        self.latencies += other.latencies
+        self.call_tokens += other.call_tokens
+        self.errors += other.errors
+        self.dropped += other.dropped
+        return self
+
+    def data(self, split: str) -> dict[str, Any]:
+        return {
+            f"{split}_tool_calls_per_rollout_mean": _mean([float(c) for c in self.calls]) or 0.0,
+            f"{split}_tool_latency_mean": _mean(self.latencies),
+            f"{split}_tool_latency_p95": _p95(self.latencies),
+            f"{split}_tool_errors_count": self.errors,
+            f"{split}_tool_call_tokens_mean": _mean([float(t) for t in self.call_tokens]),
+            f"{split}_dropped_rollouts_count": self.dropped,
+        }
+
+
+TOOL_KEYS = [key.removeprefix("train_") for key in ToolStats().data("train")]
+"""The `tools` section's keys, each prefixed `train_` and `valid_`."""
+
+
+def tools_data(train: SplitStats, valid: SplitStats | None) -> dict[str, Any]:
+    """The `tools` section: train's numbers, and valid's (null off validation steps)."""
+    assert train.tools is not None
+    out = train.tools.data("train")
+    if valid is not None and valid.tools is not None:
+        return out | valid.tools.data("valid")
+    return out | {f"valid_{key}": None for key in TOOL_KEYS}
+
+
 @dataclass
 class SplitStats:
     """One split's grades in one step: `results` row-aligned with `completion_tokens`."""
@@ -40,6 +97,8 @@ class SplitStats:
     """Per result, the completion tokens spent in a thinking section."""
     eval_results: list[GradeResult] | None = None
     """Per result, the job's `eval_grader`'s grade (validation of a job that has one)."""
+    tools: ToolStats | None = None
+    """A job with tools: its episodes' tool use (`metrics_data`'s `tools` section)."""
 
     @property
     def reward_mean(self) -> float | None:
@@ -134,7 +193,7 @@ def metrics_data(
     }
     valid_mean = valid.reward_mean if valid else None
     parse_error = valid.parse_errors / max(1, len(valid.results)) if valid else None
-    return {
+    data = {
         "step": step,
         "total_steps": total_steps,
         "usage": {
@@ -192,3 +251,6 @@ def metrics_data(
         "model_graders_token_usage": _models(train, valid),
         **train.extra,
     }
+    if train.tools is not None:
+        data["tools"] = tools_data(train, valid)
+    return data

@@ -51,6 +51,8 @@ class Rewarder:
         self._context = GraderContext(python_timeout=python_timeout, extras=extras, project=project)
 
     def __call__(self, samples: list[Sample], items: list[Any]) -> list[GradeResult]:
+        if not samples:  # e.g. every episode of a step dropped
+            return []
         if self._loop is None:
             return grade_columns(self.grader, samples, items).rows()
         rows = list(zip(samples, items, strict=True))
@@ -79,6 +81,27 @@ def check_error_rate(results: list[GradeResult]) -> None:
     else:
         return
     raise GraderErrorRate(f"{reason} in one step; first failure: {first_failure(failed)}")
+
+
+class ToolErrorRate(OpenRFTError):
+    """Too many episodes dropped in one step (their tool servers kept failing)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="tool_error_rate")
+
+
+def check_drop_rate(dropped: list[str | None], where: str = "one step") -> None:
+    """J6's rule for tools: more than max(50, 20%) of a step's episodes dropped, or all of
+    them, fails the job (`tool_error_rate`). Kept apart from the grader's rule: a dropped
+    episode was never graded, and the fix is on the tool server, not the grader."""
+    reasons = [why for why in dropped if why is not None]
+    limit = max(50, 0.2 * len(dropped))
+    if not reasons or (len(reasons) <= limit and len(reasons) < len(dropped)):
+        return
+    raise ToolErrorRate(
+        f"{len(reasons)} of {len(dropped)} episodes were dropped in {where} (limit "
+        f"{int(limit)}, or all of them) because a tool server kept failing; first: {reasons[0]}"
+    )
 
 
 def first_failure(results: list[GradeResult]) -> str:

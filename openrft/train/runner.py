@@ -1,8 +1,9 @@
 """`run_job`: one RFT job, start (or resume) to finish, in the calling process.
 
 Reads top to bottom: set up (rows, grader, hyperparameters, model, last checkpoint), then one
-GRPO step at a time — poll control, sample `batch_size × samples_per_prompt` completions,
-grade them, drop errored samples from the advantage, take one optimizer step, validate every
+GRPO step at a time — poll control, sample `batch_size × samples_per_prompt` completions (a
+job with tools: episodes, `openrft.train.episodes`), grade them, drop errored samples (and
+dropped episodes) from the advantage, take one optimizer step, validate every
 `eval_interval` steps, emit the step's metrics, checkpoint on validation steps — then report.
 Grading failures are data; only J6's error rate, a bad request or a crash ends the job early.
 The spec arrives checked (`openrft.train.spec`: the grader was validated at the edge); the
@@ -34,7 +35,7 @@ from openrft.train.events import CheckpointHook, Control, EventSink, Journal, Va
 from openrft.train.hparams import Resolved, resolve_hyperparameters
 from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.outcome import JobError, JobOutcome, Status, build_outcome, describe
-from openrft.train.rewards import Rewarder, check_error_rate, first_failure
+from openrft.train.rewards import Rewarder, check_drop_rate, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, write_weights
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
@@ -81,6 +82,15 @@ def run_job(
         job.close()
 
 
+def _episodes(spec: JobSpec) -> Any:
+    """A job with tools draws episodes (`openrft.train.episodes`); None: single answers."""
+    if not spec.reinforcement.tools:
+        return None
+    from openrft.train.episodes import EpisodeDrawer  # imports the agent only when needed
+
+    return EpisodeDrawer(spec.reinforcement, spec.settings.tool_concurrency)
+
+
 class _Job:
     hp: Resolved
 
@@ -100,6 +110,7 @@ class _Job:
         """An alarm whose policy pauses or fails the job, raised at the last validation."""
         self.gate: judge_gate.JudgeGate | None = None  # `settings.judge_check`, if any
         self.judged: JudgeCheck | None = None  # its check at the last validation
+        self.agent: Any = None  # a job with tools: its episodes (`EpisodeDrawer`)
 
     def run(self) -> JobOutcome:
         spec = self.spec
@@ -127,9 +138,10 @@ class _Job:
         self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
         self.gate = judge_gate.gate_for(spec.settings.judge_check, spec.reinforcement.grader)
         schema = schema_of(spec.reinforcement.response_format)
+        self.agent = _episodes(spec)
         self.policy = policy_for(
             self.loaded, self.hp.max_completion_tokens, spec.settings.temperature, schema,
-            self.completer,
+            self.completer, self.agent,
         )  # fmt: skip
         if resume is None:
             self._started(data.note)
@@ -188,23 +200,26 @@ class _Job:
         assert self.rewarder is not None
         started = time.perf_counter()
         seed = step_seed(self.spec.seed, step)
-        rollouts, samples, items = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
-        results = self.rewarder(samples, items)
+        drawn = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
+        graded = self.rewarder(*drawn.graded())  # a dropped episode is never graded
         sampled = time.perf_counter()
-        check_error_rate(results)
-        rewards = torch.tensor([r.reward for r in results]).view(len(rows), -1)
-        keep = torch.tensor([r.ok for r in results]).view(len(rows), -1)
+        check_error_rate(graded)
+        check_drop_rate(drawn.dropped)
+        results = drawn.spread(graded)
+        # The group is the prompt's n samples (episodes); errored and dropped ones sit out.
+        rewards = torch.tensor([r.reward if r else 0.0 for r in results]).view(len(rows), -1)
+        keep = torch.tensor([r is not None and r.ok for r in results]).view(len(rows), -1)
         advantages = grpo.group_advantages(rewards, keep).view(-1).to(self.loaded.device)
-        entropy = self._optimize(rollouts, advantages)
+        entropy = self._optimize(drawn.rollouts, advantages)
         trained = time.perf_counter()
         valid = self._validate(step) if validates(step, self.hp) else None
         timing = {"sampling": sampled - started, "training": trained - sampled}
         timing["eval"] = time.perf_counter() - trained
         timing["full_iteration"] = time.perf_counter() - started
-        train = stats_for(results, samples, rollouts, len(rows))
-        train.extra = {"errored_samples": sum(not r.ok for r in results)}
+        train = stats_for(graded, drawn, len(rows))
+        train.extra = {"errored_samples": sum(not r.ok for r in graded)}
         train.extra["train_sampled_token_nll_mean"] = entropy
-        tokens = int(rollouts.prompt_mask.sum() + rollouts.completion_mask.sum())
+        tokens = int(drawn.rollouts.prompt_mask.sum() + drawn.rollouts.completion_mask.sum())
         self._record(step, train, valid, timing, tokens)
 
     def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> float | None:
@@ -346,6 +361,8 @@ class _Job:
         )
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
         if self.rewarder is not None:
             self.rewarder.close()
         if self.eval_grading is not None:

@@ -2,7 +2,8 @@
 
     Hyperparameters  OpenAI's seven, each "auto" or a number (the API body, the job object's
                      echo, `openrft train`'s job file and the trainer all read this one)
-    Method           `method` of OpenAI's create body, with the grader typed
+    Method           `method` of OpenAI's create body, with the grader typed (and the tools
+                     of an agentic job, `openrft.train.tools`)
     TrainSettings    the few engine knobs OpenAI has no word for (LoRA, device, budget, ...)
     JobSpec          what `run_job` gets: the above, the rows, the weights and the model's name
 
@@ -28,6 +29,7 @@ from openrft.strict import Strict
 from openrft.train.alarms import AlarmSettings
 from openrft.train.judge_gate import JudgeCheckSettings
 from openrft.train.naming import fine_tuned_name
+from openrft.train.tools import MAX_EPISODE_STEPS, MAX_TOOLS, JobTool, redacted, with_secrets
 
 Auto = Literal["auto"]
 Row = dict[str, Any]
@@ -81,6 +83,11 @@ class Reinforcement(Strict):
     """A `json_schema` response format (Chat Completions' wrapper): rollouts are constrained
     to it."""
     hyperparameters: Hyperparameters = Field(default_factory=lambda: Hyperparameters())
+    tools: list[JobTool] = Field(default_factory=list, max_length=MAX_TOOLS)
+    """Where each function the rows offer is served: given, rollouts are multi-turn episodes
+    (`openrft.agent`). Checked at the edge (`openrft.train.tools.parse_tools`)."""
+    max_episode_steps: int = Field(default=10, ge=1, le=MAX_EPISODE_STEPS)
+    """Model turns per episode, at most (the last one's answer is graded as it is)."""
 
 
 class Method(Strict):
@@ -89,16 +96,25 @@ class Method(Strict):
 
     def to_json(self) -> dict[str, Any]:
         """The stored form (the jobs row's `method`, echoed by the job object): the grader
-        without its unset optional fields, the hyperparameters as given."""
+        without its unset optional fields, the hyperparameters as given, and an agentic job's
+        tools with their header values redacted (they travel apart: `with_tool_secrets`)."""
         reinforcement = self.reinforcement
-        return {
-            "type": self.type,
-            "reinforcement": {
-                "grader": reinforcement.grader.model_dump(mode="json", exclude_none=True),
-                "response_format": reinforcement.response_format,
-                "hyperparameters": reinforcement.hyperparameters.model_dump(exclude_unset=True),
-            },
+        out: dict[str, Any] = {
+            "grader": reinforcement.grader.model_dump(mode="json", exclude_none=True),
+            "response_format": reinforcement.response_format,
+            "hyperparameters": reinforcement.hyperparameters.model_dump(exclude_unset=True),
         }
+        if reinforcement.tools:  # a job without tools keeps OpenAI's shape
+            out["tools"] = redacted(reinforcement.tools)
+            out["max_episode_steps"] = reinforcement.max_episode_steps
+        return {"type": self.type, "reinforcement": out}
+
+    def with_tool_secrets(self, values: dict[str, dict[str, str]]) -> Method:
+        """This method with its tools' header values (`openrft.train.tools.secrets`) back."""
+        tools = with_secrets(self.reinforcement.tools, values)
+        return self.model_copy(
+            update={"reinforcement": self.reinforcement.model_copy(update={"tools": tools})}
+        )
 
 
 class TrainSettings(Strict):
@@ -114,6 +130,9 @@ class TrainSettings(Strict):
     """Checkpoints kept by validation reward (J3), besides the final one."""
     grader_concurrency: int = Field(default=16, ge=1)
     """Remote grader calls in flight at once."""
+    tool_concurrency: int = Field(default=16, ge=1, le=1024)
+    """Tool calls (`method.reinforcement.tools`) in flight at once, over all of a step's
+    episodes."""
     judge_max_tokens: int | None = Field(default=None, ge=1)
     """Judge tokens (prompt + completion) the job's model graders may spend, training and
     validation together, resumes included; past it the job fails (`judge_budget_exceeded`)."""

@@ -7,6 +7,11 @@ seed, derived from the job seed and the step number, so a step re-run after a re
 same samples as the first time. Prompts are the model's own chat template; a thinking model's
 samples carry the answer only (graders never see the thinking section, as OpenAI's do not),
 and its reasoning tokens are counted for the metrics.
+
+A job with tools (`method.reinforcement.tools`) draws episodes instead (`openrft.agent`): the
+group of a prompt is its n episodes, tool outputs are masked out of the loss, and an episode
+whose tool server kept failing is dropped: never graded, kept out of the advantage like a
+grader error, counted in the metrics (`Drawn.dropped`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from openrft.graders import GradeResult, Sample
 from openrft.models.chat import parse_tool_calls
@@ -24,8 +29,15 @@ from openrft.models.registry import LoadedModel
 from openrft.models.sampling import Rollouts
 from openrft.models.thinking import training_budget
 from openrft.train.hparams import Resolved
-from openrft.train.metrics import SplitStats
-from openrft.train.rewards import Rewarder
+from openrft.train.metrics import SplitStats, ToolStats
+from openrft.train.rewards import Rewarder, check_drop_rate
+
+
+class Agent(Protocol):
+    """Draws a job's episodes (`openrft.train.episodes.EpisodeDrawer`)."""
+
+    def draw(self, policy: Policy, rows: list[dict[str, Any]], n: int, seed: int) -> Drawn: ...
+
 
 CompleterFactory = Callable[[LoadedModel], Completer]
 """Builds a job's rollout engine around the model it trains (`LocalCompleter` by default)."""
@@ -37,6 +49,41 @@ class Policy:
 
     completer: Completer
     settings: RolloutSettings
+    agent: Agent | None = None
+    """A job with tools: its episodes (`openrft.agent`); None: one answer per rollout."""
+
+
+@dataclass
+class Drawn:
+    """One split's rollouts for one step: row r is prompt r // n, and every list is per row."""
+
+    rollouts: Rollouts
+    samples: list[Sample]
+    items: list[Any]
+    dropped: list[str | None]
+    """Why each episode was dropped (a tool's 5xx after its retries), None when it was not: a
+    dropped one is not graded and not trained on."""
+    tools: ToolStats | None = None
+    """A job with tools: the split's tool use."""
+
+    def graded(self) -> tuple[list[Sample], list[Any]]:
+        """The samples and items to grade: every row not dropped."""
+        kept = [i for i, why in enumerate(self.dropped) if why is None]
+        return [self.samples[i] for i in kept], [self.items[i] for i in kept]
+
+    def spread(self, graded: list[GradeResult]) -> list[GradeResult | None]:
+        """The grades of `graded()`'s rows back in row order; None for a dropped row."""
+        grades = iter(graded)
+        return [next(grades) if why is None else None for why in self.dropped]
+
+    def kept_tokens(self) -> list[int]:
+        """Completion tokens per graded row (tool outputs masked out of an episode's)."""
+        tokens = self.rollouts.completion_mask.sum(dim=1).tolist()
+        return [int(t) for t, why in zip(tokens, self.dropped, strict=True) if why is None]
+
+    def kept_reasoning(self) -> list[int]:
+        reasoning = list(self.rollouts.reasoning_tokens) or [0] * len(self.dropped)
+        return [int(t) for t, why in zip(reasoning, self.dropped, strict=True) if why is None]
 
 
 def policy_for(
@@ -45,12 +92,13 @@ def policy_for(
     temperature: float,
     schema: dict[str, Any] | None,
     completer: CompleterFactory | None = None,
+    agent: Agent | None = None,
 ) -> Policy:
     """The job's rollout engine (`completer(loaded)`, else the in-process one) and sampling
     settings; a thinking model's bound on thinking scales with the completion budget (J2)."""
     think_limit = training_budget(max_new_tokens)
     settings = RolloutSettings(max_new_tokens, temperature, schema, think_limit)
-    return Policy((completer or LocalCompleter)(loaded), settings)
+    return Policy((completer or LocalCompleter)(loaded), settings, agent)
 
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -69,10 +117,10 @@ def to_sample(text: str, finish: str, row: dict[str, Any], json_expected: bool) 
     return Sample.from_message(message, finish_reason=finish, json_expected=json_expected)
 
 
-def rollout(
-    policy: Policy, rows: list[dict[str, Any]], n: int, seed: int
-) -> tuple[Rollouts, list[Sample], list[Any]]:
-    """n samples per row; the samples and items come back row-aligned with the rollouts."""
+def rollout(policy: Policy, rows: list[dict[str, Any]], n: int, seed: int) -> Drawn:
+    """n samples (or episodes) per row, row-aligned with the rollouts."""
+    if policy.agent is not None:
+        return policy.agent.draw(policy, rows, n, seed)
     prompts = [ChatPrompt(row["messages"], row.get("tools")) for row in rows]
     rollouts = policy.completer.rollouts(prompts, n, seed, policy.settings)
     items = [row for row in rows for _ in range(n)]
@@ -81,18 +129,19 @@ def rollout(
         to_sample(text, finish, item, structured)
         for text, finish, item in zip(rollouts.texts, rollouts.finish_reasons, items, strict=True)
     ]
-    return rollouts, samples, items
+    return Drawn(rollouts, samples, items, [None] * len(samples))
 
 
-def stats_for(
-    results: list[GradeResult], samples: list[Sample], rollouts: Rollouts, prompts: int
-) -> SplitStats:
+def stats_for(graded: list[GradeResult], drawn: Drawn, prompts: int) -> SplitStats:
+    """The split's numbers over its graded rows (`graded`: `Drawn.graded()`'s grades)."""
+    samples, _ = drawn.graded()
     return SplitStats(
-        results=results,
-        completion_tokens=rollouts.completion_mask.sum(dim=1).tolist(),
+        results=graded,
+        completion_tokens=drawn.kept_tokens(),
         prompts=prompts,
         parse_errors=sum(1 for s in samples if s.parse_failed),
-        reasoning_tokens=list(rollouts.reasoning_tokens),
+        reasoning_tokens=drawn.kept_reasoning(),
+        tools=drawn.tools,
     )
 
 
@@ -100,24 +149,24 @@ def evaluate(
     policy: Policy, rewarder: Rewarder, rows: list[dict[str, Any]], n: int, seed: int
 ) -> SplitStats:
     """The whole validation split, n samples per prompt, in chunks that bound memory."""
-    results: list[GradeResult] = []
-    tokens: list[int] = []
-    reasoning: list[int] = []
-    answers: list[tuple[Any, Any]] = []
-    parse_errors = 0
+    out = SplitStats([], [], len(rows), tools=ToolStats() if policy.agent else None)
+    dropped: list[str | None] = []
     chunk = max(1, 256 // n)
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        rollouts, samples, items = rollout(policy, part, n, seed + start)
-        stats = stats_for(rewarder(samples, items), samples, rollouts, len(part))
-        results += stats.results
-        tokens += stats.completion_tokens
-        reasoning += stats.reasoning_tokens
-        answers += zip(items, samples, strict=True)
-        parse_errors += stats.parse_errors
-    return SplitStats(
-        results, tokens, len(rows), parse_errors, answers=answers, reasoning_tokens=reasoning
-    )
+        drawn = rollout(policy, part, n, seed + start)
+        dropped += drawn.dropped
+        samples, items = drawn.graded()
+        stats = stats_for(rewarder(samples, items), drawn, len(part))
+        out.results += stats.results
+        out.completion_tokens += stats.completion_tokens
+        out.reasoning_tokens += stats.reasoning_tokens
+        out.answers += zip(items, samples, strict=True)
+        out.parse_errors += stats.parse_errors
+        if out.tools is not None and drawn.tools is not None:
+            out.tools += drawn.tools
+    check_drop_rate(dropped, "a validation")  # a tool server down fails the job, as in a step
+    return out
 
 
 def batch_rows(

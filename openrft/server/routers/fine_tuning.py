@@ -20,6 +20,7 @@ from openrft.errors import InvalidRequestError, NotFoundError
 from openrft.graders import validate_grader
 from openrft.jobs.budget import check_response_format
 from openrft.jobs.events import EventStore, checkpoint_object, event_object
+from openrft.jobs.secrets import write_secrets
 from openrft.jobs.store import JobStore, job_object
 from openrft.jobs.validation_runs import job_eval_fields
 from openrft.server.auth import project
@@ -28,6 +29,7 @@ from openrft.server.wire import JobCreateRequest, Reinforcement
 from openrft.train import judge_gate
 from openrft.train.spec import Hyperparameters, Method, TrainSettings
 from openrft.train.spec import Reinforcement as JobReinforcement
+from openrft.train.tools import check_tools_format, parse_tools
 
 router = APIRouter(prefix="/fine_tuning/jobs")
 Project = Annotated[str, Depends(project)]
@@ -68,6 +70,9 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     with request.app.state.db.tx():  # the job, its eval and first event appear together
         row, new = _jobs(request).create(project, fields, idempotency_key=key)
         if new:
+            # The tools' header values: beside the job, never in the database (a failed
+            # write rolls the job back).
+            write_secrets(request.app.state.settings.home / "jobs" / row["id"], method)
             _events(request).add(row["id"], "Created fine-tuning job")
             eval_grader = (fields["settings"] or {}).get("eval_grader")
             criteria = job_eval_fields(row["id"], stored["reinforcement"]["grader"], eval_grader)
@@ -101,7 +106,10 @@ def _method(body: JobCreateRequest) -> Method:
         grader=grader,
         response_format=_response_format(reinforcement.response_format),
         hyperparameters=reinforcement.hyperparameters or Hyperparameters(),
+        tools=[] if reinforcement.tools is None else parse_tools(reinforcement.tools),
+        max_episode_steps=reinforcement.max_episode_steps or 10,
     )
+    check_tools_format(typed.tools, typed.response_format, "method.reinforcement.response_format")
     return Method(type="reinforcement", reinforcement=typed)
 
 
