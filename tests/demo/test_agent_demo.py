@@ -78,7 +78,8 @@ def test_the_agent_demo_trains_and_the_sdk_runs_the_tuned_models_tool_calls(
     # The job's tools keep their headers secret.
     tools = result.job["method"]["reinforcement"]["tools"]
     assert [tool["name"] for tool in tools] == ["lookup"]
-    assert "s3" not in str(result.job) and all("***" in str(t["headers"]) for t in tools)
+    assert [tool["headers"] for tool in tools] == [{"X-Demo-Key": "***"}]
+    assert result.job["method"]["reinforcement"]["grader"]["headers"] == {"X-Demo-Key": "***"}
     assert result.valid_before is not None and result.valid_after is not None
     assert result.valid_after > result.valid_before, (result.valid_before, result.valid_after)
     # The fine-tuned model calls the tool through the chat endpoint; the SDK's loop runs it.
