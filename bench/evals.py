@@ -7,9 +7,10 @@ Both on `openrft serve` in its own process (built once under a temp OPENRFT_HOME
 task's rows and two testing criteria (the demo's `string_check` and a `fuzzy_match`):
 - jsonl: an eval run over `rows` rows that carry their own samples, from `runs.create` until the
   run is `completed` (the server reads and checks the file at create, grades local criteria
-  in chunks of 4,096 rows and writes each chunk's output items and totals in one commit),
-  against `grade_many` on the same rows in this process (the grader engine alone), timed in
-  alternation in the same run. The ratio is what the run's bookkeeping costs. `--jsonl-only`
+  in columns, 8,192 rows a chunk, and writes each chunk, its rows as the file holds them and
+  its grades, with the run's totals in one commit), against `grade_many` on the same rows in
+  this process (the grader engine alone), timed in alternation in the same run. The client
+  polls the run every 5 ms. The ratio is what the run's bookkeeping costs. `--jsonl-only`
   measures this phase alone (no model is loaded).
 - completions: an eval run where `openrft-tiny` answers `answers` items (16 tokens, at the
   Evals defaults: temperature 1, seed 42), against what a user would do without the Evals API:
@@ -68,7 +69,7 @@ def answered(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
 
 def wait(client: OpenAI, eval_id: str, run_id: str) -> Any:
     while (run := client.evals.runs.retrieve(run_id, eval_id=eval_id)).status not in FINISHED:
-        time.sleep(0.02)
+        time.sleep(0.005)
     assert run.status == "completed", run
     return run
 

@@ -1,5 +1,6 @@
 """The Evals API's records (spec §9): evals, runs and output items in the SQLite store, shaped
-as OpenAI's `eval`, `eval.run` and `eval.run.output_item`.
+as OpenAI's `eval`, `eval.run` and `eval.run.output_item` (output items are stored a chunk
+at a time by `openrft.evals.output_items`).
 
 Guarantees: every read is scoped to a project, and another project's id answers 404 exactly as
 an unknown one does; a run's counts are written in the transaction that writes the output items
@@ -10,40 +11,21 @@ interrupted between two chunks keeps counts that match its items. Lists page by 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Callable
 from typing import Any
 
 from openrft.errors import NotFoundError
+from openrft.evals import output_items
+from openrft.evals.output_items import Chunk
 from openrft.evals.scoring import criteria_counts
 from openrft.outbound import redact_headers
 from openrft.store.db import Database, dumps, loads
 from openrft.store.ids import new_hex_id
 
-__all__ = ["EvalStore", "eval_object", "item_object", "run_object"]
+__all__ = ["EvalStore", "eval_object", "run_object"]
 
 ZERO_COUNTS = {"total": 0, "errored": 0, "failed": 0, "passed": 0}
-
-
-def _unencodable(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _encoder() -> Callable[[Any], str]:
-    """`dumps` for values that are not None, the same text, with `json`'s C encoder built
-    once: `json.dumps` builds one per call, a third of the time a chunk's output items take
-    to write (three documents a row). No cycle check: rows are JSON."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(separators=(",", ":")).encode
-    encode = make(None, _unencodable, json.encoder.encode_basestring_ascii, None, ":", ",",
-                  False, False, True)  # fmt: skip
-    return lambda value: "".join(encode(value, 0))
-
-
-_json = _encoder()
 
 
 class EvalStore:
@@ -86,7 +68,7 @@ class EvalStore:
         next chunk: its write finds no run left)."""
         self.eval_row(project, eval_id)
         with self.db.tx() as conn:
-            conn.execute("DELETE FROM eval_items WHERE eval_id = ?", (eval_id,))
+            output_items.delete_eval(conn, eval_id)
             conn.execute("DELETE FROM eval_runs WHERE eval_id = ?", (eval_id,))
             conn.execute("DELETE FROM evals WHERE id = ?", (eval_id,))
 
@@ -124,11 +106,10 @@ class EvalStore:
             for (old,) in conn.execute(
                 "SELECT id FROM eval_runs WHERE eval_id = ? AND name = ?", (eval_id, fields["name"])
             ).fetchall():
-                conn.execute("DELETE FROM eval_items WHERE run_id = ?", (old,))
+                output_items.delete_run(conn, old)
                 conn.execute("DELETE FROM eval_runs WHERE id = ?", (old,))
             run = self.create_run(project, eval_id, fields, status="in_progress")
-            if self.add_items(run, items, totals):
-                self.move(run["id"], {"in_progress"}, "completed")
+            self.add_items(run, items, totals, last=True)
 
     def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
         row = self.db.one(
@@ -159,7 +140,7 @@ class EvalStore:
     def delete_run(self, project: str, eval_id: str, run_id: str) -> None:
         self.run_row(project, eval_id, run_id)
         with self.db.tx() as conn:
-            conn.execute("DELETE FROM eval_items WHERE run_id = ?", (run_id,))
+            output_items.delete_run(conn, run_id)
             conn.execute("DELETE FROM eval_runs WHERE id = ?", (run_id,))
 
     def move(self, run_id: str, sources: set[str], target: str, error: Any = None) -> bool:
@@ -197,54 +178,56 @@ class EvalStore:
         return {row["id"] for row in rows}
 
     def done_rows(self, run_id: str) -> int:
-        row = self.db.one("SELECT COUNT(*) AS n FROM eval_items WHERE run_id = ?", (run_id,))
-        return int(row["n"]) if row else 0
+        return output_items.done_rows(self.db, run_id)
 
     def add_items(
-        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any]
+        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any],
+        *, last: bool = False,
+    ) -> bool:  # fmt: skip
+        """`add_chunk` for output items as `scoring.build_items` makes them."""
+        return self.add_chunk(run, output_items.from_items(items), totals, last=last)
+
+    def add_chunk(
+        self, run: sqlite3.Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False
     ) -> bool:
         """Write a chunk's output items and the run's new totals together, only while the run
-        is `in_progress`; False (nothing written) when it was cancelled or deleted."""
+        is `in_progress`; False (nothing written) when it was cancelled or deleted. The
+        run's `last` chunk moves it to `completed` in the same commit."""
         now = int(time.time())
         try:
             with self.db.tx() as conn:
                 cursor = conn.execute(
-                    "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ? "
+                    "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ?, status = ? "
                     "WHERE id = ? AND status = 'in_progress'",
                     (dumps(totals["counts"]), dumps(totals["usage"]),
-                     dumps(totals["per_criteria"]), run["id"]),
+                     dumps(totals["per_criteria"]), "completed" if last else "in_progress",
+                     run["id"]),
                 )  # fmt: skip
                 if cursor.rowcount != 1:
                     raise _Gone
-                conn.executemany(
-                    "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(new_hex_id("outputitem_"), run["id"], run["eval_id"], now, item["row"],
-                      item["status"], _json(item["item"]), _json(item["results"]),
-                      _json(item["sample"])) for item in items],
-                )  # fmt: skip
+                if chunk.rows:
+                    output_items.write(conn, run, chunk, now)
         except _Gone:
             return False
         return True
 
     # --- output items --------------------------------------------------------------------
 
-    def item_row(self, project: str, eval_id: str, run_id: str, item_id: str) -> sqlite3.Row:
-        self.run_row(project, eval_id, run_id)
-        row = self.db.one("SELECT * FROM eval_items WHERE id = ? AND run_id = ?", (item_id, run_id))
-        if row is None:
-            raise NotFoundError(f"No such output item: {item_id}", param="output_item_id")
-        return row
+    def output_item(self, project: str, eval_id: str, run_id: str, item_id: str) -> dict[str, Any]:
+        """OpenAI's `eval.run.output_item`."""
+        run = self.run_row(project, eval_id, run_id)
+        return output_items.read_one(self.db, run, item_id)
 
     def item_page(
         self, project: str, eval_id: str, run_id: str, after: str | None, limit: int,
         order: str, status: str | None,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
-        self.run_row(project, eval_id, run_id)
-        where, params = "run_id = ?", [run_id]
-        if status is not None:
-            where, params = where + " AND status = ?", [*params, status]
-        anchor = self.item_row(project, eval_id, run_id, after) if after else None
-        return self._page("eval_items", where, params, ("row",), anchor, limit, order)
+    ) -> tuple[list[dict[str, Any]], bool]:  # fmt: skip
+        run = self.run_row(project, eval_id, run_id)
+        return output_items.read_page(self.db, run, after, limit, order == "desc", status)
+
+    def all_items(self, project: str, eval_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every output item of a run, in row order."""
+        return output_items.read_all(self.db, self.run_row(project, eval_id, run_id))
 
     def _page(
         self, table: str, where: str, params: list[Any], keys: tuple[str, ...],
@@ -296,19 +279,4 @@ def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
         "result_counts": loads(row["counts"]),
         "per_model_usage": loads(row["usage"]),
         "per_testing_criteria_results": loads(row["per_criteria"]),
-    }
-
-
-def item_object(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "object": "eval.run.output_item",
-        "run_id": row["run_id"],
-        "eval_id": row["eval_id"],
-        "created_at": row["created_at"],
-        "status": row["status"],
-        "datasource_item_id": row["row"],
-        "datasource_item": loads(row["item"]),
-        "results": loads(row["results"]),
-        "sample": loads(row["sample"]),
     }

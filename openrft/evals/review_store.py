@@ -172,7 +172,7 @@ def from_eval_runs(
     criteria = loads(evals.eval_row(project, body.eval_id)["criteria"])
     runs = [evals.run_row(project, body.eval_id, run_id)
             for run_id in (body.candidate_run_id, body.baseline_run_id)]  # fmt: skip
-    candidate, baseline = (_items_by_row(evals.db, run["id"]) for run in runs)
+    candidate, baseline = (_items_by_row(evals, project, run) for run in runs)
     common = sorted(set(candidate) & set(baseline))
     if not common:
         raise InvalidRequestError(
@@ -195,26 +195,26 @@ def from_eval_runs(
     )
 
 
-def _items_by_row(db: Database, run_id: str) -> dict[int, sqlite3.Row]:
-    rows = db.all("SELECT * FROM eval_items WHERE run_id = ? ORDER BY row", (run_id,))
-    return {row["row"]: row for row in rows}
+def _items_by_row(evals: EvalStore, project: str, run: sqlite3.Row) -> dict[int, dict[str, Any]]:
+    items = evals.all_items(project, run["eval_id"], run["id"])
+    return {item["datasource_item_id"]: item for item in items}
 
 
-def _prompted(row: sqlite3.Row) -> dict[str, Any]:
+def _prompted(output: dict[str, Any]) -> dict[str, Any]:
     """The data source item, with the messages the model was asked as its `messages`."""
-    item = loads(row["item"])
+    item = output["datasource_item"]
     item = dict(item) if isinstance(item, dict) else {"item": item}
-    asked = (loads(row["sample"]) or {}).get("input")
+    asked = (output["sample"] or {}).get("input")
     if asked and "messages" not in item:
         item["messages"] = asked
     return item
 
 
-def _output(row: sqlite3.Row) -> ReviewOutput:
-    sample = loads(row["sample"]) or {}
+def _output(output: dict[str, Any]) -> ReviewOutput:
+    sample = output["sample"] or {}
     outputs = sample.get("output") or [{}]
     content = outputs[0].get("content") if isinstance(outputs[0], dict) else None
-    results = loads(row["results"]) or []
-    scored = row["status"] != "error" and results and "errors" not in results[0]
+    results = output["results"] or []
+    scored = output["status"] != "error" and results and "errors" not in results[0]
     return ReviewOutput(output_text=content if isinstance(content, str) else "",
                         reward=results[0]["score"] if scored else None)  # fmt: skip

@@ -20,13 +20,18 @@ from openrft.graders import (
     GradeResult,
     Sample,
     agrade_many,
+    grade_columns,
     grade_many,
     is_sync,
+    pass_line,
     passed,
 )
 from openrft.store.db import loads
 
-__all__ = ["Answered", "Totals", "build_items", "criteria_counts", "graded_items", "local_items"]
+__all__ = [
+    "Answered", "LocalGrades", "Totals", "build_items", "criteria_counts", "grade_local",
+    "graded_items",
+]  # fmt: skip
 
 Answered = tuple[Sample | None, dict[str, Any]]
 """A row's sample to grade (None when no answer could be made) and its `sample` record."""
@@ -52,19 +57,51 @@ async def graded_items(
     return _items(criteria, graders, rows, answered, grades, first_row)
 
 
-def local_items(
+@dataclass
+class LocalGrades:
+    """A chunk graded by criteria that all grade in-process, kept as columns: no result
+    object or output item is built per row (`output_items` builds them when read)."""
+
+    statuses: str
+    """One letter per row: `p`, `f` or `e` (`output_items.STATUS_LETTERS`)."""
+    results: dict[str, Any]
+    """Per criterion its name and type, and its score and pass per row; the error flags of
+    each (row, criterion) that raised some."""
+    per_criterion: list[tuple[int, int]]
+    """Rows that passed and rows that errored, per criterion."""
+
+
+def grade_local(
     criteria: list[dict[str, Any]],
     graders: list[AnyGrader],
-    rows: list[dict[str, Any]],
-    answered: list[Answered],
-    first_row: int,
-) -> list[dict[str, Any]]:
-    """`graded_items` where every criterion grades in-process: no event loop needed."""
-    ready, pairs, grades = _ready(rows, answered)
-    for grader in graders:
-        for index, result in zip(ready, grade_many(grader, pairs).results, strict=True):
-            grades[index].append(result)
-    return _items(criteria, graders, rows, answered, grades, first_row)
+    samples: list[Sample | str],
+    items: list[Any],
+) -> LocalGrades:
+    """The grades `graded_items` gives rows that all have a sample, where every criterion
+    grades in-process, as columns."""
+    plain = all(type(sample) is str for sample in samples)
+    scores, passes, flags, per = [], [], [], []
+    errored: set[int] = set()
+    for column, grader in enumerate(graders):
+        graded = grade_columns(grader, samples, items, plain=plain)
+        line = pass_line(grader)
+        score = list(graded.rewards)
+        passing = [reward >= line for reward in score]
+        for row, result in graded.failures.items():  # the rows whose result is its own
+            score[row], passing[row] = result.reward, passed(grader, result)
+        failed = {row: result for row, result in graded.failures.items() if result.errors}
+        flags += [[row, column, result.errors] for row, result in failed.items()]
+        errored.update(failed)
+        scores.append(score)
+        passes.append(passing)
+        per.append((sum(passing), len(failed)))
+    every = map(all, zip(*passes, strict=True)) if passes else [True] * len(samples)
+    letters = ["p" if ok else "f" for ok in every]
+    for row in errored:
+        letters[row] = "e"
+    names = [[criterion["name"], criterion["type"]] for criterion in criteria]
+    results = {"criteria": names, "score": scores, "passed": passes, "errors": flags}
+    return LocalGrades("".join(letters), results, per)
 
 
 def _ready(
@@ -175,6 +212,18 @@ class Totals:
             for judges in item["judges"]:
                 for name, tokens in judges.items():
                     self._use(name, tokens)
+
+    def add_local(self, grades: LocalGrades) -> None:
+        """`add` for a chunk graded in columns (no model answered it, no judge graded it)."""
+        statuses = grades.statuses
+        self.counts["total"] += len(statuses)
+        for outcome, letter in (("errored", "e"), ("failed", "f"), ("passed", "p")):
+            self.counts[outcome] += statuses.count(letter)
+        for entry, (passing, errored) in zip(self.per_criteria, grades.per_criterion, strict=False):
+            failing = len(statuses) - passing - errored
+            for key, count in (("passed", passing), ("failed", failing), ("errored", errored)):
+                if count:  # runs stored before `errored` lack it: added once it counts
+                    entry[key] = entry.get(key, 0) + count
 
     def _use(self, model: str, tokens: dict[str, Any]) -> None:
         entry = self.usage.setdefault(model, {

@@ -12,6 +12,7 @@ the create body (`data_source.source.content[3].item`).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,15 @@ from openrft.errors import DataFileError, InvalidRequestError
 from openrft.graders import parse_ref, paused_gc, render
 from openrft.strict import Strict
 
-__all__ = ["DataSource", "Row", "check_items", "messages_for", "parse_data_source", "sampling"]
+__all__ = [
+    "DataSource",
+    "Row",
+    "Rows",
+    "check_items",
+    "messages_for",
+    "parse_data_source",
+    "sampling",
+]
 
 Row = dict[str, Any]
 
@@ -135,19 +144,37 @@ def _invalid(exc: ValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid '{path}': {problem}", param=path)
 
 
-def load_rows(source: FileContent | FileId, files: Any, project: str) -> list[Row]:
+class Rows(list[Row]):
+    """A data source's rows; `lines` holds each row's line as its file holds it (None for
+    inline content), so a run stores the row without encoding it again."""
+
+    lines: list[bytes] | None = None
+
+
+def load_rows(source: FileContent | FileId, files: Any, project: str) -> Rows:
     """The run's rows; a file's lines are read strictly and must each hold an `item`."""
     if isinstance(source, FileContent):
-        return [row.model_dump(exclude_none=True) for row in source.content]
+        return Rows(row.model_dump(exclude_none=True) for row in source.content)
     files.get(project, source.id)  # 404 for an unknown or another project's file
-    rows = []
+    rows = Rows()
     try:
-        with files.open_content(project, source.id) as stream, paused_gc():
-            for number, raw in iter_jsonl(stream, path_label=source.id):
+        with files.open_content(project, source.id) as stream:
+            data = stream.read()
+        with paused_gc():
+            for number, raw in iter_jsonl(io.BytesIO(data), path_label=source.id):
                 rows.append(_content_row(raw, source.id, number))
     except DataFileError as exc:
         raise InvalidRequestError(exc.message, param="data_source.source.id") from None
+    lines = _lines(data)
+    rows.lines = lines if len(lines) == len(rows) else None
     return rows
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The file's lines as the strict reader splits them: on `\\n`, without a UTF-8 BOM, the
+    `\\r` of CRLF endings and blank lines (one per row it read)."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    return [line for line in (raw.removesuffix(b"\r") for raw in lines) if line.strip()]
 
 
 def _content_row(raw: dict[str, Any], path: str, number: int) -> Row:

@@ -42,7 +42,7 @@ from openrft.graders.judge import (
     JudgeServerError,
     JudgeSettings,
 )
-from openrft.graders.passing import passed
+from openrft.graders.passing import pass_line, passed
 from openrft.graders.result import (
     ERROR_DETAILS,
     ERROR_FLAGS,
@@ -117,6 +117,7 @@ __all__ = [
     "is_sync",
     "iter_templates",
     "parse_ref",
+    "pass_line",
     "passed",
     "paused_gc",
     "percentile",

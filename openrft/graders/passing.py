@@ -12,12 +12,15 @@ def passed(grader: AnyGrader, result: GradeResult) -> bool:
     string_check passes at 1, label_model when the label is in `passing_labels` (reward 1),
     score_model at its range maximum, every other grader at 1.
     """
-    if result.errors:
-        return False
+    return not result.errors and result.reward >= pass_line(grader)
+
+
+def pass_line(grader: AnyGrader) -> float:
+    """The reward at or above which a grade without errors passes (`passed`)."""
     if grader.pass_threshold is not None:
-        return result.reward >= grader.pass_threshold
+        return grader.pass_threshold
     if isinstance(grader, ScoreModelGrader):
-        return result.reward >= grader.bounds[1]
+        return grader.bounds[1]
     if isinstance(grader, LabelModelGrader):
-        return result.reward >= 1.0
-    return result.reward >= 1.0
+        return 1.0
+    return 1.0

@@ -3,11 +3,14 @@
 A run goes `queued` → `in_progress` → `completed` (or `failed`, or `canceled` by request).
 Each chunk is answered (for `completions` runs, through the serving engine, so eval traffic is
 batched with chat traffic), graded by every testing criterion, and written with the run's new
-totals in one transaction. Cancel and delete take effect at the next chunk. A chunk is `CHUNK`
-rows when a row waits on something (a model's answer, a sandbox, a judge) and `LOCAL_CHUNK`
-rows when every row is graded in this process, where one commit (an fsync) per 32 rows would
-cost ten times the grading. The rows the create request read and checked are handed over
-(`wake`), so the file is read once; only a run resumed after a restart reads it again.
+totals in one transaction (the last chunk's also completes the run). Cancel and delete take
+effect at the next chunk. A chunk is `CHUNK` rows when a row waits on something (a model's
+answer, a sandbox, a judge) and `LOCAL_CHUNK` rows when every row is graded in this process,
+where one commit (an fsync) per 32 rows would cost ten times the grading; such a chunk is
+graded in columns and stored as its rows came, one store row for the chunk
+(`openrft.evals.output_items` builds each output item when it is read). The rows the create
+request read and checked are handed over (`wake`), so the file is read once; only a run
+resumed after a restart reads it again.
 
 Guarantees: a server stopped (or killed) mid-run requeues the run when it starts again and goes
 on from the first row without an output item, so no row is graded twice and none is lost (a
@@ -25,13 +28,16 @@ import sqlite3
 from typing import Any
 
 from openrft.errors import OpenRFTError
+from openrft.evals.output_items import Chunk
 from openrft.evals.records import EvalStore
-from openrft.evals.scoring import Answered, Totals, graded_items, local_items
+from openrft.evals.samples import given, given_text, record
+from openrft.evals.scoring import Answered, Totals, grade_local, graded_items
 from openrft.evals.sources import (
     CompletionsSource,
     DataSource,
     FileId,
     Row,
+    Rows,
     load_rows,
     messages_for,
     parse_data_source,
@@ -57,10 +63,10 @@ CHUNK = 32
 """Rows answered and graded together when they wait on a model, a sandbox or a judge: small
 enough that cancel is prompt, large enough that the engine batches the answers."""
 
-LOCAL_CHUNK = 4096
+LOCAL_CHUNK = 8192
 """Rows graded and written together when every criterion grades in-process and no model
-answers (a `jsonl` run of local graders: a few tens of ms of work, where the commit's fsync
-alone takes ~20 ms on a busy disk). A crash loses at most this many rows' grades, which the
+answers (a `jsonl` run of local graders: a few tens of ms of work, where a commit's fsync
+alone takes 5-20 ms on a busy disk). A crash loses at most this many rows' grades, which the
 resumed run grades again."""
 
 
@@ -75,7 +81,7 @@ class RunExecutor:
         self.store, self.engine, self.files, self.context = store, engine, files, context
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._handed: dict[str, list[Row]] = {}
+        self._handed: dict[str, Rows] = {}
         """Rows of queued runs as their create request read and checked them."""
 
     def start(self) -> None:
@@ -84,7 +90,7 @@ class RunExecutor:
             log.info("eval runs requeued after a restart: %d", requeued)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    def wake(self, run_id: str | None = None, rows: list[Row] | None = None) -> None:
+    def wake(self, run_id: str | None = None, rows: Rows | None = None) -> None:
         """A run was queued: look now rather than at the next poll. `rows`: that run's rows,
         already read and checked, so the run does not read its file again."""
         if run_id is not None and rows is not None:
@@ -139,33 +145,42 @@ class RunExecutor:
         totals = Totals.of(run)
         context = self.context.for_project(run["project"])
         size = chunk_size(source, graders)
-        for start in range(self.store.done_rows(run["id"]), len(rows), size):
-            chunk = rows[start : start + size]
+        starts = range(self.store.done_rows(run["id"]), len(rows), size)
+        for start in starts:
+            last = start + size >= len(rows)  # written with the run `completed`: one commit
             if size == LOCAL_CHUNK:  # on a thread: the HTTP loop goes on serving meanwhile
+                lines = rows.lines[start : start + size] if rows.lines is not None else None
                 written = await asyncio.to_thread(
-                    self._local_chunk, run, criteria, graders, chunk, start, totals
+                    self._local_chunk, run, criteria, graders, rows, lines, start, totals, last
                 )
             else:
+                chunk = rows[start : start + size]
                 samples = await self._samples(source, target, run["model"], chunk)
                 items = await graded_items(criteria, graders, chunk, samples, start, context)
                 totals.add(items, run["model"])
-                written = self.store.add_items(run, items, totals.as_record())
+                written = self.store.add_items(run, items, totals.as_record(), last=last)
             if not written:
                 return  # cancelled or deleted meanwhile
-        self.store.move(run["id"], {"in_progress"}, "completed")
+        if not starts:  # every row was written before a restart
+            self.store.move(run["id"], {"in_progress"}, "completed")
 
     def _local_chunk(
         self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
-        chunk: list[Row], start: int, totals: Totals,
+        rows: Rows, lines: list[bytes] | None, start: int, totals: Totals, last: bool,
     ) -> bool:  # fmt: skip
-        """Grade and write a chunk of given samples with local criteria. The collector is
-        paused: its passes over the run's rows would cost more than the grading."""
+        """Grade and write the chunk at `start` of given samples with local criteria, as
+        columns: the rows are stored as they came and each output item is built when it is
+        read. The collector is paused: its passes over the run's rows would cost more than
+        the grading."""
         with paused_gc():
-            items = local_items(criteria, graders, chunk, [_given(row) for row in chunk], start)
-            totals.add(items, run["model"])
-            return self.store.add_items(run, items, totals.as_record())
+            chunk = rows[start : start + LOCAL_CHUNK]
+            samples = [given_text(row) for row in chunk]
+            grades = grade_local(criteria, graders, samples, [row["item"] for row in chunk])
+            totals.add_local(grades)
+            written = Chunk(start, grades.statuses, chunk, grades.results, True, lines)
+            return self.store.add_chunk(run, written, totals.as_record(), last=last)
 
-    def _rows(self, run: sqlite3.Row, source: DataSource) -> list[Row]:
+    def _rows(self, run: sqlite3.Row, source: DataSource) -> Rows:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
         rows = self._handed.pop(run["id"], None)
         if rows is None:
@@ -178,7 +193,7 @@ class RunExecutor:
         self, source: DataSource, target: str | None, model: str, chunk: list[Row]
     ) -> list[Answered]:
         if not isinstance(source, CompletionsSource):
-            return [_given(row) for row in chunk]
+            return [given(row) for row in chunk]
         params = sampling(source)
         answers = await asyncio.gather(
             *(self._answer(source, target, row, params) for row in chunk)
@@ -216,50 +231,20 @@ def _answered(
     model: str, params: dict[str, Any], messages: list[dict[str, Any]], answer: Any
 ) -> Answered:
     """The sample to grade and the output item's `sample` record for one answered row."""
-    record = _record(model, params, messages)
+    made = record(model, params, messages)
     if isinstance(answer, _RowError):
-        record["error"] = answer.body
-        return None, record
+        made["error"] = answer.body
+        return None, made
     message = assistant_message(answer)
     reason = getattr(answer, "finish_reason", None) or "stop"
-    record.update(output=[message], finish_reason=reason)
-    record["usage"].update(usage([answer]))
+    made.update(output=[message], finish_reason=reason)
+    made["usage"].update(usage([answer]))
     json_expected = (params.get("response_format") or {}).get("type") in (
         "json_schema",
         "json_object",
     )
     sample = Sample.from_message(message, finish_reason=reason, json_expected=json_expected)
-    return sample, record
-
-
-def _record(model: str, params: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """An output item's `sample` record before its answer."""
-    asked = [{"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages]
-    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cached_tokens": 0}
-    return {
-        "input": asked, "output": [], "finish_reason": "", "model": model, "usage": tokens,
-        "error": None, "temperature": params.get("temperature", 1.0),
-        "max_completion_tokens": params.get("max_tokens"), "top_p": params.get("top_p", 1.0),
-        "seed": params.get("seed"),
-    }  # fmt: skip
-
-
-def _given(row: Row) -> Answered:
-    """A jsonl row's own sample, graded as it is: a sample object, or a Chat Completion whose
-    first choice is the answer (what OpenAI's cookbook uploads)."""
-    given = dict(row.get("sample") or {})
-    choices = given.get("choices")
-    if "output_text" in given or not choices:
-        given["output_text"] = str(given.get("output_text") or "")
-    sample = Sample.coerce(given)
-    record = _record(str(given.get("model") or ""), {}, [])
-    message: dict[str, Any] = {"role": "assistant", "content": sample.output_text}
-    if sample.output_tools:
-        message["tool_calls"] = sample.output_tools
-    first = choices[0] if isinstance(choices, list) and choices else None
-    finish = first.get("finish_reason") if isinstance(first, dict) else None
-    record.update(output=[message], finish_reason=finish if isinstance(finish, str) else "stop")
-    return sample, record
+    return sample, made
 
 
 def _bare(criterion: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_a_step_validated_again_replaces_its_run(tmp_path: Path) -> None:
     assert [run["name"] for run in runs] == ["step 3", "step 4"] and not more
     items, _ = store.item_page("alpha", str(job["eval_id"]), runs[0]["id"], None, 10, "asc", None)
     assert [item["status"] for item in items] == ["fail", "pass", "fail"]  # the second answers
-    assert db.one("SELECT COUNT(*) AS n FROM eval_items")["n"] == 6  # type: ignore[index]
+    assert db.one("SELECT SUM(row_count) AS n FROM eval_chunks")["n"] == 6  # type: ignore[index]
 
 
 def test_a_deleted_eval_is_left_deleted(tmp_path: Path) -> None:
@@ -66,5 +66,5 @@ def test_a_job_with_an_eval_grader_gets_its_grades_as_a_second_criterion(tmp_pat
     assert (per["exact (eval)-eval-ftjob-y"]["passed"],
             per["exact (eval)-eval-ftjob-y"]["failed"]) == (2, 1)  # fmt: skip
     items, _ = store.item_page("alpha", str(job["eval_id"]), runs[0]["id"], None, 10, "asc", None)
-    names = [[r["name"] for r in loads(item["results"])] for item in items]
+    names = [[r["name"] for r in item["results"]] for item in items]
     assert names == [["exact", "exact (eval)"]] * 3

@@ -195,7 +195,7 @@ def test_a_steps_metrics_event_and_its_eval_run_show_the_same_validation_reward(
                          valid=valid, timing={})  # fmt: skip
     run = store.run_page("alpha", str(job["eval_id"]), None, 10, "asc", None)[0][0]
     items, _ = store.item_page("alpha", str(job["eval_id"]), run["id"], None, 10, "asc", None)
-    scores = [loads(item["results"])[0]["score"] for item in items]
+    scores = [item["results"][0]["score"] for item in items]
     counts = loads(run["counts"])
     for key in ("valid_reward_mean", "result_counts.passed", "results[].score"):
         assert key in measures.MEASURES

@@ -9,14 +9,15 @@ import asyncio
 import json
 import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
 from openai import OpenAI
 
+from openrft.evals import output_items, samples
 from openrft.evals.records import EvalStore
+from openrft.evals.scoring import LocalGrades
 from openrft.evals.sources import parse_data_source
 from openrft.graders import GraderContext, Sample, grade, validate_grader
 from openrft.graders.passing import passed
@@ -89,9 +90,10 @@ def make_run(store: EvalStore, eval_id: str) -> sqlite3.Row:
 
 
 def written(db: Database, run_id: str) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in db.all(
-        "SELECT row, status, item, results, sample FROM eval_items WHERE run_id = ? ORDER BY row",
-        (run_id,))]  # fmt: skip
+    """Each output item of the run as (row, status, item, results, sample)."""
+    run = db.one("SELECT * FROM eval_runs WHERE id = ?", (run_id,))
+    return [(item["datasource_item_id"], item["status"], item["datasource_item"],
+             item["results"], item["sample"]) for item in output_items.read_all(db, run)]  # fmt: skip
 
 
 def execute(store: EvalStore, files: Files, run: sqlite3.Row) -> None:
@@ -116,20 +118,20 @@ def test_a_crash_loses_at_most_the_chunk_in_flight_and_the_resumed_run_matches(
     assert finished["status"] == "completed"
 
     crashed = make_run(store, eval_id)
-    real = eval_runs.local_items
+    real = eval_runs.grade_local
     calls = 0
 
-    def crash_on_the_third_chunk(*args: Any) -> list[dict[str, Any]]:
+    def crash_on_the_third_chunk(*args: Any) -> LocalGrades:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise Crash
         return real(*args)
 
-    monkeypatch.setattr(eval_runs, "local_items", crash_on_the_third_chunk)
+    monkeypatch.setattr(eval_runs, "grade_local", crash_on_the_third_chunk)
     with pytest.raises(Crash):
         execute(store, files, crashed)
-    monkeypatch.setattr(eval_runs, "local_items", real)
+    monkeypatch.setattr(eval_runs, "grade_local", real)
     assert store.done_rows(crashed["id"]) == 2 * LOCAL_CHUNK  # only the chunk in flight lost
     partial = store.run_row("p", eval_id, crashed["id"])
     assert partial["status"] == "in_progress"
@@ -153,9 +155,9 @@ def test_a_crash_loses_at_most_the_chunk_in_flight_and_the_resumed_run_matches(
     graders = [validate_grader(criterion) for criterion in criteria]
     for row, status, _, results, _ in written(db, whole["id"])[:: LOCAL_CHUNK // 8]:
         given = rows(total)[row]
-        sample = Sample.coerce(eval_runs._given(given)[0])
+        sample = Sample.coerce(samples.given(given)[0])
         alone = [grade(grader, sample, given["item"]) for grader in graders]
-        assert [r["score"] for r in json.loads(results)] == [r.reward for r in alone]
+        assert [r["score"] for r in results] == [r.reward for r in alone]
         errored = any(r.errors for r in alone)
         good = all(passed(grader, r) for grader, r in zip(graders, alone, strict=True))
         assert status == ("error" if errored else "pass" if good else "fail")
@@ -203,9 +205,7 @@ def test_an_uploaded_file_is_read_once_per_run(
             time.sleep(0.05)
         assert run.status == "completed" and run.result_counts.total == total
     assert opened == [upload.id]  # the create request's read, handed to the run
-    with closing(sqlite3.connect(settings.home / "openrft.db")) as db:
-        stored = db.execute("SELECT COUNT(*) FROM eval_items WHERE run_id = ?", (run.id,))
-        assert stored.fetchone()[0] == total
+    assert EvalStore(Database(settings.home)).done_rows(run.id) == total
 
 
 def test_the_fast_item_check_agrees_with_jsonschema() -> None:

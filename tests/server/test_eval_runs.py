@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from openrft.evals import output_items
 from openrft.server import Settings
 from openrft.server.eval_runs import CHUNK
+from openrft.store.db import Database
 from tests.server.conftest import live_server
 from tests.server.fakes import FakeBackend
 
@@ -54,9 +56,14 @@ def wait_run(sdk: OpenAI, eval_id: str, run_id: str, *statuses: str, timeout: fl
 
 
 def item_rows(home: Path, run_id: str) -> list[int]:
-    with closing(sqlite3.connect(home / "openrft.db")) as db:
-        found = db.execute("SELECT row FROM eval_items WHERE run_id = ? ORDER BY row", (run_id,))
-        return [row for (row,) in found]
+    """The rows of the run's output items in the store (none once it is deleted)."""
+    db = Database(home)
+    try:
+        run = db.one("SELECT * FROM eval_runs WHERE id = ?", (run_id,))
+        items = output_items.read_all(db, run) if run is not None else []
+        return [item["datasource_item_id"] for item in items]
+    finally:
+        db.close()
 
 
 def test_a_stopped_server_resumes_the_run_without_grading_a_row_twice(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from openrft.errors import InvalidRequestError, NotFoundError
-from openrft.evals.records import EvalStore, eval_object, item_object, run_object
+from openrft.evals.records import EvalStore, eval_object, run_object
 from openrft.evals.sources import CompletionsSource, check_items, load_rows, parse_data_source
 from openrft.graders import validate_grader
 from openrft.server.auth import project
@@ -229,12 +229,12 @@ def list_output_items(
 ) -> dict[str, Any]:
     """`status` is OpenAI's `pass` or `fail`, or `error` for the errored items (decision E1)."""
     store = _store(request)
-    rows, more = store.item_page(project, eval_id, run_id, after, limit, order, status)
-    return _list(rows, more, item_object)
+    items, more = store.item_page(project, eval_id, run_id, after, limit, order, status)
+    return page(items, more)
 
 
 @router.get("/{eval_id}/runs/{run_id}/output_items/{item_id}")
 def retrieve_output_item(
     request: Request, project: Project, eval_id: str, run_id: str, item_id: str
 ) -> dict[str, Any]:
-    return item_object(_store(request).item_row(project, eval_id, run_id, item_id))
+    return _store(request).output_item(project, eval_id, run_id, item_id)
