@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from openrft.cli.agent_demo import agent_demo
 from openrft.cli.render import console
 from openrft.demo.run import DemoResult, DemoSettings, run_demo
 from openrft.demo.tasks import TASKS
@@ -48,8 +49,18 @@ def demo_command(
     model: Annotated[
         str, typer.Option(help="Base model: openrft-tiny or smollm2-135m-instruct.")
     ] = "openrft-tiny",
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="The loop for an agent: a task that needs a tool, with a tool server and an "
+            "endpoint grader on loopback; trains openrft-tiny-agent.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole RFT loop on a base model through a local server and the openai SDK."""
+    if agent:
+        return agent_demo(home.resolve(), n_epochs)
     if model not in TASKS:
         raise InvalidRequestError(
             f"the demo has a task for {', '.join(TASKS)}, not {model!r}", param="model"
