@@ -6,6 +6,7 @@ bucket, and a checkpoint whose upload was cut short (no manifest) is never used.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,11 +16,12 @@ from openai import OpenAI
 from openrft.models import registry
 from openrft.server import Settings
 from openrft.store import blobs
-from openrft.store.blob_dirs import complete_steps, local_copy, remote_dir
-from openrft.store.manifest import verify
+from openrft.store.blob_dirs import complete_steps, local_copy, publish, remote_dir
+from openrft.store.manifest import seal, verify
 from openrft.train.checkpoints import CheckpointStore
 from tests.server.conftest import live_server
 from tests.server.fakes import FakeBackend
+from tests.server.test_jobs import ROWS, method, upload, wait_for
 from tests.support.s3 import CREDENTIALS, S3Server, moto_server
 
 JOB = "jobs/ftjob-objectstorage/checkpoints"
@@ -154,3 +156,49 @@ def test_retention_removes_the_bucket_copy(
 
     assert complete_steps(remote) == [3]
     assert not [key for key in s3.keys("retain/") if "/step-1/" in key or "/step-2/" in key]
+
+
+def test_another_server_serves_the_model_and_files_from_the_bucket(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts share the store (here a copy of the first's database) and the bucket only:
+    the second reads the first's upload and serves its fine-tuned model and checkpoint."""
+    _use_bucket(monkeypatch, s3, "hosts")
+    monkeypatch.setenv("FAKE_STEPS", "2")
+    one, two = tmp_path / "one", tmp_path / "two"
+    with (
+        live_server(Settings(home=one), FakeBackend()) as server,
+        OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as sdk,
+    ):
+        file_id = upload(sdk)
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=file_id,
+                                          method=method())  # fmt: skip
+        name = wait_for(sdk, job.id, "succeeded", "failed").fine_tuned_model
+        assert name is not None
+    blobs_ = blobs.blob_store()
+    assert blobs_ is not None
+    for step in (1, 2):  # what the trainer's CheckpointStore does (the fake runner does not)
+        folder = one / "jobs" / job.id / f"step-{step}"
+        seal(folder, step)
+        publish(blobs_, folder, f"jobs/{job.id}/step-{step}")
+    two.mkdir()
+    for db_file in one.glob("openrft.db*"):
+        shutil.copy(db_file, two / db_file.name)
+
+    backend = FakeBackend()
+    with (
+        live_server(Settings(home=two), backend) as server,
+        OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as sdk,
+    ):
+        assert sdk.files.content(file_id).content == ROWS
+        assert {name, f"{name}:ckpt-step-1"} <= {model.id for model in sdk.models.list()}
+        for model in (name, f"{name}:ckpt-step-1"):
+            reply = sdk.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert reply.model == model
+    loaded = [Path(target) for target, _ in backend.calls]
+    assert [path.parent for path in loaded] == [two / "cache" / "checkpoints"] * 2
+    assert [verify(path)["step"] for path in loaded] == [2, 1]
+    assert registry.resolve_path(name, two) == loaded[0]  # the CLI's lookup finds the same copy
+    assert not (two / "jobs").exists()
