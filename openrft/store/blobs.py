@@ -8,6 +8,8 @@ same bucket and prefix sees the same objects. A put is one S3 object write (whol
 The endpoint comes from `OPENRFT_S3_ENDPOINT_URL` (else the AWS default), credentials and
 region from boto3's own chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, profiles, roles);
 they are never logged and never part of a message (only `s3://bucket/prefix` is).
+A URL that is not `s3://…`, or a bucket that cannot be reached (missing, wrong credentials),
+is an `InvalidRequestError` when the store first connects (server start): one line, no traceback.
 What it does not do: create the bucket, encrypt, or retry past boto3's own retries; a missing
 object is `KeyError`, any other storage failure is botocore's exception.
 """
@@ -22,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
+
+from openrft.errors import InvalidRequestError
 
 __all__ = ["ENDPOINT_ENV", "STORAGE_ENV", "S3Blobs", "blob_store"]
 
@@ -42,14 +46,24 @@ def blob_store() -> S3Blobs | None:
 def _connect(url: str, endpoint: str | None) -> S3Blobs:
     parsed = urlparse(url)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"{STORAGE_ENV} must be s3://bucket[/prefix], not {parsed.scheme}://")
+        raise InvalidRequestError(
+            f"{STORAGE_ENV} must be s3://bucket[/prefix], not {parsed.scheme or url}"
+        )
     import boto3  # only a host that stores on a bucket pays for importing it
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.client(
         "s3", endpoint_url=endpoint, config=Config(retries={"max_attempts": 5, "mode": "standard"})
     )
     blobs = S3Blobs(client, parsed.netloc, parsed.path.strip("/"))
+    try:  # at startup, not at the first upload: a wrong bucket is one clear line
+        client.head_bucket(Bucket=blobs.bucket)
+    except (BotoCoreError, ClientError) as exc:
+        where = endpoint or "the AWS default endpoint"
+        raise InvalidRequestError(
+            f"{STORAGE_ENV}: cannot use {blobs.url} at {where}: {exc}"
+        ) from None
     log.info("files and checkpoints are stored in %s", blobs.url)
     return blobs
 

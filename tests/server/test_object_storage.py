@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
+from openrft.errors import InvalidRequestError
 from openrft.models import registry
 from openrft.server import Settings
 from openrft.store import blobs
@@ -83,6 +84,19 @@ def test_local_disk_stays_the_default(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("OPENRFT_STORAGE_URL", raising=False)
     assert blobs.blob_store() is None
     assert remote_dir(tmp_path, tmp_path / JOB) is None
+
+
+def test_a_wrong_storage_url_is_one_clear_error(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_bucket(monkeypatch, s3, "x")
+    monkeypatch.setenv("OPENRFT_STORAGE_URL", "gs://elsewhere/x")
+    with pytest.raises(InvalidRequestError, match="must be s3://bucket"):
+        blobs.blob_store()
+    monkeypatch.setenv("OPENRFT_STORAGE_URL", "s3://no-such-bucket/x")
+    with pytest.raises(InvalidRequestError, match="cannot use s3://no-such-bucket/x") as caught:
+        blobs.blob_store()
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in caught.value.message
 
 
 def test_a_checkpoint_resumes_on_another_home(
