@@ -10,8 +10,9 @@ region from boto3's own chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, pro
 they are never logged and never part of a message (only `s3://bucket/prefix` is).
 A URL that is not `s3://…`, or a bucket that cannot be reached (missing, wrong credentials),
 is an `InvalidRequestError` when the store first connects (server start): one line, no traceback.
-What it does not do: create the bucket, encrypt, or retry past boto3's own retries; a missing
-object is `KeyError`, any other storage failure is botocore's exception.
+Later, a missing object is `KeyError`; any other storage failure (after boto3's retries) is a
+`ServiceUnavailableError` (503) naming only the bucket.
+What it does not do: create the bucket, encrypt, or retry past boto3's own retries.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlparse
 
-from openrft.errors import InvalidRequestError
+from openrft.errors import InvalidRequestError, ServiceUnavailableError
 
 __all__ = ["ENDPOINT_ENV", "STORAGE_ENV", "S3Blobs", "blob_store"]
 
@@ -82,56 +83,67 @@ class S3Blobs:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put_file(self, key: str, path: Path) -> None:
-        self.client.upload_file(str(path), self.bucket, self._key(key))
+        with self._errors(key):
+            self.client.upload_file(str(path), self.bucket, self._key(key))
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def get_file(self, key: str, path: Path) -> None:
         """Download `key` to `path` (the caller makes it atomic); KeyError when absent."""
-        with _missing_is_keyerror(key), open(path, "wb") as out:
+        with self._errors(key), open(path, "wb") as out:
             self.client.download_fileobj(self.bucket, self._key(key), out)
 
     def get_bytes(self, key: str) -> bytes:
-        return self.open(key).read()
-
-    def open(self, key: str) -> BinaryIO:
-        """A stream of the object's bytes; KeyError when absent."""
-        with _missing_is_keyerror(key):
-            body: BinaryIO = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        return body
+        """The object's bytes; KeyError when absent."""
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return bytes(body.read())
 
     def exists(self, key: str) -> bool:
         try:
-            with _missing_is_keyerror(key):
+            with self._errors(key):
                 self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except KeyError:
             return False
         return True
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with self._errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def list(self, prefix: str) -> list[str]:
         """Every key under `prefix` (relative to this store's prefix), sorted."""
         start = len(self._key(""))
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key(prefix)
-        )
-        return sorted(item["Key"][start:] for page in pages for item in page.get("Contents", []))
+        with self._errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            return sorted(
+                item["Key"][start:] for page in pages for item in page.get("Contents", [])
+            )
 
+    @contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """S3's 404 as KeyError(key); any other storage failure (an outage, a bucket gone,
+        credentials refused) as a 503 naming the bucket: the request was fine, retry later."""
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
 
-@contextmanager
-def _missing_is_keyerror(key: str) -> Iterator[None]:
-    """S3's 404/NoSuchKey as KeyError(key); other errors pass through."""
-    from botocore.exceptions import ClientError
+        try:
+            yield
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise KeyError(key) from None
+            raise self._unavailable(code) from None
+        except (BotoCoreError, Boto3Error) as exc:
+            raise self._unavailable(type(exc).__name__) from None
 
-    try:
-        yield
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
-            raise KeyError(key) from None
-        raise
+    def _unavailable(self, why: str) -> ServiceUnavailableError:
+        log.warning("object storage %s failed: %s", self.url, why)
+        return ServiceUnavailableError(f"Object storage {self.url} is unavailable ({why})")
 
 
 def walk(folder: Path) -> Iterator[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from openrft.errors import InvalidRequestError
+from openrft.errors import InvalidRequestError, ServiceUnavailableError
 from openrft.models import registry
 from openrft.server import Settings
 from openrft.store import blobs
@@ -97,6 +97,11 @@ def test_a_wrong_storage_url_is_one_clear_error(
     with pytest.raises(InvalidRequestError, match="cannot use s3://no-such-bucket/x") as caught:
         blobs.blob_store()
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in caught.value.message
+    gone = blobs.S3Blobs(s3.client(), "no-such-bucket")  # e.g. deleted while serving: a 503
+    with pytest.raises(ServiceUnavailableError, match="s3://no-such-bucket is unavailable"):
+        gone.put_bytes("files/x", b"1")
+    with pytest.raises(KeyError):
+        blobs.S3Blobs(s3.client(), s3.bucket).get_bytes("no/such/key")
 
 
 def test_a_checkpoint_resumes_on_another_home(
