@@ -31,6 +31,7 @@ from openrft.errors import DataFileError, InvalidRequestError
 _CREATE_KEYS = ["model", "training_file", "validation_file", "method", "seed", "suffix", "id"]
 _CREATE_KEYS += ["settings", "metadata", "integrations"]
 _OPERATIONAL = {"device", "grader_concurrency", "micro_batch_size", "tool_concurrency"}
+_OPERATIONAL |= {"processes", "sharding"}
 """Settings that change how a job runs, not what it trains: a resume may change them."""
 SPEC_FILE = "job-spec.json"
 TINY = "openrft-tiny"  # openrft.models.tiny.NAME, without importing torch for it

@@ -5,10 +5,15 @@ and `validation_file`, plus optional `settings` (LoRA rank, device, ...). The jo
 is `HOME/jobs/<id>`, the id is fixed by the file's path (or its `id`), so running the same
 command again after a crash or Ctrl-C resumes from the last checkpoint; an edited file is
 refused instead (`job_file.check_same_job`). Ctrl-C says what was kept and how to resume.
+
+Under torchrun (`torchrun --nproc-per-node N -m openrft.cli train JOB.json`) every rank runs
+the job on its share of each step (`openrft.train.distributed`); rank 0 alone draws the
+progress, writes the events and checkpoints and prints the report.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -56,6 +61,9 @@ def train_command(
     root = default_home(home)
     spec = load_job(job, root)
     workdir = root / "jobs" / spec.id
+    if os.environ.get("RANK", "0") != "0":  # a torchrun rank besides 0: train, say nothing
+        _follow(spec, workdir, root)
+        return
     check_same_job(job, spec, workdir)
     from transformers.utils import logging as hf_logging
 
@@ -81,6 +89,17 @@ def train_command(
     except KeyboardInterrupt:
         _interrupted(job, home, workdir)
     _report(outcome, record_local_job(root, spec, outcome))
+
+
+def _follow(spec: Any, workdir: Path, root: Path) -> None:
+    """Rank > 0's share of the job: rank 0 checks the file, reports and records the job."""
+    from openrft.train.distributed import Silent
+    from openrft.train.runner import run_job
+
+    try:
+        run_job(spec, workdir=workdir, home=root, events=Silent())
+    except KeyboardInterrupt:
+        raise Interrupted() from None
 
 
 def _interrupted(job: Path, home: Path | None, workdir: Path) -> NoReturn:

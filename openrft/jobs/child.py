@@ -10,6 +10,14 @@ with compare-and-set moves from `running`, so a pause or cancel that landed firs
 crash, or a model the operator took off the allow-list, is a failed outcome recorded the same
 way. It dies with its parent (PR_SET_PDEATHSIG): a dead server leaves no trainer writing.
 
+A job whose `settings.processes` is above 1 runs under torchrun:
+`python -m openrft.jobs.child --processes N JOB_ID ATTEMPT HOME PARENT_PID` is torchrun's agent
+(it dies with the worker), and starts N ranks of this child (each dies with the agent). Every
+rank trains its share (`openrft.train.distributed`); rank 0 records the outcome, another rank
+only a failure of its own. A rank that crashes (or loses a peer) exits non-zero instead of
+recording anything: torchrun stops the other ranks, and the worker requeues the job, which
+resumes from its last checkpoint, as after any other dead child.
+
 `OPENRFT_JOB_RUNNER=module` swaps the trainer for a module with the same `run_job` (tests use
 a scripted one that needs no torch).
 """
@@ -126,8 +134,19 @@ def run(job_id: str, attempt: int, home: Path) -> None:
         outcome = failed(exc.message, "model_not_found")
     else:
         outcome = _train(db, home, job, attempt, weights, ft_name)
+    if _rank() != 0 and outcome.status != "failed":
+        return  # rank 0 records the job's outcome
     # On a full disk this write fails too; the worker then records the exit (see worker.py).
     record_outcome(jobs, events, job_id, outcome, ft_name)
+
+
+def _rank() -> int:
+    """This process's torchrun rank (0 when the job runs in one process)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _train(
@@ -154,11 +173,29 @@ def _train(
         return failed(exc.message, exc.code or "training_error")
     except Exception as exc:  # boundary: a training crash fails the job, with a reason
         log.exception("job %s failed", job["id"])
+        if _distributed():  # maybe a peer's death: exit, and the worker requeues the job
+            raise
         code = "disk_full" if is_disk_full(exc) else "training_error"
         return failed(f"{type(exc).__name__}: {exc}", code)
 
 
+def torchrun(processes: int, job_id: str, attempt: str, home: str, parent: str) -> None:
+    """torchrun's agent for one attempt: N ranks of this child on this host, each dying with
+    the agent (their parent), which dies with the worker."""
+    _die_with_parent(int(parent))
+    from torch.distributed.run import main as torchrun_main
+
+    torchrun_main([
+        "--standalone", "--nproc-per-node", str(processes), "--max-restarts", "0",
+        "-m", "openrft.jobs.child", job_id, attempt, home, str(os.getpid()),
+    ])  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--processes":
+        threads.prepare_environment()  # the ranks inherit it
+        torchrun(int(argv[1]), *argv[2:])
+        return
     job_id, attempt, home, parent = argv
     threads.prepare_environment()  # before the trainer imports torch
     _die_with_parent(int(parent))

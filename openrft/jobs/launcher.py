@@ -1,7 +1,8 @@
 """What starts one attempt of a job: the worker asks a `Launcher` for a `Child` and from then
 on only polls, stops and kills it. `ProcessLauncher` (the default) runs
-`python -m openrft.jobs.child` on this host; a launcher that wraps the same command in
-`torchrun`, or hands it to another machine, plugs in here without touching the worker.
+`python -m openrft.jobs.child` on this host, under torchrun (N ranks, `--processes N`) when
+the job's `settings.processes` asks for several; a launcher that hands the same command to
+another machine plugs in here without touching the worker.
 
 Guarantees of `ProcessLauncher`: the job's folder (`OPENRFT_HOME/jobs/<id>/`) exists before
 the child starts, the child's output is appended to `child.log` there, the child gets the
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from openrft.jobs.models import render
+from openrft.store.db import Database, loads
+from openrft.store.jobs import JobTable
 
 __all__ = ["Child", "Launcher", "ProcessLauncher"]
 
@@ -52,18 +55,29 @@ class ProcessLauncher:
     def __init__(self, home: Path, base_models: Mapping[str, str]):
         self.home, self.base_models = home, dict(base_models)
 
-    def command(self, job_id: str, attempt: int) -> list[str]:
-        """The child's command line (a torchrun launcher would put `torchrun ...` in front)."""
+    def command(self, job_id: str, attempt: int, processes: int = 1) -> list[str]:
+        """The child's command line; with several processes, the child runs torchrun's agent,
+        which starts that many ranks of it (`openrft.jobs.child.torchrun`)."""
+        ranks = ["--processes", str(processes)] if processes > 1 else []
         return [
-            sys.executable, "-m", "openrft.jobs.child", job_id, str(attempt),
+            sys.executable, "-m", "openrft.jobs.child", *ranks, job_id, str(attempt),
             str(self.home), str(os.getpid()),
         ]  # fmt: skip
+
+    def processes(self, job_id: str) -> int:
+        """The job's `settings.processes` (checked when the job was created)."""
+        db = Database(self.home)
+        try:
+            row = JobTable(db).get(job_id)
+        finally:
+            db.close()
+        settings = (loads(row["settings"]) if row is not None else None) or {}
+        return int(settings.get("processes") or 1)
 
     def launch(self, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
         workdir = self.home / "jobs" / job_id
         workdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OPENRFT_BASE_MODELS": render(self.base_models)}
         with open(workdir / "child.log", "ab") as log_file:
-            return subprocess.Popen(
-                self.command(job_id, attempt), stdout=log_file, stderr=subprocess.STDOUT, env=env
-            )
+            command = self.command(job_id, attempt, self.processes(job_id))
+            return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)

@@ -13,6 +13,8 @@
     checkpoints.py  atomic checkpoints with manifests, retention (J3)
     events.py       EventSink, Control, the idempotent event journal
     naming.py       model ids (J4)
+    distributed.py  one job on several processes (torchrun): shards, gathers, DDP
+    sharded.py      FSDP2 around the model: sampling, checkpoints, resume
 
 Imports torch: import the submodule you need.
 """

@@ -67,13 +67,16 @@ def accumulate_gradient(
     micro_batch: int,
     temperature: float = 1.0,
     nll: list[float] | None = None,
+    total: float | None = None,
 ) -> float:
     """Backpropagate -mean over completion tokens of advantage × log π(token) (advantages: [R];
     π at the rollouts' sampling `temperature`), `micro_batch` rollouts at a time. Each pass
     divides by the whole batch's token count, so the summed gradient is the full batch's.
     Rollouts with advantage 0 add nothing to the loss and are skipped. Returns the loss;
-    `nll`, when given, gains the trained tokens' summed -log π and their count."""
-    total = rollouts.completion_mask.sum().clamp(min=1)
+    `nll`, when given, gains the trained tokens' summed -log π and their count. `total`, when
+    given, is the divisor instead of these rollouts' token count (a rank's share of the whole
+    batch's: `distributed.World.token_share`)."""
+    divisor = rollouts.completion_mask.sum().clamp(min=1) if total is None else max(total, 1.0)
     rows = advantages.nonzero().squeeze(-1)
     loss = 0.0
     for start in range(0, len(rows), micro_batch):
@@ -81,7 +84,7 @@ def accumulate_gradient(
         part = take(rollouts, index)
         logp = completion_logprobs(model, part, temperature)
         mask = part.completion_mask.float()
-        part_loss = -(advantages[index][:, None] * logp * mask).sum() / total
+        part_loss = -(advantages[index][:, None] * logp * mask).sum() / divisor
         part_loss.backward()
         if nll is not None:
             nll[0] -= float((logp.detach() * mask).sum())

@@ -10,6 +10,8 @@ The spec arrives checked (`openrft.train.spec`: the grader was validated at the 
 result is a typed `JobOutcome`, whose final events the caller writes (`outcome.announce`).
 Steps are pure functions of (checkpoint, step number, seed), so a resumed job repeats exactly
 what the killed one would have done, and its events dedupe by step (see `events`).
+Under torchrun every rank runs this loop on its share of each step (`distributed.World`: the
+shard, the all-gathered grades, DDP); only rank 0 writes events, checkpoints and hooks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
 from openrft.store.blob_dirs import remote_dir
 from openrft.store.disk import is_disk_full
-from openrft.train import alarms, grpo, judge_gate
+from openrft.train import alarms, distributed, grpo, judge_gate
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
 from openrft.train.divergence import judge_rule
 from openrft.train.eval_metric import EVAL_KEY, EvalGrading, add_to_metrics, eval_grading, rank_key
@@ -38,6 +41,8 @@ from openrft.train.metrics import SplitStats, metrics_data
 from openrft.train.outcome import JobError, JobOutcome, Status, build_outcome, describe
 from openrft.train.rewards import Rewarder, check_drop_rate, check_error_rate, first_failure
 from openrft.train.setup import load_policy, optimizer_for, write_weights
+from openrft.train.sharded import full_state
+from openrft.train.sharded import optimizer_for as sharded_optimizer
 from openrft.train.spec import JobSpec
 from openrft.train.step import (
     CompleterFactory,
@@ -67,8 +72,14 @@ def run_job(
     completer: CompleterFactory | None = None,
 ) -> JobOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(workdir / "events.jsonl", events)
+    world = distributed.join(spec.settings.device)
+    journal: EventSink = distributed.Silent()  # other ranks neither read nor write the journal
+    if world.main:  # rank 0 alone writes events and checkpoints and hears control
+        journal = Journal(workdir / "events.jsonl", events)
+    else:
+        control, on_validation, on_checkpoint = None, None, None
     job = _Job(spec, workdir, home, journal, control)
+    job.world = world
     job.on_validation, job.on_checkpoint = on_validation, on_checkpoint
     job.completer = completer  # the rollout engine (default: in-process, on the same weights)
     try:
@@ -81,6 +92,7 @@ def run_job(
         return job.fail("disk_full", f"no space left while writing: {exc.filename or exc}")
     finally:
         job.close()
+        distributed.leave(world)
 
 
 def _episodes(spec: JobSpec) -> Any:
@@ -96,7 +108,7 @@ class _Job:
     hp: Resolved
 
     def __init__(
-        self, spec: JobSpec, workdir: Path, home: Path, events: Journal, control: Control | None
+        self, spec: JobSpec, workdir: Path, home: Path, events: EventSink, control: Control | None
     ):
         self.spec, self.home, self.events, self.control = spec, home, events, control
         self.state: dict[str, Any] = {"step": 0, "trained_tokens": 0, "metrics": {}}
@@ -114,9 +126,10 @@ class _Job:
         self.gate: judge_gate.JudgeGate | None = None  # `settings.judge_check`, if any
         self.judged: JudgeCheck | None = None  # its check at the last validation
         self.agent: Any = None  # a job with tools: its episodes (`EpisodeDrawer`)
+        self.world = distributed.SINGLE  # this process's rank (torchrun: one of several)
 
     def run(self) -> JobOutcome:
-        spec = self.spec
+        spec = self.spec = self.world.placed(self.spec)  # this rank's device
         data = spec.splits()
         self.hp = resolve_hyperparameters(
             spec.reinforcement.hyperparameters,
@@ -129,7 +142,9 @@ class _Job:
             self.hp = Resolved(**resume.state["resolved"])  # resolved once, at the first start
         torch.manual_seed(spec.seed)
         self.loaded = load_policy(spec, self.home, resume)
-        self.optimizer = optimizer_for(self.loaded.model, self.hp.learning_rate, resume)
+        self.world.wrap(self.loaded.model, spec.settings.sharding)  # DDP when several ranks
+        make = sharded_optimizer if self.world.sharded else optimizer_for
+        self.optimizer = make(self.loaded.model, self.hp.learning_rate, resume)
         self.valid = data.valid
         self.budget = self._judge_budget(resume.state if resume is not None else {})
         self.rewarder = Rewarder(
@@ -138,8 +153,10 @@ class _Job:
             judge_budget=self.budget,
             project=spec.project or "default",
         )
-        self.eval_grading = eval_grading(spec.settings.eval_grader, budget=self.budget, spec=spec)
-        self.gate = judge_gate.gate_for(spec.settings.judge_check, spec.reinforcement.grader)
+        if self.world.main:  # graded on the gathered samples, by rank 0 only
+            settings = spec.settings
+            self.eval_grading = eval_grading(settings.eval_grader, budget=self.budget, spec=spec)
+            self.gate = judge_gate.gate_for(settings.judge_check, spec.reinforcement.grader)
         schema = schema_of(spec.reinforcement.response_format)
         self.agent = _episodes(spec)
         self.policy = policy_for(
@@ -172,6 +189,8 @@ class _Job:
         if split_note:  # D4: the validation rows were held out of the training rows
             self.events.emit("message", "info", split_note)
         baseline = self._validate(0)
+        if not self.world.main:
+            return
         self._alarms(0, None, baseline)  # the baselines the alarms measure against
         if baseline.results and not any(r.ok for r in baseline.results):
             # Nothing was graded: no score, rather than a reward of 0 that reads as one.
@@ -188,12 +207,14 @@ class _Job:
     def _loop(self, train_rows: list[dict[str, Any]]) -> JobOutcome:
         for step in range(self.state["step"] + 1, self.hp.total_steps + 1):
             command = self.control.check() if self.control is not None else None
+            command = self.world.decided(command)  # rank 0's, on every rank
             if command == "cancel":
                 return self.outcome("cancelled")
             if command == "pause":
                 self._checkpoint()
                 return self.outcome("paused")
             self._step(step, batch_rows(train_rows, self.hp, self.spec.seed, step))
+            self.halt = self.world.decided(self.halt)
             if self.halt is not None:  # an alarm's policy; its checkpoint was just written
                 return self._halted(self.halt)
         self._checkpoint()  # the last step validates, so this is usually already done
@@ -202,52 +223,68 @@ class _Job:
     def _step(self, step: int, rows: list[dict[str, Any]]) -> None:
         assert self.rewarder is not None
         started = time.perf_counter()
-        seed = step_seed(self.spec.seed, step)
-        drawn = rollout(self.policy, rows, self.hp.samples_per_prompt, seed)
+        world, judged = self.world, self.budget.used if self.budget is not None else 0
+        seed = world.seed(step_seed(self.spec.seed, step))
+        mine = world.shard(rows)  # this rank's prompts (all of them in one process)
+        with world.sampling():
+            drawn = rollout(self.policy, mine, self.hp.samples_per_prompt, seed)
         graded = self.rewarder(*drawn.graded())  # a dropped episode is never graded
+        # Every rank's rows, in prompt order: the batch as one process would have graded it.
+        train = world.merged(stats_for(graded, drawn, len(mine)))
+        results, dropped = world.gathered(drawn.spread(graded)), world.gathered(drawn.dropped)
+        world.share_judge_tokens(self.budget, judged)
         sampled = time.perf_counter()
-        check_error_rate(graded)
-        check_drop_rate(drawn.dropped)
-        results = drawn.spread(graded)
+        check_error_rate(train.results)
+        check_drop_rate(dropped)
         # The group is the prompt's n samples (episodes); errored and dropped ones sit out.
         rewards = torch.tensor([r.reward if r else 0.0 for r in results]).view(len(rows), -1)
         keep = torch.tensor([r is not None and r.ok for r in results]).view(len(rows), -1)
-        advantages = grpo.group_advantages(rewards, keep).view(-1).to(self.loaded.device)
-        entropy = self._optimize(drawn.rollouts, advantages)
+        advantages = world.shard(grpo.group_advantages(rewards, keep).view(-1).tolist())
+        entropy = self._optimize(
+            drawn.rollouts, torch.tensor(advantages, device=self.loaded.device)
+        )
         trained = time.perf_counter()
         valid = self._validate(step) if validates(step, self.hp) else None
         timing = {"sampling": sampled - started, "training": trained - sampled}
         timing["eval"] = time.perf_counter() - trained
         timing["full_iteration"] = time.perf_counter() - started
-        train = stats_for(graded, drawn, len(rows))
-        train.extra = {"errored_samples": sum(not r.ok for r in graded)}
+        train.extra = {"errored_samples": sum(not r.ok for r in train.results)}
         train.extra["train_sampled_token_nll_mean"] = entropy
         tokens = int(drawn.rollouts.prompt_mask.sum() + drawn.rollouts.completion_mask.sum())
+        tokens = int(world.total(tokens))  # the whole batch's
         self._record(step, train, valid, timing, tokens)
 
     def _optimize(self, rollouts: Any, advantages: torch.Tensor) -> float | None:
         """One optimizer step; returns the mean negative log-probability of the sampled
         tokens it trained on (an entropy estimate), None when there was no update."""
-        if not bool(advantages.any()):  # every group all-equal: no signal, no update
+        world = self.world
+        if not world.total(float(advantages.any())):  # all groups all-equal: no signal, no step
             return None
-        model = self.loaded.model
+        model = world.model  # the loaded model, or its DDP/FSDP wrapper
         model.train()
-        vocab = int(model.config.vocab_size)
+        vocab = int(self.loaded.model.config.vocab_size)
         micro = grpo.micro_batch_rows(rollouts, vocab, self.spec.settings.micro_batch_size)
         temperature = self.spec.settings.temperature  # the rollouts were sampled at it
         nll = [0.0, 0.0]  # summed -log π(token), tokens
-        grpo.accumulate_gradient(model, rollouts, advantages, micro, temperature, nll)
+        world.backward(rollouts, advantages, micro, temperature, nll)  # averaged over ranks
+        nll = [world.total(nll[0]), world.total(nll[1])]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         model.eval()
-        self.policy.completer.sync_weights(model)  # the next rollouts come from these weights
+        # The next rollouts come from these weights (the module itself, never its wrapper).
+        self.policy.completer.sync_weights(self.loaded.model)
         return nll[0] / nll[1] if nll[1] else None
 
     def _validate(self, step: int) -> SplitStats:
         assert self.rewarder is not None
-        seed = step_seed(self.spec.seed, step, salt=_EVAL_SALT)
-        stats = evaluate(self.policy, self.rewarder, self.valid, self.hp.eval_samples, seed)
+        seed = self.world.seed(step_seed(self.spec.seed, step, salt=_EVAL_SALT))
+        rows = self.world.split(self.valid)  # this rank's share of the validation rows
+        judged = self.budget.used if self.budget is not None else 0
+        with self.world.sampling():
+            part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
+        stats = self.world.merged(part)
+        self.world.share_judge_tokens(self.budget, judged)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
         self.judged = self.gate.measure(self.rewarder) if self.gate is not None else None
@@ -270,6 +307,10 @@ class _Job:
         total = self.hp.total_steps
         valid_mean = valid.reward_mean if valid else None
         self.state["step"] = step
+        if not self.world.main:
+            if valid is not None:
+                self._checkpoint()  # its share of an FSDP checkpoint
+            return
         self.state["trained_tokens"] += tokens
         if self.budget is not None:
             self.state["judge_tokens"] = self.budget.used
@@ -337,7 +378,13 @@ class _Job:
         step = self.state["step"]
         if step == 0 or (self.store.root / f"step-{step}").exists():
             return
-        self.store.save(step, self.state, lambda d: write_weights(self.loaded, self.optimizer, d))
+        # FSDP: every rank takes part in gathering the whole state; rank 0 writes it.
+        whole = full_state(self.loaded.model, self.optimizer) if self.world.sharded else None
+        if not self.world.main:
+            return
+        self.store.save(
+            step, self.state, partial(write_weights, self.loaded, self.optimizer, whole=whole)
+        )
         keep_best = self.spec.settings.keep_best
         self._kept(self.store.retain(keep_best, by=rank_key(self.eval_grading)))
         self.events.emit("message", "info", f"Checkpoint created at step {step}", None, step)

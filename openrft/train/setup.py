@@ -67,13 +67,20 @@ def adapter_base(loaded: LoadedModel) -> str:
     return str(loaded.path.absolute())
 
 
-def write_weights(loaded: LoadedModel, optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    """A checkpoint's files: the servable model (or LoRA adapter) and the optimizer state."""
-    loaded.model.save_pretrained(folder / "model")
+def write_weights(
+    loaded: LoadedModel,
+    optimizer: torch.optim.Optimizer,
+    folder: Path,
+    whole: tuple[dict[str, Any], Any] | None = None,
+) -> None:
+    """A checkpoint's files: the servable model (or LoRA adapter) and the optimizer state;
+    `whole`: both as gathered from the ranks of a sharded model (`sharded.full_state`)."""
+    weights, moments = whole if whole is not None else (None, optimizer.state_dict())
+    loaded.model.save_pretrained(folder / "model", state_dict=weights)
     adapter = folder / "model" / "adapter_config.json"
     if adapter.exists():  # after saving: peft probes the base it names while it saves
         config = json.loads(adapter.read_text())
         config["base_model_name_or_path"] = adapter_base(loaded)
         adapter.write_text(json.dumps(config, indent=2, sort_keys=True))
     loaded.tokenizer.save_pretrained(folder / "model")
-    torch.save(optimizer.state_dict(), folder / OPTIMIZER)
+    torch.save(moments, folder / OPTIMIZER)

@@ -136,6 +136,14 @@ class TrainSettings(Strict):
     judge_max_tokens: int | None = Field(default=None, ge=1)
     """Judge tokens (prompt + completion) the job's model graders may spend, training and
     validation together, resumes included; past it the job fails (`judge_budget_exceeded`)."""
+    processes: int = Field(default=1, ge=1)
+    """Training processes (torch.distributed ranks, started with torchrun): one per GPU on
+    CUDA, at most one per core on CPU. Each takes an equal share of every step's prompts, so
+    the batch size must divide by it (`openrft.train.distributed`)."""
+    sharding: Literal["ddp", "fsdp"] = "ddp"
+    """How several processes share the model: `ddp` (a full copy each, gradients all-reduced)
+    or `fsdp` (FSDP2 `fully_shard`: parameters, gradients and optimizer state split across
+    the ranks, for a model that does not fit one device)."""
     micro_batch_size: int | None = Field(default=None, ge=1)
     """Rollouts per forward/backward pass (default: as many as keep one pass's logits under
     2^28 values, e.g. 6 for a 150k vocabulary and 256-token completions)."""

@@ -261,11 +261,11 @@ def test_a_full_disk_fails_the_job_clearly_and_keeps_the_last_checkpoint(
     real = runner.write_weights
     calls = []
 
-    def full_on_second(loaded: Any, optimizer: Any, folder: Path) -> None:
+    def full_on_second(loaded: Any, optimizer: Any, folder: Path, whole: Any = None) -> None:
         calls.append(folder)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(folder))
-        real(loaded, optimizer, folder)
+        real(loaded, optimizer, folder, whole)
 
     monkeypatch.setattr(runner, "write_weights", full_on_second)
     outcome, _ = run(demo_spec(4, eval_interval=2), tmp_path, home)

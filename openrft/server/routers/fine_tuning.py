@@ -56,6 +56,11 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     settings = _settings(body.settings)
+    if settings is not None and settings.processes > 1:  # torch only for a multi-process job
+        from openrft.train.distributed import check_processes
+
+        batch = method.reinforcement.hyperparameters.batch_size
+        check_processes(settings, batch)
     judge_gate.validate(settings.judge_check if settings else None, method.reinforcement.grader)
     reinforcement = method.reinforcement
     check_response_format(reinforcement.response_format, model=body.model, source=source,
