@@ -5,20 +5,22 @@ Guarantees:
 - `publish` uploads every file of a sealed directory and its `manifest.json` LAST, so a
   directory whose manifest is in the bucket is whole there; one without (an upload cut short)
   is never listed by `complete_steps` nor fetched. `unpublish` removes the manifest FIRST.
-- `fetch` downloads into `<dest>.tmp/`, checks every file against the manifest
-  (`openrft.store.manifest.verify`) and only then renames it to `dest`: a local copy is
-  whole or absent.
+- `fetch` downloads into `.fetch-<name>-<pid>/` beside `dest` (one per process: every rank of
+  a job fetches on its own), checks every file against the manifest
+  (`openrft.store.manifest.verify`) and only then renames it to `dest`: a local copy is whole
+  or absent, and a process that loses the rename keeps the winner's verified copy.
 - `cached` keeps a served checkpoint under `OPENRFT_HOME/cache/checkpoints/`, keyed by its key
   and its manifest's digest, so a checkpoint re-published with other content is fetched again
   and an unchanged one never twice.
-What it does not do: evict the cache, or lock it across processes (two fetching processes
-each write their own temp dir; the rename of the second replaces nothing it needs).
+What it does not do: evict the cache, share one download between processes, or remove the
+`.fetch-*` folder of a process killed mid-download (the next fetch by that pid does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -89,7 +91,7 @@ def fetch(blobs: S3Blobs, key: str, dest: Path, manifest: bytes | None = None) -
     has no complete directory there, CorruptCheckpoint if its files miss their manifest."""
     manifest = manifest if manifest is not None else blobs.get_bytes(f"{key}/{MANIFEST}")
     listed = json.loads(manifest)["files"]
-    tmp = dest.with_name(dest.name + ".tmp")
+    tmp = dest.with_name(f".fetch-{dest.name}-{os.getpid()}")  # one per process (each rank)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         for name in listed:
@@ -101,12 +103,21 @@ def fetch(blobs: S3Blobs, key: str, dest: Path, manifest: bytes | None = None) -
         (tmp / MANIFEST).write_bytes(manifest)
         verify(tmp)
         fsync_tree(tmp)
-        if dest.exists():
-            shutil.rmtree(dest)
-        replace(tmp, dest)
+        _place(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _place(tmp: Path, dest: Path) -> None:
+    """Rename the verified copy into place; when another process (another rank) placed the
+    same checkpoint first, keep theirs once it verifies."""
+    try:
+        replace(tmp, dest)
+    except OSError:
+        if not dest.is_dir():
+            raise
+        verify(dest)
 
 
 def cached(home: Path, key: str) -> Path | None:

@@ -17,7 +17,7 @@ from openrft.errors import InvalidRequestError, ServiceUnavailableError
 from openrft.models import registry
 from openrft.server import Settings
 from openrft.store import blobs
-from openrft.store.blob_dirs import complete_steps, local_copy, publish, remote_dir
+from openrft.store.blob_dirs import complete_steps, fetch, local_copy, publish, remote_dir
 from openrft.store.manifest import seal, verify
 from openrft.train.checkpoints import CheckpointStore
 from tests.server.conftest import live_server
@@ -221,3 +221,23 @@ def test_another_server_serves_the_model_and_files_from_the_bucket(
     assert [verify(path)["step"] for path in loaded] == [2, 1]
     assert registry.resolve_path(name, two) == loaded[0]  # the CLI's lookup finds the same copy
     assert not (two / "jobs").exists()
+
+
+def test_two_processes_fetching_one_checkpoint_keep_one_whole_copy(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rank of a resumed job fetches the newest checkpoint: whoever renames second keeps
+    the first one's verified copy instead of failing."""
+    _use_bucket(monkeypatch, s3, "ranks")
+    _store(tmp_path / "one").save(2, {"step": 2}, _weights(2))
+    remote = remote_dir(tmp_path / "one", tmp_path / "one" / JOB)
+    assert remote is not None
+    dest = tmp_path / "two" / JOB / "step-2"
+    dest.parent.mkdir(parents=True)
+    fetch(remote.blobs, remote.child("step-2"), dest)  # the first rank
+    first = (dest / "model" / "weights.bin").stat().st_ino
+
+    assert fetch(remote.blobs, remote.child("step-2"), dest) == dest  # the second one
+    assert (dest / "model" / "weights.bin").stat().st_ino == first  # not pulled from under it
+    assert verify(dest)["step"] == 2
+    assert sorted(path.name for path in dest.parent.iterdir()) == ["step-2"]
