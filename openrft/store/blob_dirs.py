@@ -12,6 +12,7 @@ Guarantees:
 - `cached` keeps a served checkpoint under `OPENRFT_HOME/cache/checkpoints/`, keyed by its key
   and its manifest's digest, so a checkpoint re-published with other content is fetched again
   and an unchanged one never twice.
+- `mirror`/`restore` do the same for single files (a job's `train.jsonl`/`valid.jsonl`).
 What it does not do: evict the cache, share one download between processes, or remove the
 `.fetch-*` folder of a process killed mid-download (the next fetch by that pid does).
 """
@@ -36,8 +37,10 @@ __all__ = [
     "complete_steps",
     "fetch",
     "local_copy",
+    "mirror",
     "publish",
     "remote_dir",
+    "restore",
     "unpublish",
 ]
 
@@ -153,3 +156,33 @@ def anywhere(home: Path, folder: Path) -> bool:
         return True
     blobs, key = blob_store(), stored(home, folder)
     return blobs is not None and not Path(key).is_absolute() and blobs.exists(f"{key}/{MANIFEST}")
+
+
+def mirror(home: Path, paths: list[Path]) -> None:
+    """Put these files of the home (a job's rows) in the bucket under the same keys, so a
+    worker on another host can take the job over; nothing without a bucket."""
+    blobs = blob_store()
+    if blobs is None:
+        return
+    for path in paths:
+        blobs.put_file(stored(home, path), path)
+
+
+def restore(home: Path, paths: list[Path]) -> None:
+    """Fetch those of `paths` this disk lacks from the bucket (each whole or absent); a file
+    the bucket lacks too stays missing, for the reader to report."""
+    blobs = blob_store()
+    if blobs is None:
+        return
+    for path in paths:
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".fetch-{path.name}-{os.getpid()}")
+        try:
+            blobs.get_file(stored(home, path), tmp)
+            replace(tmp, path)
+        except KeyError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)

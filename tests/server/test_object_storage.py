@@ -17,7 +17,14 @@ from openrft.errors import InvalidRequestError, ServiceUnavailableError
 from openrft.models import registry
 from openrft.server import Settings
 from openrft.store import blobs
-from openrft.store.blob_dirs import complete_steps, fetch, local_copy, publish, remote_dir
+from openrft.store.blob_dirs import (
+    complete_steps,
+    fetch,
+    local_copy,
+    publish,
+    remote_dir,
+    restore,
+)
 from openrft.store.manifest import seal, verify
 from openrft.train.checkpoints import CheckpointStore
 from tests.server.conftest import live_server
@@ -221,6 +228,9 @@ def test_another_server_serves_the_model_and_files_from_the_bucket(
     assert [verify(path)["step"] for path in loaded] == [2, 1]
     assert registry.resolve_path(name, two) == loaded[0]  # the CLI's lookup finds the same copy
     assert not (two / "jobs").exists()
+    rows = [Path("jobs") / job.id / name for name in ("train.jsonl", "valid.jsonl")]
+    restore(two, [two / path for path in rows])  # what a worker taking the job over reads
+    assert [(two / path).read_text() for path in rows] == [(one / p).read_text() for p in rows]
 
 
 def test_two_processes_fetching_one_checkpoint_keep_one_whole_copy(
