@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 
 from openrft.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from openrft.store.atomic import fsync_path, replace
-from openrft.store.blobs import blob_store
+from openrft.store.blobs import S3Blobs, blob_store
 from openrft.store.db import Database
 from openrft.store.migrations import FILE_COLUMNS
 from openrft.store.names import display_name
@@ -258,14 +258,13 @@ class FileStore:
         a local copy fetched once (another host may have taken the upload)."""
         path = self.root / self.get(project, file_id).id
         if self.blobs is not None and not path.exists():
-            self._fetch(path)
+            self._fetch(self.blobs, path)
         return path
 
-    def _fetch(self, path: Path) -> None:
-        fd, temporary = self._locked_temp()
+    def _fetch(self, blobs: S3Blobs, path: Path) -> None:
+        fd, temporary = self._locked_temp()  # locked: a sweep leaves the download alone
         try:
-            assert self.blobs is not None
-            self.blobs.get_file(f"files/{path.name}", Path(temporary))
+            blobs.get_file(f"files/{path.name}", Path(temporary))
             replace(temporary, path)
         except KeyError:
             raise NotFoundError(f"No such File object: {path.name}", param="file_id") from None
