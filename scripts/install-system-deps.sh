@@ -8,6 +8,8 @@
 #     ship the database files; nltk also wants `lexnames`, which we write from the WordNet
 #     lexnames(5WN) table. The result lands in $VENV/nltk_data/corpora/wordnet, on nltk's default
 #     search path for that interpreter, so nothing is downloaded at run time.
+#   - postgresql: the store tests run each store test on PostgreSQL too, on a server their
+#     fixture starts (initdb + pg_ctl from /usr/lib/postgresql/*/bin) on loopback.
 # Needs root (or sudo) for apt; without it, says what to install and carries on.
 set -euo pipefail
 venv=${1:-.venv}
@@ -19,6 +21,7 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 \
   || need+=(chromium-headless-shell)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 # The reports' charts are set in DejaVu Sans Mono, so their text widths are known in advance.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
@@ -30,7 +33,8 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "warning: cannot install ${need[*]} (needs root and apt-get);" \
-         "python graders, the meteor metric and the report tests will say what is missing" >&2
+         "python graders, the meteor metric, the report and PostgreSQL store tests will say" \
+         "what is missing" >&2
   fi
 fi
 dest="$venv/nltk_data/corpora/wordnet"

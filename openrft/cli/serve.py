@@ -52,8 +52,10 @@ def serve_command(
     """Serve /v1 (files, fine-tuning jobs, graders, models, chat completions, embeddings)."""
     from openrft.jobs.models import parse_base_models
     from openrft.server import Settings, create_app
+    from openrft.store.engine import database_url
 
     settings = Settings.from_env(home)
+    database_url(settings.home)  # a bad OPENRFT_DATABASE_URL is one line, before the port
     settings.base_models.update(parse_base_models(base_model or []))
     if not settings.api_keys and not is_loopback(host):
         raise InvalidRequestError(

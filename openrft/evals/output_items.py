@@ -1,5 +1,5 @@
 """An eval run's output items in the store: one row per chunk of graded rows (`eval_chunks`,
-migration m012); every SQL statement on output items is in this module.
+store revision 0002); every SQL statement on output items is in this module.
 
 A chunk keeps its rows as one JSON line each (`{"item": ..., "sample": ...}`), one letter per
 row for its status (`p`, `f`, `e`) and its grades as columns; OpenAI's
@@ -21,14 +21,13 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.samples import given
-from openrft.store.db import Database
+from openrft.store.db import Connection, Database, Row
 
 __all__ = ["STATUS_LETTERS", "Chunk", "done_rows", "from_items", "read_all", "read_one"]
 
@@ -91,7 +90,7 @@ def from_items(items: list[dict[str, Any]]) -> Chunk:
     )
 
 
-def write(conn: sqlite3.Connection, run: sqlite3.Row, chunk: Chunk, created_at: int) -> None:
+def write(conn: Connection, run: Row, chunk: Chunk, created_at: int) -> None:
     conn.execute(
         "INSERT INTO eval_chunks (run_id, first_row, eval_id, row_count, created_at, id_key, "
         "ids, samples, statuses, results, body) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
@@ -108,18 +107,18 @@ def done_rows(db: Database, run_id: str) -> int:
     return int(row["n"]) if row else 0
 
 
-def delete_run(conn: sqlite3.Connection, run_id: str) -> None:
+def delete_run(conn: Connection, run_id: str) -> None:
     conn.execute("DELETE FROM eval_chunks WHERE run_id = ?", (run_id,))
 
 
-def delete_eval(conn: sqlite3.Connection, eval_id: str) -> None:
+def delete_eval(conn: Connection, eval_id: str) -> None:
     conn.execute("DELETE FROM eval_chunks WHERE eval_id = ?", (eval_id,))
 
 
 # --- reading -----------------------------------------------------------------------------
 
 
-def read_one(db: Database, run: sqlite3.Row, item_id: str) -> dict[str, Any]:
+def read_one(db: Database, run: Row, item_id: str) -> dict[str, Any]:
     found = _locate(db, run["id"], item_id)
     if found is None:
         raise NotFoundError(f"No such output item: {item_id}", param="output_item_id")
@@ -128,7 +127,7 @@ def read_one(db: Database, run: sqlite3.Row, item_id: str) -> dict[str, Any]:
 
 
 def read_page(
-    db: Database, run: sqlite3.Row, after: str | None, limit: int, desc: bool,
+    db: Database, run: Row, after: str | None, limit: int, desc: bool,
     status: str | None,
 ) -> tuple[list[dict[str, Any]], bool]:  # fmt: skip
     """Up to `limit` items after the item `after` (404 when the run has no such item), in row
@@ -140,7 +139,7 @@ def read_page(
             raise NotFoundError(f"No such output item: {after}", param="output_item_id")
         start = found[0]["first_row"] + found[1]
     letter = STATUS_LETTERS[status] if status is not None else None
-    picked: list[tuple[sqlite3.Row, list[int]]] = []
+    picked: list[tuple[Row, list[int]]] = []
     wanted = limit + 1
     for meta in _chunks_from(db, run["id"], start, desc):
         indexes = _matching(meta, letter, start, desc, wanted)
@@ -156,26 +155,26 @@ def read_page(
     return items, wanted == 0
 
 
-def read_all(db: Database, run: sqlite3.Row) -> list[dict[str, Any]]:
+def read_all(db: Database, run: Row) -> list[dict[str, Any]]:
     """Every output item of a run, in row order."""
     metas = db.all(f"{_META} WHERE run_id = ? ORDER BY first_row", (run["id"],))
     return [item for meta in metas for item in _build(db, run, meta, range(meta["row_count"]))]
 
 
-def _chunks_from(db: Database, run_id: str, start: int | None, desc: bool) -> Iterator[sqlite3.Row]:
+def _chunks_from(db: Database, run_id: str, start: int | None, desc: bool) -> Iterator[Row]:
     """The run's chunks holding rows after `start` (before it, `desc`), nearest first; read
-    as they are needed (a page usually needs one)."""
+    (their metadata only: a few rows per run)."""
     if desc:
         bound = start if start is not None else 2**62
         sql = f"{_META} WHERE run_id = ? AND first_row < ? ORDER BY first_row DESC"
     else:
         bound = start + 1 if start is not None else 0
         sql = f"{_META} WHERE run_id = ? AND first_row + row_count > ? ORDER BY first_row"
-    yield from db.conn().execute(sql, (run_id, bound))
+    yield from db.all(sql, (run_id, bound))
 
 
 def _matching(
-    meta: sqlite3.Row, letter: str | None, start: int | None, desc: bool, wanted: int
+    meta: Row, letter: str | None, start: int | None, desc: bool, wanted: int
 ) -> list[int]:
     """Up to `wanted` indexes in the chunk past `start`, of status `letter` when given."""
     low, high = 0, meta["row_count"]
@@ -200,7 +199,7 @@ def _matching(
     return found
 
 
-def _locate(db: Database, run_id: str, item_id: str) -> tuple[sqlite3.Row, int] | None:
+def _locate(db: Database, run_id: str, item_id: str) -> tuple[Row, int] | None:
     """The chunk holding the item `item_id` and its index there; None when none does."""
     digits = item_id.removeprefix(_PREFIX)
     if item_id.startswith(_PREFIX) and len(digits) > _KEY and _is_hex(digits):
@@ -222,9 +221,7 @@ def _is_hex(text: str) -> bool:
     return all(char in "0123456789abcdef" for char in text)
 
 
-def _build(
-    db: Database, run: sqlite3.Row, meta: sqlite3.Row, indexes: list[int] | range
-) -> list[dict[str, Any]]:
+def _build(db: Database, run: Row, meta: Row, indexes: list[int] | range) -> list[dict[str, Any]]:
     """The output items at `indexes` of a chunk, as OpenAI shapes them."""
     stored = _stored(db, run["id"], meta["first_row"], meta["id_key"])
     if stored is None:

@@ -11,7 +11,6 @@ interrupted between two chunks keeps counts that match its items. Lists page by 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from openrft.evals import output_items
 from openrft.evals.output_items import Chunk
 from openrft.evals.scoring import criteria_counts
 from openrft.outbound import redact_headers
-from openrft.store.db import Database, dumps, loads
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_hex_id
 
 __all__ = ["EvalStore", "eval_object", "run_object"]
@@ -34,7 +33,7 @@ class EvalStore:
 
     # --- evals ---------------------------------------------------------------------------
 
-    def create_eval(self, project: str, fields: dict[str, Any]) -> sqlite3.Row:
+    def create_eval(self, project: str, fields: dict[str, Any]) -> Row:
         eval_id, now = new_hex_id("eval_"), time.time_ns()
         with self.db.tx() as conn:
             conn.execute(
@@ -44,7 +43,7 @@ class EvalStore:
             )  # fmt: skip
         return self.eval_row(project, eval_id)
 
-    def eval_row(self, project: str, eval_id: str) -> sqlite3.Row:
+    def eval_row(self, project: str, eval_id: str) -> Row:
         row = self.db.one("SELECT * FROM evals WHERE id = ? AND project = ?", (eval_id, project))
         if row is None:
             raise NotFoundError(f"No such eval: {eval_id}", param="eval_id")
@@ -52,7 +51,7 @@ class EvalStore:
 
     def update_eval(
         self, project: str, eval_id: str, name: str | None, metadata: dict[str, str] | None
-    ) -> sqlite3.Row:
+    ) -> Row:
         row = self.eval_row(project, eval_id)
         with self.db.tx() as conn:
             conn.execute(
@@ -74,7 +73,7 @@ class EvalStore:
 
     def eval_page(
         self, project: str, after: str | None, limit: int, order: str, order_by: str
-    ) -> tuple[list[sqlite3.Row], bool]:
+    ) -> tuple[list[Row], bool]:
         time_key = "updated_ns" if order_by == "updated_at" else "created_ns"
         anchor = self.eval_row(project, after) if after else None
         return self._page("evals", "project = ?", [project], (time_key, "id"), anchor,
@@ -84,7 +83,7 @@ class EvalStore:
 
     def create_run(
         self, project: str, eval_id: str, fields: dict[str, Any], status: str = "queued"
-    ) -> sqlite3.Row:
+    ) -> Row:
         per_criteria = criteria_counts(loads(self.eval_row(project, eval_id)["criteria"]))
         run_id = new_hex_id("evalrun_")
         with self.db.tx() as conn:
@@ -111,7 +110,7 @@ class EvalStore:
             run = self.create_run(project, eval_id, fields, status="in_progress")
             self.add_items(run, items, totals, last=True)
 
-    def run_row(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+    def run_row(self, project: str, eval_id: str, run_id: str) -> Row:
         row = self.db.one(
             "SELECT * FROM eval_runs WHERE id = ? AND eval_id = ? AND project = ?",
             (run_id, eval_id, project),
@@ -123,7 +122,7 @@ class EvalStore:
     def run_page(
         self, project: str, eval_id: str, after: str | None, limit: int, order: str,
         status: str | None,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+    ) -> tuple[list[Row], bool]:  # fmt: skip
         self.eval_row(project, eval_id)
         where, params = "eval_id = ? AND project = ?", [eval_id, project]
         if status is not None:
@@ -131,7 +130,7 @@ class EvalStore:
         anchor = self.run_row(project, eval_id, after) if after else None
         return self._page("eval_runs", where, params, ("created_ns", "id"), anchor, limit, order)
 
-    def cancel_run(self, project: str, eval_id: str, run_id: str) -> sqlite3.Row:
+    def cancel_run(self, project: str, eval_id: str, run_id: str) -> Row:
         """`canceled`, unless the run has finished already (then it is left as it is)."""
         self.run_row(project, eval_id, run_id)
         self.move(run_id, {"queued", "in_progress"}, "canceled")
@@ -153,7 +152,7 @@ class EvalStore:
             )
         return cursor.rowcount == 1
 
-    def next_queued(self) -> sqlite3.Row | None:
+    def next_queued(self) -> Row | None:
         return self.db.one(
             "SELECT * FROM eval_runs WHERE status = 'queued' ORDER BY created_ns, id LIMIT 1"
         )
@@ -181,14 +180,14 @@ class EvalStore:
         return output_items.done_rows(self.db, run_id)
 
     def add_items(
-        self, run: sqlite3.Row, items: list[dict[str, Any]], totals: dict[str, Any],
+        self, run: Row, items: list[dict[str, Any]], totals: dict[str, Any],
         *, last: bool = False,
     ) -> bool:  # fmt: skip
         """`add_chunk` for output items as `scoring.build_items` makes them."""
         return self.add_chunk(run, output_items.from_items(items), totals, last=last)
 
     def add_chunk(
-        self, run: sqlite3.Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False
+        self, run: Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False
     ) -> bool:
         """Write a chunk's output items and the run's new totals together, only while the run
         is `in_progress`; False (nothing written) when it was cancelled or deleted. The
@@ -231,8 +230,8 @@ class EvalStore:
 
     def _page(
         self, table: str, where: str, params: list[Any], keys: tuple[str, ...],
-        anchor: sqlite3.Row | None, limit: int, order: str,
-    ) -> tuple[list[sqlite3.Row], bool]:  # fmt: skip
+        anchor: Row | None, limit: int, order: str,
+    ) -> tuple[list[Row], bool]:  # fmt: skip
         direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
         columns = ", ".join(keys)
         if anchor is not None:
@@ -251,7 +250,7 @@ class _Gone(Exception):
     """The run left `in_progress` while a chunk was being graded."""
 
 
-def eval_object(row: sqlite3.Row) -> dict[str, Any]:
+def eval_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "eval",
@@ -263,7 +262,7 @@ def eval_object(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def run_object(row: sqlite3.Row, report_url: str = "") -> dict[str, Any]:
+def run_object(row: Row, report_url: str = "") -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "eval.run",

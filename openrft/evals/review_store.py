@@ -9,7 +9,6 @@ is the one that counts. What it does not keep: a history of changed verdicts, or
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -23,7 +22,7 @@ from openrft.evals.review import (
     Verdict,
     pick,
 )
-from openrft.store.db import Database, dumps, loads
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_hex_id
 
 __all__ = ["ReviewStore", "from_eval_runs", "item_object", "review_object"]
@@ -52,7 +51,7 @@ class ReviewStore:
             )  # fmt: skip
         return self.review(project, review_id)
 
-    def _row(self, project: str, review_id: str) -> sqlite3.Row:
+    def _row(self, project: str, review_id: str) -> Row:
         row = self.db.one(
             "SELECT * FROM reviews WHERE id = ? AND project = ?", (review_id, project)
         )
@@ -93,7 +92,7 @@ class ReviewStore:
     def item(self, project: str, item_id: str) -> dict[str, Any]:
         return item_object(self._item(project, item_id))
 
-    def _item(self, project: str, item_id: str) -> sqlite3.Row:
+    def _item(self, project: str, item_id: str) -> Row:
         row = self.db.one(
             "SELECT * FROM review_items WHERE id = ? AND project = ?", (item_id, project)
         )
@@ -131,7 +130,7 @@ def _totals(per_slice: dict[str, dict[str, int]]) -> dict[str, int]:
     return {"total": sum(totals.values()), **totals}
 
 
-def review_object(row: sqlite3.Row, per_slice: dict[str, dict[str, int]]) -> dict[str, Any]:
+def review_object(row: Row, per_slice: dict[str, dict[str, int]]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "review",
@@ -145,7 +144,7 @@ def review_object(row: sqlite3.Row, per_slice: dict[str, dict[str, int]]) -> dic
     }
 
 
-def item_object(row: sqlite3.Row) -> dict[str, Any]:
+def item_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "review.item",
@@ -195,7 +194,7 @@ def from_eval_runs(
     )
 
 
-def _items_by_row(evals: EvalStore, project: str, run: sqlite3.Row) -> dict[int, dict[str, Any]]:
+def _items_by_row(evals: EvalStore, project: str, run: Row) -> dict[int, dict[str, Any]]:
     items = evals.all_items(project, run["eval_id"], run["id"])
     return {item["datasource_item_id"]: item for item in items}
 

@@ -10,7 +10,6 @@ raised an error flag: its status is `error`, and it counts as neither passed nor
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from openrft.graders import (
     pass_line,
     passed,
 )
-from openrft.store.db import loads
+from openrft.store.db import Row, loads
 
 __all__ = [
     "Answered", "LocalGrades", "Totals", "build_items", "criteria_counts", "grade_local",
@@ -192,7 +191,7 @@ class Totals:
         return cls({"total": 0, "errored": 0, "failed": 0, "passed": 0}, criteria_counts(criteria))
 
     @classmethod
-    def of(cls, run: sqlite3.Row) -> Totals:
+    def of(cls, run: Row) -> Totals:
         """The totals a run has written so far (a resumed run goes on from them)."""
         usage = {entry["model_name"]: entry for entry in loads(run["usage"])}
         return cls(loads(run["counts"]), loads(run["per_criteria"]), usage)

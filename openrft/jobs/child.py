@@ -29,7 +29,6 @@ import importlib
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from openrft.jobs.secrets import with_secrets
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
 from openrft.store.blob_dirs import restore
-from openrft.store.db import Database, loads
+from openrft.store.db import Database, Row, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.jobs import JobTable
 from openrft.train.naming import fine_tuned_name
@@ -100,7 +99,7 @@ def _catalog(db: Database) -> ModelCatalog:
     return ModelCatalog(db, None if given is None else parse_base_models(given.split(",")))
 
 
-def job_spec(job: sqlite3.Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
+def job_spec(job: Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
     """The job's row as the trainer's spec, parsed once: the stored method and settings as
     the route built them, the rows `validating_files` wrote, the weights the model's name
     resolved to beside the fine-tuned model's name, and its tools' header values (kept out of
@@ -151,7 +150,7 @@ def _distributed() -> bool:
 
 
 def _train(
-    db: Database, home: Path, job: sqlite3.Row, attempt: int, weights: str, ft_name: str
+    db: Database, home: Path, job: Row, attempt: int, weights: str, ft_name: str
 ) -> JobOutcome:
     """The trainer's outcome, or a failed one for a crash (logged here, in child.log)."""
     workdir = home / "jobs" / job["id"]

@@ -8,13 +8,12 @@ and one whose directory is gone (retention) is not listed, so a listed checkpoin
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
 from openrft.errors import InvalidRequestError
 from openrft.jobs.models import servable
-from openrft.store.db import Database, dumps, loads
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_id
 from openrft.store.paths import stored
 
@@ -37,8 +36,8 @@ class EventStore:
     ) -> None:
         with self.db.tx() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO events (id, job_id, created_at, level, message, type, "
-                "data, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     new_id("ftevent-"),
                     job_id,
@@ -51,13 +50,13 @@ class EventStore:
                 ),
             )
 
-    def page(self, job_id: str, after: str | None, limit: int) -> tuple[list[sqlite3.Row], bool]:
+    def page(self, job_id: str, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """Newest first."""
         return self._page("events", "seq", "event", job_id, after, limit)
 
     def _page(
         self, table: str, key: str, what: str, job_id: str, after: str | None, limit: int
-    ) -> tuple[list[sqlite3.Row], bool]:
+    ) -> tuple[list[Row], bool]:
         """A cursor page of a job's rows, descending by `key`; `after` is the last id seen."""
         sql, params = f"SELECT * FROM {table} WHERE job_id = ?", [job_id]
         if after is not None:
@@ -101,9 +100,7 @@ class EventStore:
                 [(job_id, step) for step in gone],
             )
 
-    def checkpoint_page(
-        self, job_id: str, after: str | None, limit: int
-    ) -> tuple[list[sqlite3.Row], bool]:
+    def checkpoint_page(self, job_id: str, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """Newest (highest step) first; only checkpoints whose directory exists (a job keeps
         a handful, so they are filtered here rather than in SQL)."""
         sql = "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step DESC"
@@ -116,7 +113,7 @@ class EventStore:
         return rows[:limit], len(rows) > limit
 
 
-def event_object(row: sqlite3.Row) -> dict[str, Any]:
+def event_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "fine_tuning.job.event",
@@ -128,7 +125,7 @@ def event_object(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def checkpoint_object(row: sqlite3.Row) -> dict[str, Any]:
+def checkpoint_object(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "fine_tuning.job.checkpoint",

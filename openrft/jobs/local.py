@@ -83,8 +83,8 @@ def _copy_events(conn: Any, job_id: str, journal: Path) -> None:
     conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
     for number, event in enumerate(read_events(journal)):
         conn.execute(
-            "INSERT OR IGNORE INTO events (id, job_id, created_at, level, message, type, data, "
-            "step) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 f"ftevent-{job_id.removeprefix('ftjob-')}-{number}",
                 job_id,

@@ -9,14 +9,15 @@ finishing) exactly one wins and the other sees False.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from openrft.errors import NotFoundError
 from openrft.jobs import states
 from openrft.outbound import redact_headers
-from openrft.store.db import Database, loads
+from openrft.store.db import Database, Row, loads
 from openrft.store.ids import new_id
 from openrft.store.jobs import JobTable
 from openrft.train.spec import echo_hyperparameters
@@ -30,7 +31,7 @@ class JobStore:
 
     def create(
         self, project: str, fields: dict[str, Any], idempotency_key: str | None = None
-    ) -> tuple[sqlite3.Row, bool]:
+    ) -> tuple[Row, bool]:
         """(the job, whether it is new). A key seen before in this project returns the job
         it created, so a client retrying a create never makes two jobs."""
         if idempotency_key is not None:
@@ -42,20 +43,20 @@ class JobStore:
         columns.update(status="validating_files", idempotency_key=idempotency_key)
         try:
             self.table.insert(columns | fields)
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             known = self.table.by_key(project, idempotency_key) if idempotency_key else None
             if known is None:
                 raise
             return known, False  # a concurrent retry with the same key won
         return self.row(job_id), True
 
-    def row(self, job_id: str) -> sqlite3.Row:
+    def row(self, job_id: str) -> Row:
         row = self.table.get(job_id)
         if row is None:
             raise _missing(job_id)
         return row
 
-    def get(self, project: str, job_id: str) -> sqlite3.Row:
+    def get(self, project: str, job_id: str) -> Row:
         """The job, or 404 when unknown or another project's (the same answer for both)."""
         row = self.row(job_id)
         if row["project"] != project:
@@ -64,7 +65,7 @@ class JobStore:
 
     def page(
         self, project: str, after: str | None, limit: int, metadata: dict[str, str] | None
-    ) -> tuple[list[sqlite3.Row], bool]:
+    ) -> tuple[list[Row], bool]:
         """Newest first; `metadata` keeps jobs whose metadata has every given pair."""
         anchor = self.get(project, after) if after is not None else None
         if not metadata:
@@ -89,7 +90,7 @@ class JobStore:
     def update(self, job_id: str, **fields: Any) -> None:
         self.table.update(job_id, **fields)
 
-    def act(self, project: str, job_id: str, action: str) -> sqlite3.Row:
+    def act(self, project: str, job_id: str, action: str) -> Row:
         """cancel / pause / resume, as the API asks: a 400 when the state does not allow it."""
         row = self.get(project, job_id)
         target = states.check_action(action, job_id, row["status"])
@@ -103,7 +104,7 @@ def _missing(job_id: str) -> NotFoundError:
     return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
 
 
-def job_object(row: sqlite3.Row) -> dict[str, Any]:
+def job_object(row: Row) -> dict[str, Any]:
     """OpenAI's `FineTuningJob` for a row."""
     method = redact_headers(loads(row["method"]))  # header values are secrets
     given = method["reinforcement"].get("hyperparameters") or {}

@@ -15,14 +15,13 @@ one run; an eval the user deleted is left deleted (the job goes on without runs)
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from openrft.errors import NotFoundError
 from openrft.evals.records import EvalStore
 from openrft.evals.scoring import Totals, build_items
 from openrft.graders import AnyGrader, GradeResult, Sample
-from openrft.store.db import loads
+from openrft.store.db import Row, loads
 
 __all__ = ["Answer", "ValidationRuns", "job_eval_fields"]
 
@@ -62,7 +61,7 @@ class ValidationRuns:
     def __init__(
         self,
         store: EvalStore,
-        job: sqlite3.Row,
+        job: Row,
         grader: AnyGrader,
         eval_grader: AnyGrader | None = None,
     ):

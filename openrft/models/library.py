@@ -64,9 +64,11 @@ def _is_model(path: Path) -> bool:
 
 
 def _fine_tuned(home: Path) -> list[ModelEntry]:
-    if not (home / "openrft.db").exists():
-        return []
     from openrft.store.db import Database
+    from openrft.store.engine import store_exists
+
+    if not store_exists(home):
+        return []
     from openrft.store.jobs import JobTable
 
     jobs = JobTable(Database(home))

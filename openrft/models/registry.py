@@ -91,10 +91,14 @@ def _checkpoint(name: str, home: Path) -> Path | None:
 def _fine_tuned(name: str, home: Path) -> Path | None:
     """An `ft:` model or checkpoint name recorded in the home's store (any project: the CLI
     is the operator; the server resolves `ft:` names per project in `jobs/models.py`)."""
-    if not name.startswith("ft:") or not (home / "openrft.db").exists():
+    if not name.startswith("ft:"):
         return None
     from openrft.store.blob_dirs import local_copy
     from openrft.store.db import Database
+    from openrft.store.engine import store_exists
+
+    if not store_exists(home):
+        return None
     from openrft.store.jobs import JobTable
     from openrft.store.paths import located
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from typing import Any
 
 from openrft.errors import OpenRFTError
@@ -53,6 +52,7 @@ from openrft.graders import (
     validate_grader,
 )
 from openrft.server.chat_wire import assistant_message, usage
+from openrft.store.db import Row as StoreRow
 from openrft.store.db import loads
 
 __all__ = ["CHUNK", "LOCAL_CHUNK", "RunExecutor", "chunk_size"]
@@ -130,10 +130,10 @@ class RunExecutor:
             for run_id in set(self._handed) - waiting:
                 del self._handed[run_id]
 
-    def _fail(self, run: sqlite3.Row, code: str, message: str) -> None:
+    def _fail(self, run: StoreRow, code: str, message: str) -> None:
         self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
 
-    async def _execute(self, run: sqlite3.Row) -> None:
+    async def _execute(self, run: StoreRow) -> None:
         evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
         if evaluation is None:
             return  # deleted with its eval
@@ -165,7 +165,7 @@ class RunExecutor:
             self.store.move(run["id"], {"in_progress"}, "completed")
 
     def _local_chunk(
-        self, run: sqlite3.Row, criteria: list[dict[str, Any]], graders: list[AnyGrader],
+        self, run: StoreRow, criteria: list[dict[str, Any]], graders: list[AnyGrader],
         rows: Rows, lines: list[bytes] | None, start: int, totals: Totals, last: bool,
     ) -> bool:  # fmt: skip
         """Grade and write the chunk at `start` of given samples with local criteria, as
@@ -180,7 +180,7 @@ class RunExecutor:
             written = Chunk(start, grades.statuses, chunk, grades.results, True, lines)
             return self.store.add_chunk(run, written, totals.as_record(), last=last)
 
-    def _rows(self, run: sqlite3.Row, source: DataSource) -> Rows:
+    def _rows(self, run: StoreRow, source: DataSource) -> Rows:
         """The rows handed over at create, or (a run resumed after a restart) read again."""
         rows = self._handed.pop(run["id"], None)
         if rows is None:

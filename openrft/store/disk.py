@@ -1,7 +1,8 @@
 """A full disk, told apart from every other write failure (spec sandbox-and-reliability C4).
 
-- `is_disk_full(exc)`: ENOSPC or EDQUOT from the OS, or SQLITE_FULL from SQLite ("database or
-  disk is full"), anywhere in the exception's cause/context chain.
+- `is_disk_full(exc)`: ENOSPC or EDQUOT from the OS, SQLITE_FULL from SQLite ("database or
+  disk is full"), or PostgreSQL's `disk_full` (SQLSTATE 53100), anywhere in the exception's
+  cause/context chain.
 - `no_room(folder)`: whether a 1 MiB write fails there now with one of those. For libraries
   that hide the errno: torch's zip writer raises `RuntimeError("... unexpected pos ...")` on a
   full disk.
@@ -23,6 +24,7 @@ __all__ = ["RESERVE_BYTES", "Reserve", "is_disk_full", "no_room"]
 log = logging.getLogger(__name__)
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _SQLITE_FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+_PG_DISK_FULL = "53100"
 _PROBE_BYTES = 1 << 20
 RESERVE_BYTES = 1 << 20
 
@@ -33,7 +35,7 @@ def _full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return code == _SQLITE_FULL or "database or disk is full" in str(exc)
-    return False
+    return getattr(exc, "sqlstate", None) == _PG_DISK_FULL  # psycopg's errors carry it
 
 
 def is_disk_full(exc: BaseException) -> bool:

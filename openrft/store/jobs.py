@@ -1,14 +1,16 @@
-"""The `jobs` table: every SQL statement on it lives here (a test holds the source to that),
-so a second backend (PostgreSQL) is one module to write, not a hunt through the routes.
+"""The `jobs` table: every SQL statement on it lives here (a test holds the source to that), in
+SQL that SQLite and PostgreSQL both run (`openrft.store.db`).
 
 What it guarantees:
-- Every write is one `BEGIN IMMEDIATE` transaction (or joins the caller's, `Database.tx`).
-  A status change is a compare-and-set (`move`): of two writers racing, one wins.
+- Every write is one transaction (or joins the caller's, `Database.tx`). A status change is
+  a compare-and-set (`move`): of two writers racing, one wins.
 - `claim` is exclusive: one statement picks the oldest `queued` job and makes it `running`
-  under the caller's lease, bumping `attempt`; two workers (threads or processes) never get
-  the same job. `(id, attempt)` names a lease: `release` and `heartbeat` act only on the
-  lease the caller holds, so a worker that lost its lease cannot take a job back from the one
-  that claimed it since.
+  under the caller's lease, bumping `attempt`; two workers (threads, processes or hosts) never
+  get the same job. SQLite serialises the statement (`BEGIN IMMEDIATE`); on PostgreSQL the
+  pick locks its row (`FOR UPDATE SKIP LOCKED`, so a second claimer takes the next job rather
+  than waiting) and the update checks the job is still `queued`. `(id, attempt)` names a
+  lease: `release` and `heartbeat` act only on the lease the caller holds, so a worker that
+  lost its lease cannot take a job back from the one that claimed it since.
 - No host-specific path is stored: a model directory is written relative to the home
   (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now; an
   error's message has the home taken out of the paths it names.
@@ -19,21 +21,22 @@ API objects (`openrft.jobs.store`), or time leases (the worker passes its lease 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from openrft.store.db import Database, dumps
+from sqlalchemy import select, update
+
+from openrft.store.db import Database, Row, dumps
 from openrft.store.paths import located, stored, without_home
+from openrft.store.schema import jobs as _jobs
 
 __all__ = ["FINISHED", "JobTable"]
 
 FINISHED = ("succeeded", "failed", "cancelled")
 _JSON_COLUMNS = {"method", "metadata", "integrations", "error", "resolved", "settings"}
 _SUCCEEDED = "status = 'succeeded' AND model_deleted = 0 AND fine_tuned_model IS NOT NULL"
-Row = sqlite3.Row
 
 
 class JobTable:
@@ -43,10 +46,11 @@ class JobTable:
     # -- rows -------------------------------------------------------------------------------
 
     def insert(self, columns: Mapping[str, Any]) -> None:
-        """A new row; `sqlite3.IntegrityError` when its id or idempotency key is taken."""
+        """A new row; SQLAlchemy's `IntegrityError` when its id or idempotency key is taken
+        (the caller's transaction, if any, goes on)."""
         names, values = self._encoded(columns)
         marks = ", ".join("?" for _ in names)
-        with self.db.tx() as conn:
+        with self.db.savepoint() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})", values)
 
     def get(self, job_id: str) -> Row | None:
@@ -97,18 +101,25 @@ class JobTable:
 
     def claim(self, owner: str, lease: float, *, skip: Iterable[str] = ()) -> Row | None:
         """The oldest `queued` job not in `skip`, now `running` under `owner`'s lease for
-        `lease` seconds with `attempt` one higher; None when there is none. Exclusive: one
-        statement, so of two claimers racing for one job exactly one gets it."""
-        skipped = list(skip)
-        marks = ", ".join("?" for _ in skipped)
+        `lease` seconds with `attempt` one higher; None when there is none. Exclusive: of two
+        claimers racing for one job exactly one gets it."""
+        pick = (
+            select(_jobs.c.id)
+            .where(_jobs.c.status == "queued", _jobs.c.id.not_in(list(skip)))
+            .order_by(_jobs.c.created_ns, _jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's lock is the transaction's
+            .scalar_subquery()
+        )
+        claimed = (
+            update(_jobs)
+            .where(_jobs.c.id == pick, _jobs.c.status == "queued")
+            .values(status="running", attempt=_jobs.c.attempt + 1, lease_owner=owner,
+                    lease_expires_at=time.time() + lease)
+            .returning(*_jobs.c)
+        )  # fmt: skip
         with self.db.tx() as conn:
-            rows = conn.execute(
-                "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?, "
-                "lease_expires_at = ? WHERE id = (SELECT id FROM jobs WHERE status = 'queued' "
-                f"AND id NOT IN ({marks}) ORDER BY created_ns, id LIMIT 1) RETURNING *",
-                (owner, time.time() + lease, *skipped),
-            ).fetchall()  # all: a statement still stepping would block the COMMIT
-        return rows[0] if rows else None
+            return conn.execute(claimed).fetchone()
 
     def heartbeat(self, owner: str, leases: Mapping[str, int], lease: float) -> set[str]:
         """Extend `owner`'s leases (job id -> attempt) by `lease` seconds from now; returns the

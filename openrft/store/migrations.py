@@ -1,6 +1,9 @@
-"""The SQLite schema, as migrations that are only ever appended (never edited once shipped).
+"""The SQLite schema before Alembic: hand-written migrations m001..m011, frozen.
 
-Each `mNNN_*` function runs once, inside the transaction that records it in `_migrations`.
+A store made by an earlier openrft records these in `_migrations`; `openrft.store.upgrade`
+applies the ones it lacks (each once, recorded in `_migrations`), then stamps the store at
+Alembic's baseline revision, which is the schema m011 leaves. Nothing is added here: a change
+to the schema is an Alembic revision (`openrft/store/revisions/versions`) on both backends.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from openrft.store.paths import in_home
 
@@ -164,55 +166,6 @@ def m011_reviews(db: sqlite3.Connection) -> None:
     )
 
 
-def m012_eval_chunks(db: sqlite3.Connection) -> None:
-    """Output items are stored a chunk of rows at a time (`openrft.evals.output_items`): one
-    INSERT per chunk instead of one per item. The items stored one per row move over, each
-    group written together becoming one chunk, with the ids and times they had."""
-    db.execute(
-        """CREATE TABLE eval_chunks (
-            run_id TEXT NOT NULL, first_row INTEGER NOT NULL, eval_id TEXT NOT NULL,
-            row_count INTEGER NOT NULL, created_at INTEGER NOT NULL, id_key TEXT NOT NULL,
-            ids TEXT, samples TEXT NOT NULL, statuses TEXT NOT NULL, results TEXT NOT NULL,
-            body BLOB NOT NULL, PRIMARY KEY (run_id, first_row))"""
-    )
-    db.execute("CREATE INDEX eval_chunks_by_eval ON eval_chunks (eval_id)")
-    runs = [run for (run,) in db.execute("SELECT DISTINCT run_id FROM eval_items ORDER BY run_id")]
-    for run_id in runs:
-        items = db.execute(
-            "SELECT id, eval_id, created_at, row, status, item, results, sample FROM eval_items "
-            "WHERE run_id = ? ORDER BY row",
-            (run_id,),
-        ).fetchall()
-        for group in _written_together(items):
-            _insert_chunk(db, run_id, group)
-    db.execute("DROP TABLE eval_items")
-
-
-def _written_together(items: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Consecutive rows with one `created_at` (one chunk's commit)."""
-    groups: list[list[tuple[Any, ...]]] = []
-    for item in items:
-        last = groups[-1][-1] if groups else None
-        if last is not None and last[2] == item[2] and last[3] + 1 == item[3]:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups
-
-
-def _insert_chunk(db: sqlite3.Connection, run_id: str, group: list[tuple[Any, ...]]) -> None:
-    letters = {"pass": "p", "fail": "f", "error": "e"}
-    body = "\n".join(f'{{"item":{item[5]},"sample":{item[7]}}}' for item in group).encode()
-    results = '{"each":[' + ",".join(item[6] for item in group) + "]}"
-    db.execute(
-        "INSERT INTO eval_chunks (run_id, first_row, eval_id, row_count, created_at, id_key, "
-        "ids, samples, statuses, results, body) VALUES (?, ?, ?, ?, ?, '', ?, 'record', ?, ?, ?)",
-        (run_id, group[0][3], group[0][1], len(group), group[0][2],
-         json.dumps([item[0] for item in group]), "".join(letters[item[4]] for item in group),
-         results, body),
-    )  # fmt: skip
-
-
 def _home(db: sqlite3.Connection) -> Path | None:
     """The directory holding the database file (None for an in-memory database)."""
     main = next(row for row in db.execute("PRAGMA database_list") if row[1] == "main")
@@ -237,30 +190,22 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m009_job_evals,
     m010_relative_paths,
     m011_reviews,
-    m012_eval_chunks,
 ]
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now. Safe when two
-    processes open the same home at once: each migration is checked inside its transaction."""
+    """Apply the migrations not yet recorded, in the caller's (write) transaction; returns the
+    names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     applied = []
     for migration in MIGRATIONS:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            done = db.execute(
-                "SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)
-            ).fetchone()
-            if not done:
-                migration(db)
-                db.execute(
-                    "INSERT INTO _migrations VALUES (?, strftime('%s','now'))",
-                    (migration.__name__,),
-                )
-                applied.append(migration.__name__)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        done = db.execute(
+            "SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)
+        ).fetchone()
+        if not done:
+            migration(db)
+            db.execute(
+                "INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (migration.__name__,)
+            )
+            applied.append(migration.__name__)
     return applied

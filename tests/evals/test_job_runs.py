@@ -1,14 +1,19 @@
 """A job's validation runs (openrft.jobs.validation_runs), on a real store: a step validated
-again after a resume replaces its run; a deleted eval is left deleted and never fails training."""
+again after a resume replaces its run; a deleted eval is left deleted and never fails training.
+Each test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from openrft.evals.records import EvalStore
 from openrft.graders import GradeResult, Sample, validate_grader
 from openrft.jobs.validation_runs import ValidationRuns, job_eval_fields
 from openrft.store.db import Database, loads
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 GRADER = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
           "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip

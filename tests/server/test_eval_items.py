@@ -2,7 +2,7 @@
 transaction that writes a chunk resumes the run with every row's item exactly once; the items
 read back through the SDK (pages, order, status filter, retrieve) say what grading each row
 alone says; a local run writes one row per chunk; items stored one per row before the upgrade
-(m012) read back the same, ids included."""
+(Alembic revision 0002) read back the same, ids included."""
 
 from __future__ import annotations
 
@@ -242,12 +242,10 @@ def test_a_local_run_writes_one_row_per_chunk(
 
 
 def at_m011(path: Path) -> sqlite3.Connection:
-    """A store as the version before m012 left it."""
+    """A store as the hand-written migrations (m001..m011, before Alembic) left it."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-    for migration in migrations.MIGRATIONS[
-        : migrations.MIGRATIONS.index(migrations.m012_eval_chunks)
-    ]:
+    for migration in migrations.MIGRATIONS:
         migration(conn)
         conn.execute("INSERT INTO _migrations VALUES (?, 0)", (migration.__name__,))
     return conn

@@ -1,29 +1,101 @@
-"""The SQLite store: pragmas, appended migrations applied once, nested transactions."""
+"""The store on both backends: the SQLite pragmas, one schema reached by Alembic (and, for a
+SQLite store an earlier openrft made, by its hand-written migrations, then stamped), nested
+transactions, and SQL text whose literals keep their `?` and `:`."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 
+from openrft.store import upgrade
 from openrft.store.db import Database
 from openrft.store.migrations import MIGRATIONS
+from openrft.store.schema import metadata
 
 
-def test_pragmas_and_migrations_once(tmp_path: Path) -> None:
+def _schema_diff(db: Database, *, legacy: bool = False) -> list[Any]:
+    """What differs between the store's tables and `schema.metadata` (Alembic's autogenerate
+    comparison: tables, columns, types, nullability, indexes, unique constraints). `legacy`:
+    the old migrations' `_migrations` table is left, and their primary keys were declared
+    without NOT NULL (which SQLite then does not imply; openrft never writes a NULL id)."""
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    if not legacy:
+        return list(diff)
+    keys = {(table.name, column.name) for table in metadata.tables.values()
+            for column in table.primary_key}  # fmt: skip
+    return [
+        d for d in diff
+        if not (d[0] == "remove_table" and d[1].name == "_migrations")
+        and not (isinstance(d, list) and d[0][0] == "modify_nullable" and d[0][2:4] in keys)
+    ]  # fmt: skip
+
+
+def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
     db = Database(tmp_path, check=True)
-    conn = db.conn()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    names = [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY name")]
-    assert names == [migration.__name__ for migration in MIGRATIONS]
+    assert db.one("PRAGMA journal_mode")[0] == "wal"  # type: ignore[index]
+    with db.tx() as conn:  # a transaction's connection, then a read's on another thread
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[index]
+        seen: list[object] = []
+        reader = threading.Thread(target=lambda: seen.append(db.one("PRAGMA synchronous")[0]))  # type: ignore[index]
+        reader.start()
+        reader.join(30)
+    assert seen == [2]  # FULL
     db.close()
-    again = Database(tmp_path, check=True)  # reopening applies nothing twice
-    assert again.one("SELECT count(*) FROM _migrations")[0] == len(MIGRATIONS)  # type: ignore[index]
+
+
+def test_a_new_store_is_at_the_newest_revision_and_matches_the_schema(
+    tmp_path: Path, store_backend: str
+) -> None:
+    db = Database(tmp_path, check=True)
+    assert db.backend == store_backend
+    with db.engine.connect() as conn:
+        assert upgrade.revision(conn) == upgrade.head() == upgrade.HEAD
+        assert not inspect(conn).has_table("_migrations")
+    assert _schema_diff(db) == []
+    db.close()
+    again = Database(tmp_path, check=True)  # reopening applies nothing
+    assert again.one("SELECT count(*) FROM alembic_version")[0] == 1  # type: ignore[index]
     again.close()
 
 
-def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path) -> None:
+def test_a_store_made_by_the_old_migrations_opens_stamped_with_its_rows(tmp_path: Path) -> None:
+    """A SQLite store from before Alembic, part-way through the hand-written migrations (m001
+    to m005, with a job): the rest run, it is stamped at the baseline, and its schema is the
+    one new stores get."""
+    with closing(sqlite3.connect(tmp_path / "openrft.db", isolation_level=None)) as raw:
+        raw.execute("BEGIN")
+        done = [migration.__name__ for migration in MIGRATIONS[:5]]
+        for migration in MIGRATIONS[:5]:
+            migration(raw)
+        raw.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        raw.executemany("INSERT INTO _migrations VALUES (?, 0)", [(name,) for name in done])
+        raw.execute(
+            "INSERT INTO jobs (id, project, created_ns, status, model, training_file, seed, "
+            "method) VALUES ('ftjob-old', 'p', 1, 'succeeded', 'm', 'file-x', 0, '{}')"
+        )
+        raw.execute("COMMIT")
+    db = Database(tmp_path, check=True)
+    with db.engine.connect() as conn:
+        assert upgrade.revision(conn) == upgrade.head() == upgrade.BASELINE
+    names = [row[0] for row in db.all("SELECT name FROM _migrations ORDER BY name")]
+    assert names == [migration.__name__ for migration in MIGRATIONS]
+    assert db.one("SELECT status FROM jobs WHERE id = ?", ("ftjob-old",))["status"] == "succeeded"  # type: ignore[index]
+    assert _schema_diff(db, legacy=True) == []
+    db.close()
+
+
+def test_nested_transactions_commit_or_roll_back_together(
+    tmp_path: Path, store_backend: str
+) -> None:
     db = Database(tmp_path)
     insert = (
         "INSERT INTO events (id, job_id, created_at, level, message, type) "
@@ -34,10 +106,26 @@ def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path) -> Non
         with db.tx() as inner:
             assert inner is outer
             inner.execute(insert, ("e2", "two"))
+            assert db.one("SELECT count(*) FROM events")[0] == 2  # type: ignore[index]
     assert db.one("SELECT count(*) FROM events")[0] == 2  # type: ignore[index]
     with pytest.raises(RuntimeError), db.tx() as outer:
         with db.tx() as inner:
             inner.execute(insert, ("e3", "three"))
         raise RuntimeError("undo both")
     assert db.one("SELECT count(*) FROM events")[0] == 2  # type: ignore[index]
+    db.close()
+
+
+def test_literals_keep_their_question_marks_and_colons(tmp_path: Path, store_backend: str) -> None:
+    """`?` is a parameter and `:name` is text: inside a quoted literal both are kept."""
+    db = Database(tmp_path)
+    with db.tx() as conn:
+        conn.execute(
+            "INSERT INTO events (id, job_id, created_at, level, message, type) "
+            "VALUES (?, 'ft:a?b', 0, 'info', 'it''s :late?', ?)",
+            ("e1", "message"),
+        )
+    row = db.one("SELECT job_id, message FROM events WHERE id = ? AND level = 'info'", ("e1",))
+    assert row is not None and (row["job_id"], row[1]) == ("ft:a?b", "it's :late?")
+    assert dict(row) == {"job_id": "ft:a?b", "message": "it's :late?"}
     db.close()

@@ -1,4 +1,5 @@
-"""The file store (spec §7; hostile uploads of Part D 26 and 29)."""
+"""The file store (spec §7; hostile uploads of Part D 26 and 29), its records in SQLite and in
+PostgreSQL (each test runs on both)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from openrft.data.validate import validate_file
 from openrft.errors import DataFileError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from openrft.store.files import FileStore
 from openrft.store.names import display_name
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 ROW = b'{"messages": [{"role": "user", "content": "hi"}], "answer": "4"}\n'
 

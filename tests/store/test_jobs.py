@@ -1,7 +1,7 @@
-"""The jobs table's interface (`openrft.store.jobs.JobTable`) on real SQLite: a claim is
-exclusive between connections and between processes, a heartbeat extends only the lease its
-caller holds, `expired` finds stale leases, a lost lease cannot be released, and model
-directories are stored relative to the home."""
+"""The jobs table's interface (`openrft.store.jobs.JobTable`) on real SQLite and a real
+PostgreSQL (each test runs on both): a claim is exclusive between connections, threads and
+processes, a heartbeat extends only the lease its caller holds, `expired` finds stale leases, a
+lost lease cannot be released, and model directories are stored relative to the home."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from openrft.store.db import Database
 from openrft.store.jobs import JobTable
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _job(jobs: JobTable, job_id: str, status: str = "queued", **fields: Any) -> None:
@@ -34,6 +40,51 @@ def test_of_two_connections_only_one_claims_a_job(tmp_path: Path) -> None:
     assert JobTable(second).get("ftjob-a")["lease_owner"] == "worker-1"  # type: ignore[index]
     first.close()
     second.close()
+
+
+def _race(workers: list[JobTable]) -> list[tuple[str, str]]:
+    """Every worker claims once, all released together at a barrier; (owner, job) per win."""
+    start, won = threading.Barrier(len(workers)), []
+
+    def claim(n: int) -> None:
+        start.wait(timeout=60)
+        job = workers[n].claim(f"w{n}", lease=30)
+        if job is not None:
+            won.append((f"w{n}", job["id"]))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return won
+
+
+def test_of_eight_workers_racing_for_one_queued_job_exactly_one_gets_it(tmp_path: Path) -> None:
+    """Eight workers, each with its own connections (as on eight hosts), claim the one queued
+    job at once; five times over, so the race is run more than once."""
+    workers = [JobTable(Database(tmp_path)) for _ in range(8)]
+    for round_ in range(5):
+        _job(workers[0], f"ftjob-{round_}")
+        [(owner, job_id)] = _race(workers)
+        row = workers[0].get(job_id)
+        assert row is not None and (row["lease_owner"], row["attempt"]) == (owner, 1)
+    for table in workers:
+        table.db.close()
+
+
+def test_a_refused_insert_leaves_the_callers_transaction_usable(tmp_path: Path) -> None:
+    """Two creates racing with one idempotency key: the loser's insert is refused and it reads
+    the winner's job in the same transaction (PostgreSQL refuses that after a failed statement
+    unless the insert had its own savepoint)."""
+    jobs = JobTable(Database(tmp_path))
+    _job(jobs, "ftjob-a", idempotency_key="k")
+    with jobs.db.tx():
+        with pytest.raises(IntegrityError):
+            _job(jobs, "ftjob-b", idempotency_key="k")
+        assert jobs.by_key("p", "k")["id"] == "ftjob-a"  # type: ignore[index]
+        _job(jobs, "ftjob-c")
+    assert jobs.get("ftjob-c") is not None and jobs.get("ftjob-b") is None
 
 
 def test_claims_go_oldest_first_and_skip_what_the_caller_names(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Architecture: no SQL on the `jobs` table outside its store module (`openrft.store.jobs`)
-and the schema (`openrft.store.migrations`), so a second database backend is one module."""
+and the old SQLite migrations (`openrft.store.migrations`): its leases and moves are one
+module to read, on either backend."""
 
 from __future__ import annotations
 
