@@ -6,7 +6,6 @@ bucket, and a checkpoint whose upload was cut short (no manifest) is never used.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from openrft.train.checkpoints import CheckpointStore
 from tests.server.conftest import live_server
 from tests.server.fakes import FakeBackend
 from tests.server.test_jobs import ROWS, method, upload, wait_for
+from tests.support.postgres import PostgresServer
 from tests.support.s3 import CREDENTIALS, S3Server, moto_server
 
 JOB = "jobs/ftjob-objectstorage/checkpoints"
@@ -185,11 +185,12 @@ def test_retention_removes_the_bucket_copy(
 
 
 def test_another_server_serves_the_model_and_files_from_the_bucket(
-    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3: S3Server, postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two hosts share the store (here a copy of the first's database) and the bucket only:
-    the second reads the first's upload and serves its fine-tuned model and checkpoint."""
+    """Two hosts share the store (PostgreSQL) and the bucket, not a disk: the second reads
+    the first's upload and serves its fine-tuned model and checkpoint."""
     _use_bucket(monkeypatch, s3, "hosts")
+    monkeypatch.setenv("OPENRFT_DATABASE_URL", postgres.database())
     monkeypatch.setenv("FAKE_STEPS", "2")
     one, two = tmp_path / "one", tmp_path / "two"
     with (
@@ -208,8 +209,6 @@ def test_another_server_serves_the_model_and_files_from_the_bucket(
         seal(folder, step)
         publish(blobs_, folder, f"jobs/{job.id}/step-{step}")
     two.mkdir()
-    for db_file in one.glob("openrft.db*"):
-        shutil.copy(db_file, two / db_file.name)
 
     backend = FakeBackend()
     with (
