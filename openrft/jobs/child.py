@@ -43,6 +43,7 @@ from openrft.jobs.record import EventsOf, record_checkpoints, record_outcome
 from openrft.jobs.secrets import with_secrets
 from openrft.jobs.store import JobStore
 from openrft.jobs.validation_runs import ValidationRuns
+from openrft.store.blob_dirs import restore
 from openrft.store.db import Database, Row, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.jobs import JobTable
@@ -155,6 +156,7 @@ def _train(
     workdir = home / "jobs" / job["id"]
     events = EventStore(db)
     try:
+        restore(home, [workdir / "train.jsonl", workdir / "valid.jsonl"])  # another host's
         spec = job_spec(job, weights, ft_name, workdir)
         hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job["id"], ft_name)}
         if job["eval_id"]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from openrft.errors import InvalidRequestError, NotFoundError
+from openrft.store.blob_dirs import anywhere, local_copy
 from openrft.store.db import Database
 from openrft.store.jobs import JobTable
 from openrft.store.paths import located
@@ -113,7 +114,7 @@ class ModelCatalog:
         if job["status"] != "succeeded" or not job["fine_tuned_model"]:
             return None
         folder = self.jobs.model_dir(job)
-        return folder if folder is not None and folder.is_dir() else None
+        return folder if folder is not None and anywhere(self.db.home, folder) else None
 
     def retrieve(self, project: str, name: str) -> dict[str, Any]:
         for model in self.models(project):
@@ -132,11 +133,11 @@ class ModelCatalog:
         job = self.jobs.by_model(name, project)
         final = self._final(job) if job is not None else None
         if final is not None:
-            return str(final)
+            return str(local_copy(self.db.home, final))
         ckpt = self._checkpoint(project, name)
         if ckpt is None:  # never a path in the answer: the name is all the caller knows
             raise _missing(name)
-        return str(located(self.db.home, ckpt["path"]))
+        return str(local_copy(self.db.home, located(self.db.home, ckpt["path"])))
 
     def _checkpoint(self, project: str, name: str) -> Any:
         """The project's servable checkpoint called `name`, or None."""
@@ -157,9 +158,9 @@ class ModelCatalog:
 
 
 def servable(home: Path, checkpoint: Any) -> bool:
-    """A recorded checkpoint whose directory still exists (retention deletes directories);
-    its path is stored relative to `home` (`openrft.store.paths`)."""
-    return located(home, checkpoint["path"]).is_dir()
+    """A recorded checkpoint whose directory still exists, here or in the bucket (retention
+    deletes directories); its path is stored relative to `home` (`openrft.store.paths`)."""
+    return anywhere(home, located(home, checkpoint["path"]))
 
 
 def _model(name: str, created: int, owner: str) -> dict[str, Any]:

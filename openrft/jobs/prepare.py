@@ -7,7 +7,8 @@ with no validation file, holds one out deterministically with the job's seed
 (`openrft.train.spec.held_out`). The grader and tools are the ones the route validated, read
 back from the job's stored method (not validated again).
 The rows a job trains on are written to `jobs/<id>/train.jsonl` and `valid.jsonl`
-(atomically), so a resumed job sees the same data even if the uploads are deleted later.
+(atomically), so a resumed job sees the same data even if the uploads are deleted later; with
+object storage they go to the bucket too, for a worker on another host (`store.blob_dirs`).
 A failure is a `JobDataError` for the job's `error`.
 """
 
@@ -25,6 +26,7 @@ from openrft.errors import DataFileError, InvalidRequestError, NotFoundError
 from openrft.jobs.events import EventStore
 from openrft.jobs.store import JobStore
 from openrft.store.atomic import atomic_file
+from openrft.store.blob_dirs import mirror
 from openrft.store.db import Database, loads
 from openrft.store.disk import is_disk_full
 from openrft.store.files import FileStore
@@ -84,6 +86,7 @@ def prepare(job: Any, method: Method, files: FileStore, workdir: Path) -> Splits
     workdir.mkdir(parents=True, exist_ok=True)
     _write_rows(workdir / "train.jsonl", prepared.train)
     _write_rows(workdir / "valid.jsonl", prepared.valid)
+    mirror(files.root.parent, [workdir / "train.jsonl", workdir / "valid.jsonl"])  # a bucket's
     return prepared
 
 

@@ -2,7 +2,8 @@
 
 1. `openrft-tiny`, the builtin (built and cached under `OPENRFT_HOME/models/` once);
 2. a checkpoint directory (`step-N/` with `manifest.json` and `model/`, loaded only after its
-   manifest verifies), or an `ft:` model or checkpoint name recorded in the home's store;
+   manifest verifies), or an `ft:` model or checkpoint name recorded in the home's store
+   (fetched into the home's cache from object storage when not on this disk, `blob_dirs`);
 3. a model imported into `OPENRFT_HOME/models/NAME` (`openrft models add`);
 4. a local directory (safetensors, a LoRA adapter, or one `.gguf` file inside) or a path to a
    `.gguf` file; GGUF is imported into the home once, keyed by the file's hash (`gguf.py`);
@@ -92,6 +93,7 @@ def _fine_tuned(name: str, home: Path) -> Path | None:
     is the operator; the server resolves `ft:` names per project in `jobs/models.py`)."""
     if not name.startswith("ft:"):
         return None
+    from openrft.store.blob_dirs import local_copy
     from openrft.store.db import Database
     from openrft.store.engine import store_exists
 
@@ -109,7 +111,7 @@ def _fine_tuned(name: str, home: Path) -> Path | None:
         path = row["path"] if row is not None else None
     if not path:
         return None
-    folder = located(home, path)  # stored relative to the home (`store.paths`)
+    folder = local_copy(home, located(home, path))  # relative to the home (`store.paths`);
     return _checkpoint(str(folder), home) or folder
 
 

@@ -16,6 +16,9 @@ Guarantees:
 - An upload over `max_bytes` is refused (`PayloadTooLargeError`) after reading at most
   `max_bytes` plus one chunk; nothing of it is kept. Content-Type is never consulted.
 - A file belongs to one project: another project's id answers `NotFoundError`, as an unknown id.
+- With `OPENRFT_STORAGE_URL` naming a bucket (`openrft.store.blobs`), content is also put in
+  the bucket (`files/<id>`) before its record is committed and removed from it on delete;
+  `files/` is then this host's cache, fetched on first read by another host.
 What it does not do: per-project quotas, enforcing `expires_at`, JSONL checks at upload (OpenAI
 reports fine-tune data errors on the job; the job layer reads files with `openrft.data.validate`).
 Listing is one indexed query, however many files a home holds.
@@ -31,12 +34,14 @@ import string
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from openrft.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from openrft.store.atomic import fsync_path, replace
+from openrft.store.blobs import S3Blobs, blob_store
 from openrft.store.db import Database
 from openrft.store.migrations import FILE_COLUMNS
 from openrft.store.names import display_name
@@ -105,6 +110,9 @@ class FileStore:
         self.db = db if db is not None else Database(home)
         env_cap = os.environ.get("OPENRFT_MAX_FILE_BYTES")
         self.max_bytes = max_bytes or (int(env_cap) if env_cap else MAX_FILE_BYTES)
+        self.blobs = blob_store()
+        """The bucket holding every file's content (`OPENRFT_STORAGE_URL`); None: this home's
+        disk. With a bucket, `files/` is this host's cache of it."""
 
     def create(
         self,
@@ -129,6 +137,8 @@ class FileStore:
         try:
             size = _write(fd, _chunks(stream, self.max_bytes))
             replace(temporary, target)
+            if self.blobs is not None:  # in the bucket before its record: never a dangling id
+                self.blobs.put_file(f"files/{file_id}", target)
             record = FileRecord(
                 file_id, size, now // 10**9, display_name(filename), purpose, project, now
             )
@@ -136,6 +146,8 @@ class FileStore:
         except BaseException:  # e.g. a full disk: keep neither the temp file nor the content
             Path(temporary).unlink(missing_ok=True)
             target.unlink(missing_ok=True)
+            with suppress(Exception):  # the first failure is the one to report
+                self._forget(file_id)
             raise
         finally:
             os.close(fd)  # releases the lock, once the record is committed or the file gone
@@ -242,8 +254,28 @@ class FileStore:
         return [FileRecord(**dict(row)) for row in rows]
 
     def content_path(self, project: str, file_id: str) -> Path:
-        """Where the content is, for readers that want a path (the job layer)."""
-        return self.root / self.get(project, file_id).id
+        """Where the content is, for readers that want a path (the job layer); with a bucket,
+        a local copy fetched once (another host may have taken the upload)."""
+        path = self.root / self.get(project, file_id).id
+        if self.blobs is not None and not path.exists():
+            self._fetch(self.blobs, path)
+        return path
+
+    def _fetch(self, blobs: S3Blobs, path: Path) -> None:
+        fd, temporary = self._locked_temp()  # locked: a sweep leaves the download alone
+        try:
+            blobs.get_file(f"files/{path.name}", Path(temporary))
+            replace(temporary, path)
+        except KeyError:
+            raise NotFoundError(f"No such File object: {path.name}", param="file_id") from None
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+            os.close(fd)
+
+    def _forget(self, file_id: str) -> None:
+        """Remove a file's content from the bucket (nothing without one)."""
+        if self.blobs is not None:
+            self.blobs.delete(f"files/{file_id}")
 
     def open_content(self, project: str, file_id: str) -> BinaryIO:
         return open(self.content_path(project, file_id), "rb")
@@ -255,6 +287,7 @@ class FileStore:
             conn.execute("DELETE FROM files WHERE id = ?", (record.id,))
         (self.root / record.id).unlink(missing_ok=True)
         (self.root / f"{record.id}.json").unlink(missing_ok=True)  # an imported old record
+        self._forget(record.id)
         fsync_path(self.root)
         return {"id": record.id, "object": "file", "deleted": True}
 

@@ -7,6 +7,10 @@ a zero-byte one all fall back to the previous checkpoint. `*.tmp` and unverifiab
 removed when the store opens. Retention (J3): the `keep_best` highest `valid_reward_mean`
 (or, for a job with an `eval_grader`, `valid_eval_mean_score`) plus the newest (the one a
 resume continues from, and at the end the final model unless an eval grader picks another).
+With object storage (`OPENRFT_STORAGE_URL`), a sealed checkpoint is then published to the
+bucket (manifest last) and retention removes it there too (manifest first); `latest()` fetches
+the bucket's newest complete checkpoint when it is newer than any here (a resume on another
+host). Checkpoints only in the bucket are not ranked for the final model here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from openrft.store.atomic import replace
+from openrft.store.blob_dirs import RemoteDir, complete_steps, fetch, publish, unpublish
 from openrft.store.disk import no_room
 from openrft.store.manifest import CorruptCheckpoint, seal, verify
 
@@ -40,8 +45,11 @@ class Checkpoint:
 
 
 class CheckpointStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, remote: RemoteDir | None = None):
         self.root = root
+        self.remote = remote
+        """The bucket's mirror of `root` (`openrft.store.blob_dirs`): each checkpoint is
+        published there once sealed, and a resume on another host fetches the newest."""
         root.mkdir(parents=True, exist_ok=True)
         self._clean()
 
@@ -81,6 +89,8 @@ class CheckpointStore:
         if final.exists():  # a re-save of the same step after a crash: replace it
             shutil.rmtree(final)
         replace(tmp, final)
+        if self.remote is not None:
+            publish(self.remote.blobs, final, self.remote.child(final.name))
         return Checkpoint(step, final, state)
 
     def verified(self) -> list[Checkpoint]:
@@ -101,7 +111,21 @@ class CheckpointStore:
 
     def latest(self) -> Checkpoint | None:
         found = self.verified()
+        pulled = self._pull(found[-1].step if found else -1)
+        found = self.verified() if pulled else found
         return found[-1] if found else None
+
+    def _pull(self, newest: int) -> bool:
+        """Fetch the bucket's newest complete checkpoint when it is newer than `newest` (a job
+        resumed on another host); a half-uploaded one has no manifest and is not seen."""
+        steps = complete_steps(self.remote) if self.remote is not None else []
+        if not steps or steps[-1] <= newest:
+            return False
+        assert self.remote is not None
+        name = f"step-{steps[-1]}"
+        fetch(self.remote.blobs, self.remote.child(name), self.root / name)
+        log.info("fetched checkpoint %s from %s", name, self.remote.blobs.url)
+        return True
 
     def retain(self, keep_best: int, by: str = "valid_reward_mean") -> list[Checkpoint]:
         """Delete all but the best `keep_best` by the metric `by` and the newest."""
@@ -112,6 +136,8 @@ class CheckpointStore:
         for checkpoint in found:
             if checkpoint.step not in keep:
                 shutil.rmtree(checkpoint.path, ignore_errors=True)
+                if self.remote is not None:
+                    unpublish(self.remote.blobs, self.remote.child(checkpoint.path.name))
         return [c for c in found if c.step in keep]
 
 

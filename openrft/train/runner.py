@@ -29,6 +29,7 @@ from openrft.errors import OpenRFTError
 from openrft.evals.judge_check import JudgeCheck
 from openrft.graders import JudgeBudget
 from openrft.models.structured import schema_of
+from openrft.store.blob_dirs import remote_dir
 from openrft.store.disk import is_disk_full
 from openrft.train import alarms, distributed, grpo, judge_gate
 from openrft.train.checkpoints import Checkpoint, CheckpointStore
@@ -111,7 +112,9 @@ class _Job:
     ):
         self.spec, self.home, self.events, self.control = spec, home, events, control
         self.state: dict[str, Any] = {"step": 0, "trained_tokens": 0, "metrics": {}}
-        self.store = CheckpointStore(workdir / "checkpoints")
+        self.store = CheckpointStore(
+            workdir / "checkpoints", remote_dir(home, workdir / "checkpoints")
+        )
         self.rewarder: Rewarder | None = None
         self.eval_grading: EvalGrading | None = None  # the job's `eval_grader`, if any
         self.budget: JudgeBudget | None = None
