@@ -16,8 +16,10 @@
     ├── PayloadTooLargeError      413: an upload or body over its cap
     ├── ServiceUnavailableError   503: overloaded (serving queue full) or the model process died
     ├── DiskFullError             507: no space left under OPENRFT_HOME (`code` = disk_full)
-    └── GraderErrorRate           500: too many grader errors in a step fail the job (J6;
-                                       `openrft.train.rewards`)
+    ├── GraderErrorRate           500: too many grader errors in a step fail the job (J6;
+    │                                  `openrft.train.rewards`)
+    └── ToolErrorRate             500: too many agentic episodes dropped in a step (their
+                                       tool servers kept failing; J7, `openrft.train.rewards`)
 
 A grading failure is *not* an exception: graders return their failure as error flags beside
 the reward (see `openrft.graders.result`); the exceptions graders raise inside themselves
