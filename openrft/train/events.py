@@ -71,6 +71,7 @@ class Journal:
     def __init__(self, path: Path, sink: EventSink):
         self.path, self.sink = path, sink
         self.seen: set[str] = set()
+        _cut_torn_tail(path)  # the journal's one writer repairs it; readers never write
         for event in read_events(path):
             self.seen.add(event["key"])
 
@@ -95,19 +96,33 @@ class Journal:
             "data": data,
         }
         record |= {"step": step, "created_at": int(time.time())}
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        line = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """The journal's events, oldest first. A line torn by a kill mid-write is cut off here."""
+    """The journal's events, oldest first. A last line without its newline is being written
+    (or was torn by a kill) and is left out. Reading never changes the file: a reader that cut
+    a line the writer was finishing would lose that event."""
     if not path.exists():
         return []
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with path.open("r+b") as handle:
-            handle.truncate(len(data))
+    data = data[: data.rfind(b"\n") + 1]
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a last line a kill tore mid-write, so the next event starts on a line of its own."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
