@@ -90,6 +90,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.home,
             state.db,
             lease=settings.lease_seconds,
+            max_running=settings.max_running,
             base_models=settings.base_models,
         )
         state.worker.start()
