@@ -39,7 +39,7 @@ from openrft.threads import usable_cores
 from openrft.train.metrics import SplitStats, ToolStats
 from openrft.train.spec import JobSpec, TrainSettings
 
-__all__ = ["SINGLE", "World", "check_processes", "env_rank", "join"]
+__all__ = ["SINGLE", "World", "check_devices", "check_processes", "env_rank", "join"]
 
 T = TypeVar("T")
 TIMEOUT_ENV = "OPENRFT_DIST_TIMEOUT"
@@ -72,6 +72,42 @@ def check_processes(settings: TrainSettings, batch_size: int | str) -> None:
             "processes (each process takes an equal share of every step's prompts)"
         )
         raise InvalidRequestError(text, param=param)
+
+
+def check_devices(settings: TrainSettings, gpus: int | None = None) -> TrainSettings:
+    """`settings.devices` against this host's CUDA GPUs (`gpus`, default torch's count): on a
+    host without CUDA, for a CPU job, an index it lacks, more GPUs than it has, or a
+    `processes` other than one per device, a 400 naming the setting. The settings back, with
+    `processes` set to the number of devices when the job left it out."""
+    devices, param = settings.devices, "settings.devices"
+    if devices is None:
+        return settings
+    if settings.device is not None and settings.device != "cuda":
+        text = (
+            f"Invalid '{param}': it picks CUDA GPUs, so 'settings.device' must be left out "
+            f"or 'cuda', not {settings.device!r}"
+        )
+        raise InvalidRequestError(text, param=param)
+    if gpus is None:
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus == 0:
+        text = f"Invalid '{param}': this host has no CUDA GPUs (leave it out to train on the CPU)"
+        raise InvalidRequestError(text, param=param)
+    count = len(devices) if isinstance(devices, list) else devices
+    missing = [i for i in devices if i >= gpus] if isinstance(devices, list) else []
+    if missing or count > gpus:
+        what = f"device {missing[0]} does not exist" if missing else f"{count} GPUs asked"
+        text = f"Invalid '{param}': {what}: this host has {gpus} GPU(s), 0 to {gpus - 1}"
+        raise InvalidRequestError(text, param=param)
+    if "processes" not in settings.model_fields_set:
+        return settings.model_copy(update={"processes": count})
+    if settings.processes != count:
+        text = (
+            f"Invalid '{param}': {count} GPU(s) for {settings.processes} process(es); a job "
+            "runs one process per GPU (leave 'settings.processes' out, or make them agree)"
+        )
+        raise InvalidRequestError(text, param=param)
+    return settings
 
 
 @dataclass
