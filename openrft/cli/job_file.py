@@ -204,8 +204,10 @@ def _with_eval_grader(path: Path, settings: Any) -> Any:
 
     if isinstance(settings, dict) and settings.get("devices") is not None:
         raise JobFileError(
-            path, "settings.devices", "the server's worker picks a job's GPUs; with `openrft "
-            "train`, set CUDA_VISIBLE_DEVICES (and run it under torchrun for several)"
+            path,
+            "settings.devices",
+            "the server's worker picks a job's GPUs; with `openrft "
+            "train`, set CUDA_VISIBLE_DEVICES (and run it under torchrun for several)",
         )
     if not isinstance(settings, dict) or settings.get("eval_grader") is None:
         return settings

@@ -64,6 +64,8 @@ class Settings:
         for name, attribute in _SERVING_INTS.items():
             if text := env.get(name):
                 setattr(settings, attribute, _whole(name, text, attribute != "max_queued_tokens"))
+        if gpus := env.get("OPENRFT_WORKER_GPUS", "").strip():  # read per job; checked now
+            _whole("OPENRFT_WORKER_GPUS", gpus, False)
         if generation := env.get("OPENRFT_GENERATION"):
             settings.generation = _generation(generation)
         if "OPENRFT_BASE_MODELS" in env:

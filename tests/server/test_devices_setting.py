@@ -17,12 +17,12 @@ import torch
 from openrft.errors import InvalidRequestError
 from openrft.jobs.launcher import ProcessLauncher
 from openrft.jobs.worker import Worker
-from openrft.store.db import Database
+from openrft.store.db import Database, loads
 from openrft.store.jobs import JobTable
 from openrft.train.distributed import check_devices
 from openrft.train.spec import TrainSettings
 from tests.server.conftest import Live
-from tests.server.test_job_contract import _method
+from tests.server.test_job_contract import _method, _row
 from tests.server.test_jobs import client, upload
 from tests.server.test_launcher import GRADER, ROW
 
@@ -81,6 +81,26 @@ def test_devices_set_one_process_per_gpu_unless_given() -> None:
     assert counted.processes == 3
     agreed = TrainSettings.model_validate({"devices": [2], "processes": 1})
     assert check_devices(agreed, gpus=4) == agreed
+
+
+def test_an_api_host_without_gpus_checks_against_its_workers(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`OPENRFT_WORKER_GPUS=2` on the API host: jobs are checked against 2 GPUs per worker."""
+    monkeypatch.setenv("OPENRFT_WORKER_GPUS", "2")
+    with client(live) as sdk:
+        job = sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+            method=_method(batch_size=2), extra_body={"settings": {"devices": [1, 0]}})  # fmt: skip
+        assert loads(_row(live.home, job.id)["settings"]) == {"devices": [1, 0], "processes": 2}
+        for settings, param, says in (
+            ({"devices": [2]}, "settings.devices", "the worker hosts (OPENRFT_WORKER_GPUS) have 2"),
+            ({"processes": 4}, "settings.processes", "the worker hosts (OPENRFT_WORKER_GPUS) have 2"),
+        ):  # fmt: skip
+            with pytest.raises(openai.BadRequestError) as caught:
+                sdk.fine_tuning.jobs.create(model="openrft-tiny", training_file=upload(sdk),
+                    method=_method(batch_size=4), extra_body={"settings": settings})  # fmt: skip
+            assert caught.value.param == param and says in caught.value.message
+        sdk.fine_tuning.jobs.cancel(job.id)
 
 
 def _queued(home: Path, db: Database, job_id: str, settings: dict[str, Any] | None) -> None:
