@@ -40,7 +40,7 @@ def _api(home: Path) -> Iterator[tuple[OpenAI, int]]:
                                stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_healthy(port, process, bound=60)
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["worker"] == "stopped"
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["worker"] == "none"
         with OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0) as sdk:
             yield sdk, process.pid
     finally:
