@@ -81,8 +81,11 @@ def _healthy(port: int) -> None:
             time.sleep(0.2)
 
 
-def one_round(home: Path, env: dict[str, str], workers: int, args: argparse.Namespace) -> float:
-    """Jobs per minute with `workers` worker processes."""
+def one_round(
+    home: Path, env: dict[str, str], workers: int, args: argparse.Namespace
+) -> tuple[float, int]:
+    """Jobs per minute with `workers` worker processes, and the most jobs seen running at once
+    (a check that the workers did share the jobs)."""
     port = free_port()
     with ExitStack() as stack:
         log = home / f"round-{workers}.log"
@@ -112,17 +115,20 @@ def one_round(home: Path, env: dict[str, str], workers: int, args: argparse.Name
             ).id
             for t, v in files
         ]  # fmt: skip
-        pending = set(ids)
+        pending, most = set(ids), 0
         while pending:
+            running = 0
             for job_id in list(pending):
                 job = sdk.fine_tuning.jobs.retrieve(job_id)
                 if job.status in ("failed", "cancelled"):
                     raise RuntimeError(f"{job_id} {job.status}: {job.error}")
                 if job.status == "succeeded":
                     pending.discard(job_id)
+                running += job.status == "running"
+            most = max(most, running)
             time.sleep(0.2)
         elapsed = time.perf_counter() - start
-    return args.jobs / (elapsed / 60)
+    return args.jobs / (elapsed / 60), most
 
 
 def main() -> None:
@@ -150,9 +156,13 @@ def main() -> None:
         rates: dict[int, list[float]] = {1: [], 2: []}
         for round_ in range(args.rounds):
             for workers in (1, 2):
-                rates[workers].append(one_round(home, env, workers, args))
-                shown = f"{rates[workers][-1]:.1f}"
-                print(f"round {round_ + 1}, {workers} worker(s): {shown} jobs/min", flush=True)
+                rate, most = one_round(home, env, workers, args)
+                rates[workers].append(rate)
+                print(
+                    f"round {round_ + 1}, {workers} worker(s): {rate:.1f} jobs/min "
+                    f"(at most {most} running at once)",
+                    flush=True,
+                )
     one, two = (statistics.median(rates[w]) for w in (1, 2))
     print(
         f"openrft-tiny, {args.jobs} jobs x {args.steps} steps x {args.batch} prompts x 8 "
