@@ -15,6 +15,8 @@ What it guarantees:
   (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now; an
   error's message has the home taken out of the paths it names.
 - JSON columns (`method`, `metadata`, `error`, ...) are encoded here, once.
+- A job's tool header values (`job_secrets`, never its row) are deleted in the transaction
+  that moves the job to a final state.
 What it does not do: decide which moves are legal (`openrft.jobs.states`), shape rows into
 API objects (`openrft.jobs.store`), or time leases (the worker passes its lease length).
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from openrft.store.db import Database, Row, dumps
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.paths import located, stored, without_home
 from openrft.store.schema import jobs as _jobs
 
@@ -90,7 +92,23 @@ class JobTable:
                 f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks})",
                 (target, *values, job_id, *sorted(sources)),
             )
+            if cursor.rowcount == 1 and target in FINISHED:  # its last run is over
+                conn.execute("DELETE FROM job_secrets WHERE job_id = ?", (job_id,))
         return cursor.rowcount == 1
+
+    # -- secrets (`openrft.jobs.secrets`) ---------------------------------------------------
+
+    def keep_secrets(self, job_id: str, tools: Mapping[str, Mapping[str, str]]) -> None:
+        """The job's tool header values, apart from its row until it finishes (`move`)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO job_secrets (job_id, tools) VALUES (?, ?)", (job_id, dumps(tools))
+            )
+
+    def secrets(self, job_id: str) -> dict[str, dict[str, str]] | None:
+        """The job's tool header values; None when none are kept (or it has finished)."""
+        row = self.db.one("SELECT tools FROM job_secrets WHERE job_id = ?", (job_id,))
+        return None if row is None else dict(loads(row["tools"]))
 
     # -- the queue --------------------------------------------------------------------------
 
