@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.paths import located, stored, without_home
@@ -136,6 +136,29 @@ class JobTable:
                     lease_expires_at=time.time() + lease)
             .returning(*_jobs.c)
         )  # fmt: skip
+        with self.db.tx() as conn:
+            return conn.execute(claimed).fetchone()
+
+    def claim_validation(self, owner: str, lease: float) -> Row | None:
+        """The oldest `validating_files` job nobody validates now (no lease, or one that ran
+        out), under `owner`'s lease for `lease` seconds; None when there is none. Exclusive
+        like `claim`: two workers never validate one job (and never both announce it)."""
+        now = time.time()
+        free = or_(_jobs.c.lease_expires_at.is_(None), _jobs.c.lease_expires_at < now)
+        pick = (
+            select(_jobs.c.id)
+            .where(_jobs.c.status == "validating_files", free)
+            .order_by(_jobs.c.created_ns, _jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = (
+            update(_jobs)
+            .where(_jobs.c.id == pick, _jobs.c.status == "validating_files", free)
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .returning(*_jobs.c)
+        )
         with self.db.tx() as conn:
             return conn.execute(claimed).fetchone()
 

@@ -15,6 +15,7 @@ from openrft.evals.records import EvalStore
 from openrft.evals.review import ReviewCreateRequest
 from openrft.evals.review_store import ReviewStore
 from openrft.jobs.events import EventStore
+from openrft.jobs.record import EventsOf
 from openrft.store.db import Database, loads
 
 pytestmark = pytest.mark.usefixtures("store_backend")
@@ -39,6 +40,27 @@ def test_events_are_kept_once_per_step_and_paged_newest_first(tmp_path: Path) ->
     assert [row["id"] for row in older] == [row["id"] for row in everything[3:]] and not more
     with pytest.raises(InvalidRequestError):
         events.page("ftjob-b", rows[0]["id"], 10)  # another job's cursor
+
+
+def test_the_trainer_s_events_are_kept_once_by_their_key_without_a_journal(
+    tmp_path: Path,
+) -> None:
+    """A job taken over by another host starts without the first host's `events.jsonl`: the
+    store dedupes what the trainer emits again (a start before the first checkpoint, a step
+    replayed after it), while the worker's own messages may repeat."""
+    events = EventStore(Database(tmp_path))
+    for _attempt in (1, 2):  # each host's trainer, from the job's start
+        sink = EventsOf(events, "ftjob-a")
+        sink.emit("message", "info", "Fine-tuning job started")
+        sink.emit("message", "info", "Hyperparameters resolved", {"batch_size": 2})
+        sink.emit("metrics", "info", "Step 1/2", {"step": 1}, 1)
+        sink.emit("message", "info", "Checkpoint created at step 1", None, 1)
+        events.add("ftjob-a", "Worker lost; job requeued to resume from its checkpoint")
+    rows, _ = events.page("ftjob-a", None, 100)
+    assert sorted(row["message"] for row in rows) == [
+        "Checkpoint created at step 1", "Fine-tuning job started", "Hyperparameters resolved",
+        "Step 1/2", *["Worker lost; job requeued to resume from its checkpoint"] * 2,
+    ]  # fmt: skip
 
 
 def test_a_checkpoint_recorded_again_replaces_its_row(tmp_path: Path) -> None:
