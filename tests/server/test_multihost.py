@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +58,28 @@ class Host:
 
 
 @contextmanager
-def host(name: str, root: Path, tiny: Path, env: dict[str, str]) -> Iterator[Host]:
-    home = root / name
-    home.mkdir()
-    (home / "models").symlink_to(tiny / "models")  # the built base model, nothing else
-    port = free_port()
-    command = [sys.executable, "-m", "openrft.cli", "serve", "--port", str(port),
-               "--home", str(home)]  # fmt: skip
-    with open(root / f"{name}.log", "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+def hosts(root: Path, tiny: Path, env: dict[str, str], *names: str) -> Iterator[list[Host]]:
+    """One `openrft serve` per name, each in a home of its own, started together."""
+    started: list[Host] = []
     try:
-        wait_healthy(port, process, bound=60)
-        yield Host(home, process, port)
+        for name in names:
+            home = root / name
+            home.mkdir()
+            (home / "models").symlink_to(tiny / "models")  # the built base model, nothing else
+            port = free_port()
+            command = [sys.executable, "-m", "openrft.cli", "serve", "--port", str(port),
+                       "--home", str(home)]  # fmt: skip
+            with open(root / f"{name}.log", "ab") as log:
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            started.append(Host(home, process, port))
+        for each in started:
+            wait_healthy(each.port, each.process, bound=60)
+        yield started
     finally:
-        process.kill()
-        process.wait()
+        for each in started:
+            each.process.kill()
+            each.process.wait()
+            each.sdk.close()
 
 
 def _env(postgres: PostgresServer, s3: S3Server) -> dict[str, str]:
@@ -145,10 +152,8 @@ def test_two_servers_share_the_jobs_and_one_takes_over_a_killed_one(
 ) -> None:
     env = _env(postgres, s3)
     store = Database(tmp_path / "reader", url=env["OPENRFT_DATABASE_URL"])
-    with ExitStack() as stack:
-        one = stack.enter_context(host("one", tmp_path, tiny, env))
-        two = stack.enter_context(host("two", tmp_path, tiny, env))
-        hosts = {one.process.pid: one, two.process.pid: two}
+    with hosts(tmp_path, tiny, env, "one", "two") as (one, two):
+        by_pid = {one.process.pid: one, two.process.pid: two}
 
         # Three 2-step jobs and, created last, a 4-step one checkpointed every step, created
         # on either server. A worker trains one job at a time, oldest first: while one
@@ -166,10 +171,10 @@ def test_two_servers_share_the_jobs_and_one_takes_over_a_killed_one(
             time.sleep(0.05)
         row = JobTable(store).get(long_id)
         assert row is not None and row["status"] == "running"
-        doomed = hosts.pop(_server_pid(row["lease_owner"]))
+        doomed = by_pid.pop(_server_pid(row["lease_owner"]))
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait()
-        (survivor,) = hosts.values()
+        (survivor,) = by_pid.values()
 
         finished = _finished(survivor.sdk, [*short, long_id])
         owners = set()
