@@ -95,14 +95,14 @@ class EventStore:
             )
 
     def forget_checkpoints(self, job_id: str, keep_steps: set[int]) -> None:
-        """Drop rows for checkpoints the trainer no longer keeps (J3 retention)."""
-        rows = self.db.all("SELECT step FROM checkpoints WHERE job_id = ?", (job_id,))
-        gone = [row["step"] for row in rows if row["step"] not in keep_steps]
+        """Drop rows for checkpoints the trainer no longer keeps (J3 retention), in one
+        statement (no read of the rows first that another writer could change meanwhile)."""
+        kept = sorted(keep_steps)
+        sql = "DELETE FROM checkpoints WHERE job_id = ?"
+        if kept:
+            sql += f" AND step NOT IN ({', '.join('?' for _ in kept)})"
         with self.db.tx() as conn:
-            conn.executemany(
-                "DELETE FROM checkpoints WHERE job_id = ? AND step = ?",
-                [(job_id, step) for step in gone],
-            )
+            conn.execute(sql, (job_id, *kept))
 
     def checkpoint_page(self, job_id: str, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """Newest (highest step) first; only checkpoints whose directory exists (a job keeps
