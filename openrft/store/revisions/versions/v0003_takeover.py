@@ -6,7 +6,8 @@ the job's row, until the job finishes; before, they were a file in the job's fol
 worker on another host could not read. `eval_runs.lease_owner` / `lease_expires_at` name the
 server grading an `in_progress` run until when (`openrft.server.eval_runs`), so a server
 starting elsewhere requeues only a run nobody renews. A job folder's `secrets.json` (a job
-created before this revision and not finished yet) is imported.
+created before this revision and not finished yet) is imported; the files are left as they
+are (deleting them here would lose the values if the upgrade's transaction rolled back).
 
 Revision ID: 0003
 Revises: 0002
