@@ -137,8 +137,8 @@ def _trained_once(sdk: OpenAI, job_id: str, steps: int) -> list[str]:
     for once in ("Fine-tuning job started", "Hyperparameters resolved",
                  "The job has successfully completed"):  # fmt: skip
         assert sum(message.startswith(once) for message in messages) == 1, (once, messages)
-    created = [m for m in messages if m.startswith("Checkpoint created at step")]
-    assert created and len(created) == len(set(created))
+    assert any(m.startswith("Checkpoint created at step") for m in messages)
+    assert len(messages) == len(set(messages)), messages  # none twice, the workers' too
     return messages
 
 
