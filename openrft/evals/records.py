@@ -156,13 +156,19 @@ class EvalStore:
             output_items.delete_run(conn, run_id)
             conn.execute("DELETE FROM eval_runs WHERE id = ?", (run_id,))
 
-    def move(self, run_id: str, sources: set[str], target: str, error: Any = None) -> bool:
-        """Compare-and-set of a run's status; False when it was not in `sources`."""
+    def move(
+        self, run_id: str, sources: set[str], target: str, error: Any = None,
+        *, owner: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Compare-and-set of a run's status; False when it was not in `sources` (or, given
+        an `owner`, no longer under that owner's lease)."""
         marks = ", ".join("?" for _ in sources)
+        held, params = ("", ()) if owner is None else (" AND lease_owner = ?", (owner,))
         with self.db.tx() as conn:
             cursor = conn.execute(
-                f"UPDATE eval_runs SET status = ?, error = ? WHERE id = ? AND status IN ({marks})",
-                (target, dumps(error), run_id, *sorted(sources)),
+                "UPDATE eval_runs SET status = ?, error = ? "
+                f"WHERE id = ? AND status IN ({marks}){held}",
+                (target, dumps(error), run_id, *sorted(sources), *params),
             )
         return cursor.rowcount == 1
 

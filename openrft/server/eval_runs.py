@@ -170,7 +170,8 @@ class RunExecutor:
                 del self._handed[run_id]
 
     def _fail(self, run: StoreRow, code: str, message: str) -> None:
-        self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
+        error = {"code": code, "message": message}
+        self.store.move(run["id"], {"in_progress"}, "failed", error, owner=self.owner)
 
     async def _execute(self, run: StoreRow) -> None:
         evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
@@ -203,7 +204,7 @@ class RunExecutor:
             if not written:
                 return  # cancelled or deleted meanwhile
         if not starts:  # every row was written before a restart
-            self.store.move(run["id"], {"in_progress"}, "completed")
+            self.store.move(run["id"], {"in_progress"}, "completed", owner=self.owner)
 
     def _local_chunk(
         self, run: StoreRow, criteria: list[dict[str, Any]], graders: list[AnyGrader],

@@ -132,6 +132,7 @@ def test_a_run_another_live_server_grades_is_not_requeued(tmp_path: Path) -> Non
     run = store.run_row("p", eval_id, run_id)
     assert not store.add_items(run, items, totals, owner="server-a")  # A's late chunk
     assert not store.renew(run_id, "server-a", 30)
+    assert not store.move(run_id, {"in_progress"}, "failed", owner="server-a")  # nor fail it
     assert store.done_rows(run_id) == 0
     assert store.add_items(run, items, totals, owner="server-b", last=True)
     assert store.run_row("p", eval_id, run_id)["status"] == "completed"
