@@ -18,10 +18,8 @@ is the speed-up.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from loopback import serve, wait_for  # bench/ is on the path
 
 from openrft.agent import LoadedTurns, Toolbox, ToolServer, run_episodes
 from openrft.demo.server import free_port
@@ -49,49 +48,10 @@ TOOLS = [
 ]
 
 
-def serve_tools(port: int, delay: float) -> None:
-    """The tool process: HTTP/1.1 keep-alive, `{"output": "value-<key>"}` after `delay` s."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                call = json.loads(await reader.readexactly(length))
-                key = json.loads(call["arguments"]).get("key", "")
-                await asyncio.sleep(delay)
-                body = json.dumps({"type": "function_call_output", "output": f"value-{key}"})
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    + f"content-length: {len(body)}\r\n\r\n{body}".encode()
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(answer, "127.0.0.1", port)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def wait_for(port: int, deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the bench tool server did not start")
+def tool_answer(body: bytes) -> bytes:
+    """`{"output": "value-<key>"}` for a call's `key` argument."""
+    key = json.loads(json.loads(body)["arguments"]).get("key", "")
+    return json.dumps({"type": "function_call_output", "output": f"value-{key}"}).encode()
 
 
 class Scripted(LoadedTurns):
@@ -165,7 +125,7 @@ def main() -> None:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_tools(args.serve, args.delay)
+        serve(args.serve, args.delay, tool_answer)
         return
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     home = Path(os.environ.get("OPENRFT_HOME", ".openrft"))
@@ -182,7 +142,7 @@ def main() -> None:
         for i in range(args.episodes)
     ]
     try:
-        wait_for(port)
+        wait_for(port, "the bench tool server")
         servers = [ToolServer("lookup", f"http://127.0.0.1:{port}/tool")]
         with Toolbox(servers, max_concurrency=64) as toolbox:
             measure(model, rows[:2], toolbox, batched=True)  # warm-up

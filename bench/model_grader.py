@@ -12,14 +12,14 @@ the median is kept. Target (issue 4): >= 15x, no errors.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from typing import Any
+
+from loopback import serve, wait_for  # bench/ is on the path
 
 from openrft.demo.server import free_port
 from openrft.graders import DEFAULT_CONCURRENCY, grade_many, validate_grader
@@ -49,49 +49,6 @@ def completion() -> bytes:
     return json.dumps(body).encode()
 
 
-def serve_judge(port: int, delay: float) -> None:
-    """The judge process: a minimal HTTP/1.1 keep-alive server, `delay` seconds per answer.
-
-    Hand-rolled rather than uvicorn so that the judge's own CPU (it shares the host with the
-    client) stays negligible: the bench measures the grader side."""
-    payload = completion()
-    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}"
-    response = head.encode() + b"\r\n\r\n" + payload
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                request = await reader.readuntil(b"\r\n\r\n")
-                for line in request.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        await reader.readexactly(int(line.split(b":", 1)[1]))
-                await asyncio.sleep(delay)
-                writer.write(response)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(answer, "127.0.0.1", port)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def wait_for(port: int, deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the bench judge did not start")
-
-
 def run(rows: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     cpu = time.process_time()
     report = grade_many(validate_grader(GRADER), rows, concurrency=concurrency)
@@ -116,13 +73,14 @@ def main() -> None:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_judge(args.serve, args.delay)
+        judge = completion()
+        serve(args.serve, args.delay, lambda body: judge)
         return
     port = free_port()
     argv = [sys.executable, __file__, "--serve", str(port), "--delay", str(args.delay)]
     judge = subprocess.Popen(argv)
     try:
-        wait_for(port)
+        wait_for(port, "the bench judge")
         os.environ["OPENRFT_JUDGE_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
         rows = [{"sample": f"answer {i}", "item": {"ref": f"ref {i}"}} for i in range(args.rows)]
         run(rows[:20], DEFAULT_CONCURRENCY)  # warm-up: imports, first connections

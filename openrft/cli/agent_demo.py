@@ -7,26 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from openrft.cli.render import console
-
-
-def _say(kind: str, payload: Any) -> None:
-    if kind == "metrics":
-        valid, calls = payload["valid"], payload["calls"]
-        shown = f"  valid reward {valid:.3f}" if isinstance(valid, int | float) else ""
-        shown += f"  tool calls/episode {calls:.2f}" if isinstance(calls, int | float) else ""
-        train = payload["train"]
-        console.print(
-            f"  step {payload['step']:>4}/{payload['total'] or '?'}  "
-            f"train reward {train if train is None else f'{train:.3f}'}{shown}",
-            highlight=False,
-        )
-    elif kind == "job":
-        console.print(f"[bold]job[/bold] {payload} created; following it live")
-    elif kind == "event":
-        console.print(f"  [dim]{payload}[/dim]")
-    else:
-        console.print(f"[bold cyan]→[/bold cyan] {payload}")
+from openrft.cli.render import console, say_progress
 
 
 def agent_demo(home: Path, n_epochs: int | None) -> None:
@@ -40,7 +21,7 @@ def agent_demo(home: Path, n_epochs: int | None) -> None:
     settings = AgentSettings(home=home)
     if n_epochs:
         settings.n_epochs = n_epochs
-    result = run_agent_demo(settings, _say)
+    result = run_agent_demo(settings, say_progress)
     console.print(summary(result, settings))
     for loop in result.loops.get("fine-tuned", [])[:2]:
         console.print(f"  fine-tuned, item {loop['key']}: " + " → ".join(

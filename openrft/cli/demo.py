@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from openrft.cli.agent_demo import agent_demo
-from openrft.cli.render import console
+from openrft.cli.render import console, say_progress
 from openrft.demo.run import DemoResult, DemoSettings, run_demo
 from openrft.demo.tasks import TASKS
 from openrft.errors import InvalidRequestError
 from openrft.evals import charts, views
 from openrft.evals import report as html
 from openrft.evals.measures import label
-
-
-def _say(kind: str, payload: Any) -> None:
-    if kind == "metrics":
-        valid = payload["valid"]
-        shown = f"  valid reward {valid:.3f}" if valid is not None else ""
-        train = payload["train"]
-        console.print(
-            f"  step {payload['step']:>4}/{payload['total'] or '?'}  "
-            f"train reward {train if train is None else f'{train:.3f}'}{shown}",
-            highlight=False,
-        )
-    elif kind == "job":
-        console.print(f"[bold]job[/bold] {payload} created; following it live")
-    elif kind == "event":
-        console.print(f"  [dim]{payload}[/dim]")
-    else:
-        console.print(f"[bold cyan]→[/bold cyan] {payload}")
 
 
 def demo_command(
@@ -67,7 +49,7 @@ def demo_command(
         )
     console.print(f"[bold]openrft demo[/bold]: {TASKS[model].headline}")
     settings = DemoSettings.for_task(TASKS[model], home.resolve(), n_epochs)
-    result = run_demo(settings, _say)
+    result = run_demo(settings, say_progress)
     console.print(_summary(result, settings))
     paths = write_demo_report(report, result)
     console.print(f"report: {paths[0]} (data: {paths[1]})")

@@ -58,3 +58,24 @@ def progress_bar(total: int, label: str, *, enabled: bool = True) -> Iterator[An
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def say_progress(kind: str, payload: Any) -> None:
+    """A demo's live progress line: a step's rewards (and tool calls per episode, when the
+    job has tools), the job created, one of its events, or a stage of the loop."""
+    if kind == "metrics":
+        valid, calls = payload["valid"], payload.get("calls")
+        shown = f"  valid reward {valid:.3f}" if isinstance(valid, int | float) else ""
+        shown += f"  tool calls/episode {calls:.2f}" if isinstance(calls, int | float) else ""
+        train = payload["train"]
+        console.print(
+            f"  step {payload['step']:>4}/{payload['total'] or '?'}  "
+            f"train reward {train if train is None else f'{train:.3f}'}{shown}",
+            highlight=False,
+        )
+    elif kind == "job":
+        console.print(f"[bold]job[/bold] {payload} created; following it live")
+    elif kind == "event":
+        console.print(f"  [dim]{payload}[/dim]")
+    else:
+        console.print(f"[bold cyan]→[/bold cyan] {payload}")

@@ -1,18 +1,25 @@
-"""The Evals API's records (spec §9): evals, runs and output items in the SQLite store, shaped
+"""The Evals API's records (spec §9): evals, runs and output items in the store, shaped
 as OpenAI's `eval`, `eval.run` and `eval.run.output_item` (output items are stored a chunk
 at a time by `openrft.evals.output_items`).
 
 Guarantees: every read is scoped to a project, and another project's id answers 404 exactly as
 an unknown one does; a run's counts are written in the transaction that writes the output items
 they count, and only while the run is still `in_progress`, so a run cancelled, deleted or
-interrupted between two chunks keeps counts that match its items. Lists page by keyset
-(`after` = the last id seen), so a page never repeats or skips a row that was there before.
+interrupted between two chunks keeps counts that match its items. A run is graded under a
+lease (`claim`, `renew`, `lease_owner`/`lease_expires_at`), like a job: of several servers
+sharing the store one takes it, only the holder writes its chunks, and a run is requeued
+(`requeue_interrupted`) only when its holder stopped renewing. A state change is one
+compare-and-set statement (`record_run` locks the eval's row), so nothing here relies on
+SQLite serialising writers. Lists page by keyset (`after` = the last id seen), so a page never
+repeats or skips a row that was there before.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from sqlalchemy import select
 
 from openrft.errors import NotFoundError
 from openrft.evals import output_items
@@ -21,10 +28,15 @@ from openrft.evals.scoring import criteria_counts
 from openrft.outbound import redact_headers
 from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_hex_id
+from openrft.store.schema import evals as _evals
 
 __all__ = ["EvalStore", "eval_object", "run_object"]
 
 ZERO_COUNTS = {"total": 0, "errored": 0, "failed": 0, "passed": 0}
+_RUN_COLUMNS = (
+    "id, eval_id, project, created_ns, name, model, status, data_source, metadata, counts, "
+    "usage, per_criteria"
+)
 
 
 class EvalStore:
@@ -52,14 +64,13 @@ class EvalStore:
     def update_eval(
         self, project: str, eval_id: str, name: str | None, metadata: dict[str, str] | None
     ) -> Row:
-        row = self.eval_row(project, eval_id)
-        with self.db.tx() as conn:
+        self.eval_row(project, eval_id)
+        with self.db.tx() as conn:  # one statement: a concurrent update's field is kept
             conn.execute(
-                "UPDATE evals SET name = ?, metadata = ?, updated_ns = ? WHERE id = ?",
-                (name if name is not None else row["name"],
-                 dumps(metadata) if metadata is not None else row["metadata"],
-                 time.time_ns(), eval_id),
-            )  # fmt: skip
+                "UPDATE evals SET name = COALESCE(?, name), metadata = COALESCE(?, metadata), "
+                "updated_ns = ? WHERE id = ?",
+                (name, dumps(metadata), time.time_ns(), eval_id),
+            )
         return self.eval_row(project, eval_id)
 
     def delete_eval(self, project: str, eval_id: str) -> None:
@@ -88,7 +99,7 @@ class EvalStore:
         run_id = new_hex_id("evalrun_")
         with self.db.tx() as conn:
             conn.execute(
-                "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                f"INSERT INTO eval_runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                 (run_id, eval_id, project, time.time_ns(), fields["name"] or run_id,
                  fields["model"], status, dumps(fields["data_source"]),
                  dumps(fields["metadata"]), dumps(ZERO_COUNTS), dumps([]), dumps(per_criteria)),
@@ -100,8 +111,11 @@ class EvalStore:
         totals: dict[str, Any],
     ) -> None:  # fmt: skip
         """A run graded elsewhere (a job's validation step), written whole and `completed`;
-        it replaces an earlier run of the same name (a resumed job validating a step again)."""
+        it replaces an earlier run of the same name (a resumed job validating a step again).
+        The eval's row is locked first (PostgreSQL; SQLite's transaction locks the store), so
+        two writers of one name never both find none and both insert."""
         with self.db.tx() as conn:
+            conn.execute(select(_evals.c.id).where(_evals.c.id == eval_id).with_for_update())
             for (old,) in conn.execute(
                 "SELECT id FROM eval_runs WHERE eval_id = ? AND name = ?", (eval_id, fields["name"])
             ).fetchall():
@@ -142,13 +156,19 @@ class EvalStore:
             output_items.delete_run(conn, run_id)
             conn.execute("DELETE FROM eval_runs WHERE id = ?", (run_id,))
 
-    def move(self, run_id: str, sources: set[str], target: str, error: Any = None) -> bool:
-        """Compare-and-set of a run's status; False when it was not in `sources`."""
+    def move(
+        self, run_id: str, sources: set[str], target: str, error: Any = None,
+        *, owner: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Compare-and-set of a run's status; False when it was not in `sources` (or, given
+        an `owner`, no longer under that owner's lease)."""
         marks = ", ".join("?" for _ in sources)
+        held, params = ("", ()) if owner is None else (" AND lease_owner = ?", (owner,))
         with self.db.tx() as conn:
             cursor = conn.execute(
-                f"UPDATE eval_runs SET status = ?, error = ? WHERE id = ? AND status IN ({marks})",
-                (target, dumps(error), run_id, *sorted(sources)),
+                "UPDATE eval_runs SET status = ?, error = ? "
+                f"WHERE id = ? AND status IN ({marks}){held}",
+                (target, dumps(error), run_id, *sorted(sources), *params),
             )
         return cursor.rowcount == 1
 
@@ -157,12 +177,50 @@ class EvalStore:
             "SELECT * FROM eval_runs WHERE status = 'queued' ORDER BY created_ns, id LIMIT 1"
         )
 
-    def requeue_interrupted(self) -> int:
-        """Runs a stopped server left `in_progress` go back to `queued`; they keep their
-        output items and go on from the first row without one."""
+    def claim(self, run_id: str, owner: str, lease: float) -> bool:
+        """Compare-and-set `queued` -> `in_progress` under `owner`'s lease for `lease`
+        seconds; False when the run was not queued (another server took it, or it was
+        cancelled)."""
         with self.db.tx() as conn:
             cursor = conn.execute(
-                "UPDATE eval_runs SET status = 'queued' WHERE status = 'in_progress'"
+                "UPDATE eval_runs SET status = 'in_progress', lease_owner = ?, "
+                "lease_expires_at = ? WHERE id = ? AND status = 'queued'",
+                (owner, time.time() + lease, run_id),
+            )
+        return cursor.rowcount == 1
+
+    def renew(self, run_id: str, owner: str, lease: float) -> bool:
+        """Extend `owner`'s lease on the run; False when it no longer holds it."""
+        with self.db.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE eval_runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? "
+                "AND status = 'in_progress'",
+                (time.time() + lease, run_id, owner),
+            )
+        return cursor.rowcount == 1
+
+    def release(self, owner: str) -> int:
+        """`owner`'s `in_progress` runs back to `queued` (a server stopping cleanly)."""
+        with self.db.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE eval_runs SET status = 'queued', lease_owner = NULL, "
+                "lease_expires_at = NULL WHERE status = 'in_progress' AND lease_owner = ?",
+                (owner,),
+            )
+        return cursor.rowcount
+
+    def requeue_interrupted(self, now: float | None = None) -> int:
+        """Runs left `in_progress` under a lease nobody renewed (their server died; or one
+        with no lease at all, left by a version before leases) go back to `queued`, in one
+        statement; they keep their output items and go on from the first row without one.
+        A run another live server renews is left to it."""
+        at = time.time() if now is None else now
+        with self.db.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE eval_runs SET status = 'queued', lease_owner = NULL, "
+                "lease_expires_at = NULL WHERE status = 'in_progress' "
+                "AND (lease_expires_at IS NULL OR lease_expires_at < ?)",
+                (at,),
             )
         return cursor.rowcount
 
@@ -181,26 +239,29 @@ class EvalStore:
 
     def add_items(
         self, run: Row, items: list[dict[str, Any]], totals: dict[str, Any],
-        *, last: bool = False,
+        *, last: bool = False, owner: str | None = None,
     ) -> bool:  # fmt: skip
         """`add_chunk` for output items as `scoring.build_items` makes them."""
-        return self.add_chunk(run, output_items.from_items(items), totals, last=last)
+        return self.add_chunk(run, output_items.from_items(items), totals, last=last, owner=owner)
 
     def add_chunk(
-        self, run: Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False
-    ) -> bool:
+        self, run: Row, chunk: Chunk, totals: dict[str, Any], *, last: bool = False,
+        owner: str | None = None,
+    ) -> bool:  # fmt: skip
         """Write a chunk's output items and the run's new totals together, only while the run
-        is `in_progress`; False (nothing written) when it was cancelled or deleted. The
-        run's `last` chunk moves it to `completed` in the same commit."""
+        is `in_progress` (and, given an `owner`, under that owner's lease); False (nothing
+        written) when it was cancelled, deleted or taken over by another server. The run's
+        `last` chunk moves it to `completed` in the same commit."""
         now = int(time.time())
+        held, params = ("", ()) if owner is None else (" AND lease_owner = ?", (owner,))
         try:
             with self.db.tx() as conn:
                 cursor = conn.execute(
                     "UPDATE eval_runs SET counts = ?, usage = ?, per_criteria = ?, status = ? "
-                    "WHERE id = ? AND status = 'in_progress'",
+                    f"WHERE id = ? AND status = 'in_progress'{held}",
                     (dumps(totals["counts"]), dumps(totals["usage"]),
                      dumps(totals["per_criteria"]), "completed" if last else "in_progress",
-                     run["id"]),
+                     run["id"], *params),
                 )  # fmt: skip
                 if cursor.rowcount != 1:
                     raise _Gone

@@ -99,11 +99,11 @@ def _catalog(db: Database) -> ModelCatalog:
     return ModelCatalog(db, None if given is None else parse_base_models(given.split(",")))
 
 
-def job_spec(job: Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
+def job_spec(job: Row, weights: str, ft_name: str, workdir: Path, table: JobTable) -> JobSpec:
     """The job's row as the trainer's spec, parsed once: the stored method and settings as
     the route built them, the rows `validating_files` wrote, the weights the model's name
-    resolved to beside the fine-tuned model's name, and its tools' header values (kept out of
-    the database: `openrft.jobs.secrets`)."""
+    resolved to beside the fine-tuned model's name, and its tools' header values (kept apart
+    from the job's row, in the store: `openrft.jobs.secrets`)."""
     fields = {
         "id": job["id"],
         "model": weights,
@@ -117,7 +117,7 @@ def job_spec(job: Row, weights: str, ft_name: str, workdir: Path) -> JobSpec:
         "project": job["project"],
         "settings": loads(job["settings"]) or {},
     }
-    return with_secrets(JobSpec.model_validate(fields), workdir)
+    return with_secrets(JobSpec.model_validate(fields), table)
 
 
 def run(job_id: str, attempt: int, home: Path) -> None:
@@ -157,7 +157,7 @@ def _train(
     events = EventStore(db)
     try:
         restore(home, [workdir / "train.jsonl", workdir / "valid.jsonl"])  # another host's
-        spec = job_spec(job, weights, ft_name, workdir)
+        spec = job_spec(job, weights, ft_name, workdir, JobTable(db))
         hooks: dict[str, Any] = {"on_checkpoint": DbCheckpoints(events, job["id"], ft_name)}
         if job["eval_id"]:
             hooks["on_validation"] = ValidationRuns(

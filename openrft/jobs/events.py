@@ -1,8 +1,11 @@
-"""Job events and checkpoints in SQLite, shaped as OpenAI's objects (spec §5.5, §5.6).
+"""Job events and checkpoints in the store, shaped as OpenAI's objects (spec §5.5, §5.6).
 
 Events are append-only and listed newest first; a metrics event is stored once per step
-(a resumed job that replays a step does not duplicate it). Checkpoints are recorded only
-after the trainer reports them complete (as each is written, not only when the attempt ends),
+(a resumed job that replays a step does not duplicate it), and each of the trainer's events
+once by its key (`openrft.train.events.event_key`), in the store itself: a job resumed on
+another host, without the first host's `events.jsonl` journal, repeats none
+(`openrft.jobs.record.EventsOf`). Checkpoints are recorded only after the trainer reports them
+complete (as each is written, not only when the attempt ends),
 and one whose directory is gone (retention) is not listed, so a listed checkpoint is loadable.
 """
 
@@ -33,22 +36,23 @@ class EventStore:
         type: str = "message",
         data: Any = None,
         step: int | None = None,
+        once: bool = False,
     ) -> None:
+        """Append an event. A metrics event, or a message with a step, is stored once per
+        (step[, message]) (unique indexes); `once` does the same for a message without a
+        step: not stored when the job has that message already."""
+        values = (new_id("ftevent-"), job_id, int(time.time()), level, message, type,
+                  dumps(data), step)  # fmt: skip
+        columns = "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "
         with self.db.tx() as conn:
-            conn.execute(
-                "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    new_id("ftevent-"),
-                    job_id,
-                    int(time.time()),
-                    level,
-                    message,
-                    type,
-                    dumps(data),
-                    step,
-                ),
-            )
+            if once and step is None:
+                conn.execute(
+                    columns + "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+                    "events WHERE job_id = ? AND type = ? AND step IS NULL AND message = ?)",
+                    (*values, job_id, type, message),
+                )
+                return
+            conn.execute(columns + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", values)
 
     def page(self, job_id: str, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """Newest first."""
@@ -91,14 +95,14 @@ class EventStore:
             )
 
     def forget_checkpoints(self, job_id: str, keep_steps: set[int]) -> None:
-        """Drop rows for checkpoints the trainer no longer keeps (J3 retention)."""
-        rows = self.db.all("SELECT step FROM checkpoints WHERE job_id = ?", (job_id,))
-        gone = [row["step"] for row in rows if row["step"] not in keep_steps]
+        """Drop rows for checkpoints the trainer no longer keeps (J3 retention), in one
+        statement (no read of the rows first that another writer could change meanwhile)."""
+        kept = sorted(keep_steps)
+        sql = "DELETE FROM checkpoints WHERE job_id = ?"
+        if kept:
+            sql += f" AND step NOT IN ({', '.join('?' for _ in kept)})"
         with self.db.tx() as conn:
-            conn.executemany(
-                "DELETE FROM checkpoints WHERE job_id = ? AND step = ?",
-                [(job_id, step) for step in gone],
-            )
+            conn.execute(sql, (job_id, *kept))
 
     def checkpoint_page(self, job_id: str, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """Newest (highest step) first; only checkpoints whose directory exists (a job keeps

@@ -9,7 +9,10 @@ back from the job's stored method (not validated again).
 The rows a job trains on are written to `jobs/<id>/train.jsonl` and `valid.jsonl`
 (atomically), so a resumed job sees the same data even if the uploads are deleted later; with
 object storage they go to the bucket too, for a worker on another host (`store.blob_dirs`).
-A failure is a `JobDataError` for the job's `error`.
+A failure is a `JobDataError` for the job's `error`. Workers on several hosts share the queue:
+a job is validated under one worker's lease (`JobTable.claim_validation`), so one of them
+announces and validates it; one whose validation outlasts the lease may be validated again by
+another (the same rows, and one `queued` move wins).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = ["JobDataError", "prepare", "prepare_next", "read_rows"]
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
 class JobDataError(InvalidRequestError):
@@ -91,10 +95,12 @@ def prepare(job: Any, method: Method, files: FileStore, workdir: Path) -> Splits
 
 
 def prepare_next(
-    db: Database, jobs: JobStore, events: EventStore, files: FileStore, home: Path
-) -> None:
-    """Take the oldest `validating_files` job to `queued`, or to `failed` with its reason."""
-    job = jobs.table.next_with_status("validating_files")
+    db: Database, jobs: JobStore, events: EventStore, files: FileStore, home: Path,
+    *, owner: str = "", lease: float = 30.0,
+) -> None:  # fmt: skip
+    """Take the oldest `validating_files` job to `queued`, or to `failed` with its reason,
+    under `owner`'s lease for `lease` seconds (workers on several hosts: one validates it)."""
+    job = jobs.table.claim_validation(owner, lease)
     if job is None:
         return
     events.add(job["id"], "Validating training file: " + job["training_file"])
@@ -103,14 +109,13 @@ def prepare_next(
         prepared = prepare(job, method, files, home / "jobs" / job["id"])
     except Exception as exc:  # boundary: a job that cannot be prepared fails, visibly
         error = _error_of(exc, job["id"])
-        jobs.move(
-            job["id"], {"validating_files"}, "failed", error=error, finished_at=int(time.time())
-        )
+        jobs.move(job["id"], {"validating_files"}, "failed", error=error,
+                  finished_at=int(time.time()), **_NO_LEASE)  # fmt: skip
         events.add(job["id"], error["message"], level="error")
         return
     if prepared.note:
         events.add(job["id"], prepared.note)
-    if jobs.move(job["id"], {"validating_files"}, "queued"):
+    if jobs.move(job["id"], {"validating_files"}, "queued", **_NO_LEASE):
         events.add(job["id"], "Files validated; the job is queued")
 
 

@@ -21,7 +21,9 @@ __all__ = ["EventsOf", "record_checkpoints", "record_outcome"]
 
 
 class EventsOf:
-    """An `EventSink` writing one job's `fine_tuning.job.event` rows."""
+    """An `EventSink` writing one job's `fine_tuning.job.event` rows, each once by the
+    journal's key (`openrft.train.events.event_key`): the store dedupes, since the journal
+    (`events.jsonl`) is this host's only, and a job taken over elsewhere starts without it."""
 
     def __init__(self, events: EventStore, job_id: str):
         self.store, self.job_id = events, job_id
@@ -34,7 +36,8 @@ class EventsOf:
         data: dict[str, Any] | None = None,
         step: int | None = None,
     ) -> None:
-        self.store.add(self.job_id, message, level=level, type=type, data=data, step=step)
+        self.store.add(self.job_id, message, level=level, type=type, data=data, step=step,
+                       once=True)  # fmt: skip
 
 
 def record_checkpoints(

@@ -1,48 +1,40 @@
 """A job's secrets: the header values of its tools (`method.reinforcement.tools[].headers`).
 
-Guarantees: the values are written once, when the job is created, to `jobs/<id>/secrets.json`
-(mode 0600, atomically) and read by the job's child only; the database, the job object, the
-events and the logs hold the header names with `***` values (`Method.to_json`), so a
-dump of the database or a shared event stream shows no secret. What it does not do: encrypt
-the file (whoever can read the home's job folders can read it, as they can read the weights)
-or rotate a value (a job keeps the headers it was created with).
+Guarantees: the values are written once, in the transaction that creates the job, to the
+store's `job_secrets` table (one row per job, apart from the job's row), so the job's child
+reads them on whichever host takes the job (a worker elsewhere, after a takeover); the row is
+deleted in the transaction that moves the job to `succeeded`, `failed` or `cancelled`
+(`JobTable.move`). The job object, its row and stored method (`Method.to_json`: the header
+names with `***` values), its events and the logs never hold a value; a dump of the database
+shows none once every job in it has finished.
+What it does not do: encrypt the values (whoever can read the store's tables can read the
+header values of a job not finished yet, as whoever can read the home can read its
+weights) or rotate a value (a job keeps the headers it was created with).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from openrft.store.atomic import atomic_file
+from openrft.store.jobs import JobTable
 from openrft.train.spec import JobSpec, Method
 from openrft.train.tools import secrets
 
-__all__ = ["FILE", "read_secrets", "with_secrets", "write_secrets"]
-
-FILE = "secrets.json"
+__all__ = ["read_secrets", "with_secrets", "write_secrets"]
 
 
-def write_secrets(workdir: Path, method: Method) -> None:
-    """Keep `method`'s header values beside the job (nothing is written when it has none)."""
+def write_secrets(jobs: JobTable, job_id: str, method: Method) -> None:
+    """Keep `method`'s header values for the job (nothing is written when it has none)."""
     values = secrets(method.reinforcement.tools)
-    if not values:
-        return
-    workdir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(workdir / FILE) as out:  # mkstemp: readable by this user only
-        json.dump({"tools": values}, out)
+    if values:
+        jobs.keep_secrets(job_id, values)
 
 
-def read_secrets(workdir: Path) -> dict[str, dict[str, str]]:
-    path = workdir / FILE
-    if not path.exists():
-        return {}
-    values: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))["tools"]
-    return values
+def read_secrets(jobs: JobTable, job_id: str) -> dict[str, dict[str, str]]:
+    return jobs.secrets(job_id) or {}
 
 
-def with_secrets(spec: JobSpec, workdir: Path) -> JobSpec:
+def with_secrets(spec: JobSpec, jobs: JobTable) -> JobSpec:
     """`spec` (parsed from the stored, redacted method) with its tools' header values back."""
     if not any(tool.headers for tool in spec.reinforcement.tools):
         return spec
-    method = spec.method.with_tool_secrets(read_secrets(workdir))
+    method = spec.method.with_tool_secrets(read_secrets(jobs, spec.id))
     return spec.model_copy(update={"method": method})

@@ -117,7 +117,8 @@ class Worker:
 
     def tick(self) -> None:
         self._reap()  # first: a failing step below must not keep dead children unrecorded
-        prepare_next(self.db, self.jobs, self.events, self.files, self.home)
+        prepare_next(self.db, self.jobs, self.events, self.files, self.home,
+                     owner=self.owner, lease=self.lease)  # fmt: skip
         if time.monotonic() - self._beat > self.lease / 3:
             self._heartbeat()
             self.requeue_expired()

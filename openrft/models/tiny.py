@@ -21,6 +21,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from openrft import threads
 from openrft.models import lookup_task, sort_task
 from openrft.models.chat import render_prompt
 from openrft.store.atomic import atomic_dir
@@ -110,6 +111,7 @@ def _ensure(target: Path, tokenizer_for: Callable[[], Any], warm: Callable[..., 
         with atomic_dir(target) as tmp:
             tokenizer = tokenizer_for()
             model = build_model(tokenizer)
+            threads.fit(model)  # one thread: its ops are too small to share (openrft/threads.py)
             warm(model, tokenizer)
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
@@ -140,7 +142,7 @@ def _sft_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
     return _padded(tokenizer, ids, labels)
 
 
-def _episode_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
+def _episode_batch(tokenizer: Any, rng: random.Random) -> list[dict[str, Any]]:
     """Noisy episodes rendered by the chat template, with the loss on what the model writes
     (each assistant turn and its `<|end|>`), never on the prompt or a tool's answer. Most rows
     are only an episode's last two messages (the tool's answer, the model's): the copy is the
@@ -154,7 +156,7 @@ def _episode_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor
         row_ids, row_labels = _episode_ids(tokenizer, episode)
         ids.append(row_ids)
         labels.append(row_labels)
-    return _padded(tokenizer, ids, labels)
+    return _buckets(tokenizer, ids, labels)
 
 
 def _episode_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
@@ -174,6 +176,24 @@ def _episode_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> tuple[list[i
         labels += [-100] * len(given) + written
         done = turn
     return ids, labels
+
+
+def _buckets(tokenizer: Any, ids: list[list[int]], labels: list[list[int]]) -> list[dict[str, Any]]:
+    """The rows padded in groups of like length (a group's longest row at most `_ALIKE` times
+    its shortest): a short row padded to a whole episode's length would cost as much as one.
+    Right padding never changes what a row's own tokens see, so the groups' losses, weighted
+    by their label tokens, add up to the whole batch's loss."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(ids[i]) <= _ALIKE * len(ids[groups[-1][0]]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [_padded(tokenizer, [ids[i] for i in g], [labels[i] for i in g]) for g in groups]
+
+
+_ALIKE = 1.5
 
 
 def _padded(tokenizer: Any, ids: list[list[int]], labels: list[list[int]]) -> dict[str, Any]:
@@ -196,6 +216,14 @@ def warm_agent(model: LlamaForCausalLM, tokenizer: Any, seed: int = 0) -> None:
     _supervise(model, tokenizer, _episode_batch, AGENT_STEPS, seed)
 
 
+def accumulate(model: LlamaForCausalLM, parts: list[dict[str, Any]]) -> None:
+    """Add the gradient of the mean loss over all of `parts`' label tokens (each part's own
+    loss is its mean: weighted by its share of the tokens, they add up to the whole's)."""
+    counts = [int((part["labels"][:, 1:] != -100).sum()) for part in parts]
+    for part, count in zip(parts, counts, strict=True):
+        (model(**part).loss * (count / sum(counts))).backward()
+
+
 def _supervise(
     model: LlamaForCausalLM, tokenizer: Any, batch: Callable[..., Any], steps: int, seed: int
 ) -> None:
@@ -204,8 +232,8 @@ def _supervise(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / _WARMUP))
     model.train()
     for _ in range(steps):
-        loss = model(**batch(tokenizer, rng)).loss
-        loss.backward()
+        made = batch(tokenizer, rng)
+        accumulate(model, made if isinstance(made, list) else [made])
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()

@@ -12,11 +12,15 @@ graded in columns and stored as its rows came, one store row for the chunk
 request read and checked are handed over (`wake`), so the file is read once; only a run
 resumed after a restart reads it again.
 
-Guarantees: a server stopped (or killed) mid-run requeues the run when it starts again and goes
-on from the first row without an output item, so no row is graded twice and none is lost (a
-crash loses at most the chunk in flight, graded again); a row whose answer or grade fails is an
+Guarantees: a run is graded under this server's lease (`EvalStore.claim`), renewed every third
+of `lease` seconds while it runs, so of several servers sharing the store one grades it, and
+only that one writes its chunks. A server stopped cleanly requeues its runs at once; one killed
+mid-run leaves its lease to expire, and then any server (another, or this one restarted)
+requeues the run (`requeue_interrupted`, at start and every third of a lease) and goes on from
+the first row without an output item, so no row is graded twice and none is lost (a crash
+loses at most the chunk in flight, graded again). A row whose answer or grade fails is an
 `errored` output item (the error is data), and only a failure of the run itself (its file gone,
-its model deleted) fails the run. What it does not do: run two runs at once.
+its model deleted) fails the run. What it does not do: run two runs at once in one server.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
+import time
 from typing import Any
 
 from openrft.errors import OpenRFTError
@@ -77,18 +85,31 @@ def chunk_size(source: DataSource, graders: list[AnyGrader]) -> int:
 
 
 class RunExecutor:
-    def __init__(self, store: EvalStore, engine: Any, files: Any, context: GraderContext):
+    def __init__(
+        self, store: EvalStore, engine: Any, files: Any, context: GraderContext,
+        *, lease: float = 30.0,
+    ):  # fmt: skip
         self.store, self.engine, self.files, self.context = store, engine, files, context
+        self.lease = lease
+        """Seconds a run stays this server's without a renewal (`OPENRFT_LEASE_SECONDS`)."""
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._handed: dict[str, Rows] = {}
         """Rows of queued runs as their create request read and checked them."""
+        self._swept = 0.0
 
     def start(self) -> None:
+        self._requeue()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def _requeue(self) -> None:
+        """Requeue the runs whose server stopped renewing their lease (at most every third of
+        a lease: the statement scans the runs in progress)."""
+        self._swept = time.monotonic()
         requeued = self.store.requeue_interrupted()
         if requeued:
-            log.info("eval runs requeued after a restart: %d", requeued)
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+            log.info("eval runs requeued (their server stopped): %d", requeued)
 
     def wake(self, run_id: str | None = None, rows: Rows | None = None) -> None:
         """A run was queued: look now rather than at the next poll. `rows`: that run's rows,
@@ -101,27 +122,45 @@ class RunExecutor:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self.store.release(self.owner)  # stopped cleanly: its runs go on elsewhere now
 
     async def _loop(self) -> None:
         while True:
             self._wake.clear()  # before looking, so a wake that comes after is not lost
             self._forget_gone()
+            if time.monotonic() - self._swept > self.lease / 3:
+                self._requeue()
             run = self.store.next_queued()
             if run is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=5)
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(5, self.lease / 3))
                 continue
-            if not self.store.move(run["id"], {"queued"}, "in_progress"):
-                continue  # cancelled before it started
-            try:
-                await self._execute(run)
-            except asyncio.CancelledError:
-                raise  # the server is stopping: the run stays in_progress and is requeued
-            except OpenRFTError as exc:
-                self._fail(run, exc.code or "run_failed", exc.message)
-            except Exception as exc:  # boundary: one broken run must not stop the others
-                log.exception("eval run %s failed", run["id"])
-                self._fail(run, "internal_error", f"the run failed: {type(exc).__name__}")
+            if self.store.claim(run["id"], self.owner, self.lease):
+                await self._grade(run)
+            # else: cancelled before it started, or another server took it
+
+    async def _grade(self, run: StoreRow) -> None:
+        """Execute a claimed run, its lease renewed meanwhile; a failure fails the run."""
+        renewing = asyncio.create_task(self._renew(run["id"]))
+        try:
+            await self._execute(run)
+        except asyncio.CancelledError:
+            raise  # the server is stopping: `aclose` requeues the run
+        except OpenRFTError as exc:
+            self._fail(run, exc.code or "run_failed", exc.message)
+        except Exception as exc:  # boundary: one broken run must not stop the others
+            log.exception("eval run %s failed", run["id"])
+            self._fail(run, "internal_error", f"the run failed: {type(exc).__name__}")
+        finally:
+            renewing.cancel()
+
+    async def _renew(self, run_id: str) -> None:
+        """Renew the run's lease every third of a lease while it is graded (a chunk waiting
+        on a model may take longer than a lease)."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not await asyncio.to_thread(self.store.renew, run_id, self.owner, self.lease):
+                return  # finished, cancelled, or taken over: its next write finds out
 
     def _forget_gone(self) -> None:
         """Drop the rows of runs cancelled or deleted before they started."""
@@ -131,7 +170,8 @@ class RunExecutor:
                 del self._handed[run_id]
 
     def _fail(self, run: StoreRow, code: str, message: str) -> None:
-        self.store.move(run["id"], {"in_progress"}, "failed", {"code": code, "message": message})
+        error = {"code": code, "message": message}
+        self.store.move(run["id"], {"in_progress"}, "failed", error, owner=self.owner)
 
     async def _execute(self, run: StoreRow) -> None:
         evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
@@ -158,11 +198,13 @@ class RunExecutor:
                 samples = await self._samples(source, target, run["model"], chunk)
                 items = await graded_items(criteria, graders, chunk, samples, start, context)
                 totals.add(items, run["model"])
-                written = self.store.add_items(run, items, totals.as_record(), last=last)
+                written = self.store.add_items(
+                    run, items, totals.as_record(), last=last, owner=self.owner
+                )
             if not written:
                 return  # cancelled or deleted meanwhile
         if not starts:  # every row was written before a restart
-            self.store.move(run["id"], {"in_progress"}, "completed")
+            self.store.move(run["id"], {"in_progress"}, "completed", owner=self.owner)
 
     def _local_chunk(
         self, run: StoreRow, criteria: list[dict[str, Any]], graders: list[AnyGrader],
@@ -178,7 +220,9 @@ class RunExecutor:
             grades = grade_local(criteria, graders, samples, [row["item"] for row in chunk])
             totals.add_local(grades)
             written = Chunk(start, grades.statuses, chunk, grades.results, True, lines)
-            return self.store.add_chunk(run, written, totals.as_record(), last=last)
+            return self.store.add_chunk(
+                run, written, totals.as_record(), last=last, owner=self.owner
+            )
 
     def _rows(self, run: StoreRow, source: DataSource) -> Rows:
         """The rows handed over at create, or (a run resumed after a restart) read again."""

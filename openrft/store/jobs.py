@@ -15,6 +15,8 @@ What it guarantees:
   (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now; an
   error's message has the home taken out of the paths it names.
 - JSON columns (`method`, `metadata`, `error`, ...) are encoded here, once.
+- A job's tool header values (`job_secrets`, never its row) are deleted in the transaction
+  that moves the job to a final state.
 What it does not do: decide which moves are legal (`openrft.jobs.states`), shape rows into
 API objects (`openrft.jobs.store`), or time leases (the worker passes its lease length).
 """
@@ -26,9 +28,9 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
-from openrft.store.db import Database, Row, dumps
+from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.paths import located, stored, without_home
 from openrft.store.schema import jobs as _jobs
 
@@ -90,7 +92,23 @@ class JobTable:
                 f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks})",
                 (target, *values, job_id, *sorted(sources)),
             )
+            if cursor.rowcount == 1 and target in FINISHED:  # its last run is over
+                conn.execute("DELETE FROM job_secrets WHERE job_id = ?", (job_id,))
         return cursor.rowcount == 1
+
+    # -- secrets (`openrft.jobs.secrets`) ---------------------------------------------------
+
+    def keep_secrets(self, job_id: str, tools: Mapping[str, Mapping[str, str]]) -> None:
+        """The job's tool header values, apart from its row until it finishes (`move`)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO job_secrets (job_id, tools) VALUES (?, ?)", (job_id, dumps(tools))
+            )
+
+    def secrets(self, job_id: str) -> dict[str, dict[str, str]] | None:
+        """The job's tool header values; None when none are kept (or it has finished)."""
+        row = self.db.one("SELECT tools FROM job_secrets WHERE job_id = ?", (job_id,))
+        return None if row is None else dict(loads(row["tools"]))
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -118,6 +136,29 @@ class JobTable:
                     lease_expires_at=time.time() + lease)
             .returning(*_jobs.c)
         )  # fmt: skip
+        with self.db.tx() as conn:
+            return conn.execute(claimed).fetchone()
+
+    def claim_validation(self, owner: str, lease: float) -> Row | None:
+        """The oldest `validating_files` job nobody validates now (no lease, or one that ran
+        out), under `owner`'s lease for `lease` seconds; None when there is none. Exclusive
+        like `claim`: two workers never validate one job (and never both announce it)."""
+        now = time.time()
+        free = or_(_jobs.c.lease_expires_at.is_(None), _jobs.c.lease_expires_at < now)
+        pick = (
+            select(_jobs.c.id)
+            .where(_jobs.c.status == "validating_files", free)
+            .order_by(_jobs.c.created_ns, _jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = (
+            update(_jobs)
+            .where(_jobs.c.id == pick, _jobs.c.status == "validating_files", free)
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .returning(*_jobs.c)
+        )
         with self.db.tx() as conn:
             return conn.execute(claimed).fetchone()
 

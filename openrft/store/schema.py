@@ -92,6 +92,13 @@ events = Table(
     sqlite_autoincrement=True,
 )  # fmt: skip
 
+job_secrets = Table(
+    "job_secrets", metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("tools", Text, nullable=False),
+)  # fmt: skip
+"""An unfinished job's tool header values (`openrft.jobs.secrets`): never in its row."""
+
 checkpoints = Table(
     "checkpoints", metadata,
     Column("id", Text, primary_key=True),
@@ -147,6 +154,8 @@ eval_runs = Table(
     Column("counts", Text, nullable=False),
     Column("usage", Text, nullable=False),
     Column("per_criteria", Text, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_expires_at", Float),
     Index("eval_runs_by_eval", "eval_id", "created_ns", "id"),
     Index("eval_runs_by_status", "status", "created_ns"),
 )  # fmt: skip

@@ -32,6 +32,10 @@ from pydantic import Field
 from openrft.strict import Strict
 
 Action = Literal["warn", "pause", "fail"]
+RESUME_HINT = (
+    "the job pauses at its last checkpoint: resume it (POST /v1/fine_tuning/jobs/{id}/resume, "
+    "or run its job file again) to go on, this alarm only warning after that; or cancel it"
+)
 Point = dict[str, Any]
 """One validation: step, train_reward, valid_reward, valid_tokens, entropy, metric, divergence
 (each but step may be None)."""
@@ -227,6 +231,8 @@ def observe(
         if action != "warn" and name not in acted:
             acted.append(name)
         message = f"Alarm {name} at step {new['step']}: {text}; action: {action}"
+        if action == "pause":
+            message += f" ({RESUME_HINT})"
         alarms.append(Alarm(name, action, message, {"alarm": name, "action": action, **data}))
     return {"series": series, "acted": acted}, alarms
 

@@ -34,7 +34,7 @@ from openrft.errors import DataFileError, InvalidRequestError
 from openrft.evals.judge_check import JudgeCheck, LabelledRow, agreement, parse_row
 from openrft.graders import AnyGrader, MultiGrader
 from openrft.strict import Strict
-from openrft.train.alarms import Action, Alarm
+from openrft.train.alarms import RESUME_HINT, Action, Alarm
 
 NAME = "judge_check"
 METRIC = "judge_check_spearman"
@@ -129,6 +129,8 @@ class JudgeGate:
             action = "warn"  # the baseline, or a pause a person resumed past
         least = f"below the least ρ {self.settings.min_rho:.3f}"
         message = f"Alarm {NAME} at step {step}: {text}; {least}; action: {action}"
+        if action == "pause":
+            message += f" ({RESUME_HINT})"
         alarm = Alarm(NAME, action, message, {"alarm": NAME, "action": action, **data})
         state = {"acted": acted or action != "warn"}
         return state, Report(alarm.level, message, alarm.data, alarm)

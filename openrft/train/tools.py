@@ -11,8 +11,8 @@ What this module guarantees:
   (`openrft.outbound.check_url`). Its messages never quote a header's value.
 - Header values are secrets. `redacted` is the only form of the tools that leaves the job
   spec (the stored method, the job object, events, the CLI's fingerprint); the values travel
-  apart (`secrets` / `with_secrets`: the server keeps them in the job's folder, never in the
-  database).
+  apart (`secrets` / `with_secrets`: the server keeps them in the store's `job_secrets`,
+  never in the job's row, until the job finishes).
 - `unserved_tool` is the job-start data check: in a job with tools, a row may offer the model
   only functions the job serves (else the model would call a tool nobody answers).
 """

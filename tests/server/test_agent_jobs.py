@@ -1,13 +1,12 @@
 """Agentic jobs over the API, created with the official SDK: `method.reinforcement.tools` and
 `max_episode_steps` are accepted, checked (a 400 naming the field), echoed with the header
-values redacted everywhere (job object, list, events, the database), and the header values
-reach the job's trainer; rows may offer only the tools the job serves."""
+values redacted everywhere (job object, list, events, the job's row; the store keeps them
+apart until the job finishes), and the header values reach the job's trainer; rows may offer only the tools the job serves."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import stat
 from typing import Any
 
 import openai
@@ -56,12 +55,15 @@ def test_tools_are_echoed_redacted_and_reach_the_trainer(live: Live) -> None:
         for text in (job.model_dump_json(), done.model_dump_json(), listed, events):
             assert "X-Key" in text or text is events
             assert SECRET not in text
+    # The values were kept in the store apart from the job's row (`job_secrets`), where the
+    # child read them, and went with the job's last run: a dump of a store whose jobs have
+    # all finished holds none.
     with sqlite3.connect(live.home / "openrft.db") as db:
         dump = "\n".join(db.iterdump())
+        assert db.execute("SELECT COUNT(*) FROM job_secrets").fetchone() == (0,)
     assert job.id in dump and SECRET not in dump
     workdir = live.home / "jobs" / job.id
-    kept = workdir / "secrets.json"
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and SECRET in kept.read_text()
+    assert not (workdir / "secrets.json").exists()  # nothing on this host's disk
     seen = json.loads((workdir / "spec-seen.json").read_text())  # what the trainer was given
     assert seen["method"]["reinforcement"]["tools"][0]["headers"] == {"X-Key": SECRET}
     assert seen["method"]["reinforcement"]["max_episode_steps"] == 4

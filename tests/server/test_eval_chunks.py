@@ -38,6 +38,7 @@ BROKEN = {"type": "string_check", "name": "broken", "input": "{{sample.output_te
 PYTHON = {"type": "python", "name": "py", "source": "def grade(sample, item):\n    return 1.0\n"}
 CRITERIA = [EXACT, CLOSE]
 SOURCE = {"type": "jsonl", "source": {"type": "file_id", "id": "file-rows"}}
+OWNER, LEASE = "test-server", 30.0
 
 
 def rows(count: int) -> list[dict[str, Any]]:
@@ -85,7 +86,7 @@ def make_eval(store: EvalStore, criteria: list[dict[str, Any]]) -> str:
 def make_run(store: EvalStore, eval_id: str) -> sqlite3.Row:
     fields = {"name": None, "model": "", "metadata": None, "data_source": SOURCE}
     run = store.create_run("p", eval_id, fields)
-    assert store.move(run["id"], {"queued"}, "in_progress")
+    assert store.claim(run["id"], OWNER, LEASE)
     return store.run_row("p", eval_id, run["id"])
 
 
@@ -97,7 +98,9 @@ def written(db: Database, run_id: str) -> list[tuple[Any, ...]]:
 
 
 def execute(store: EvalStore, files: Files, run: sqlite3.Row) -> None:
-    asyncio.run(RunExecutor(store, None, files, GraderContext())._execute(run))
+    executor = RunExecutor(store, None, files, GraderContext(), lease=LEASE)
+    executor.owner = OWNER  # the server that claimed the run
+    asyncio.run(executor._execute(run))
 
 
 @pytest.mark.parametrize("criteria", [CRITERIA, [*CRITERIA, BROKEN]])
@@ -137,10 +140,12 @@ def test_a_crash_loses_at_most_the_chunk_in_flight_and_the_resumed_run_matches(
     assert partial["status"] == "in_progress"
     assert json.loads(partial["counts"])["total"] == 2 * LOCAL_CHUNK  # counts match the items
 
-    assert store.requeue_interrupted() == 1  # what the next server does when it starts
+    assert store.requeue_interrupted() == 0  # its lease still runs: maybe it is only slow
+    # What a server does once the lease ran out without a renewal (the crashed one's).
+    assert store.requeue_interrupted(now=time.time() + LEASE + 1) == 1
     resumed = store.next_queued()
     assert resumed is not None and resumed["id"] == crashed["id"]
-    assert store.move(resumed["id"], {"queued"}, "in_progress")
+    assert store.claim(resumed["id"], OWNER, LEASE)
     opens = files.opens
     execute(store, files, store.run_row("p", eval_id, crashed["id"]))
     assert files.opens == opens + 1  # a resumed run reads its file again, once

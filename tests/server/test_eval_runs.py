@@ -1,5 +1,6 @@
 """Eval runs in the background (openrft.server.eval_runs): a run interrupted by a server stop
-goes on from its first ungraded row, cancel and delete stop it at the next chunk, a row whose
+goes on from its first ungraded row, a server starting beside one that grades a run leaves the
+run to it, cancel and delete stop it at the next chunk, a row whose
 answer fails is an errored item (never a failed run), python criteria run in the sandbox."""
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def test_a_stopped_server_resumes_the_run_without_grading_a_row_twice(tmp_path: 
     done_first = item_rows(settings.home, run.id)
     assert CHUNK <= len(done_first) < total
     with closing(sqlite3.connect(settings.home / "openrft.db")) as db:
-        assert db.execute("SELECT status FROM eval_runs").fetchone()[0] == "in_progress"
+        # A clean stop hands the run back at once (its items kept), for any server to go on.
+        assert db.execute("SELECT status FROM eval_runs").fetchone()[0] == "queued"
     second_backend = FakeBackend()
     with live_server(settings, second_backend) as second, client(second.base_url) as sdk:
         finished = wait_run(sdk, evaluation.id, run.id, "completed", "failed")
@@ -178,3 +180,34 @@ def test_python_criteria_grade_in_the_sandbox(live: Any) -> None:
     assert done.status == "completed"
     assert [item.results[0].score for item in items] == [1.0, 0.25]
     assert [item.status for item in items] == ["pass", "fail"]
+
+
+def test_a_starting_server_leaves_a_run_another_live_server_grades(
+    tmp_path: Path, store_backend: str
+) -> None:
+    """Two servers share the store (one SQLite home, or PostgreSQL with two homes): the one
+    that starts while the other grades a run neither requeues nor grades it; the run is
+    graded once, all of it by the first."""
+    first_home = tmp_path / "one"
+    second_home = first_home if store_backend == "sqlite" else tmp_path / "two"
+    total = 6 * CHUNK
+    first_backend, second_backend = FakeBackend(delay=0.3), FakeBackend()
+    with (
+        live_server(Settings(home=first_home, lease_seconds=3), first_backend) as first,
+        client(first.base_url) as sdk,
+    ):
+        evaluation = sdk.evals.create(data_source_config=CONFIG, testing_criteria=[EXACT])  # type: ignore[arg-type, list-item]
+        run = sdk.evals.runs.create(evaluation.id, data_source=completions(words(total)))  # type: ignore[arg-type]
+        deadline = time.monotonic() + 20
+        while not item_rows(first_home, run.id):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        later = Settings(home=second_home, lease_seconds=3)
+        with live_server(later, second_backend) as second, client(second.base_url) as other:
+            seen = other.evals.runs.retrieve(run.id, eval_id=evaluation.id)
+            assert seen.status == "in_progress"  # still the first server's
+            done = wait_run(other, evaluation.id, run.id, "completed", "failed")
+        assert done.status == "completed" and done.result_counts.total == total
+    assert second_backend.calls == []  # the second server answered none of its rows
+    assert sum(size for _, size in first_backend.calls) == total  # each row answered once
+    assert item_rows(first_home, run.id) == list(range(total))

@@ -129,3 +129,34 @@ def test_literals_keep_their_question_marks_and_colons(tmp_path: Path, store_bac
     assert row is not None and (row["job_id"], row[1]) == ("ft:a?b", "it's :late?")
     assert dict(row) == {"job_id": "ft:a?b", "message": "it's :late?"}
     db.close()
+
+
+def test_revision_0003_moves_an_unfinished_job_s_secrets_file_into_the_store(
+    tmp_path: Path, store_backend: str
+) -> None:
+    """A store at 0002 whose jobs kept their tools' header values in `jobs/<id>/secrets.json`:
+    the upgrade imports those of unfinished jobs (a finished job needs them no more)."""
+    db = Database(tmp_path)
+    with db.tx() as conn:  # the schema as 0002 left it
+        conn.execute("DROP TABLE job_secrets")
+        conn.execute("ALTER TABLE eval_runs DROP COLUMN lease_owner")
+        conn.execute("ALTER TABLE eval_runs DROP COLUMN lease_expires_at")
+        conn.execute("UPDATE alembic_version SET version_num = '0002'")
+        for job_id, status in (("ftjob-run", "running"), ("ftjob-done", "succeeded")):
+            conn.execute(
+                "INSERT INTO jobs (id, project, created_ns, status, model, training_file, seed, "
+                "method) VALUES (?, 'p', 1, ?, 'openrft-tiny', 'file-x', 0, '{}')",
+                (job_id, status),
+            )
+            folder = tmp_path / "jobs" / job_id
+            folder.mkdir(parents=True)
+            (folder / "secrets.json").write_text('{"tools": {"lookup": {"X-Key": "v"}}}')
+    db.close()
+
+    upgraded = Database(tmp_path)
+    rows = upgraded.all("SELECT job_id, tools FROM job_secrets")
+    assert [(row["job_id"], row["tools"]) for row in rows] == [
+        ("ftjob-run", '{"lookup":{"X-Key":"v"}}')
+    ]
+    assert _schema_diff(upgraded) == []
+    upgraded.close()

@@ -221,3 +221,33 @@ def test_an_error_message_names_paths_relative_to_the_home(tmp_path: Path) -> No
     assert json.loads(row["error"])["message"] == (
         "OSError: cannot read 'jobs/ftjob-a/train.jsonl' (disk under OPENRFT_HOME)"
     )
+
+
+def test_one_worker_validates_a_job_until_its_lease_runs_out(tmp_path: Path) -> None:
+    first, second = Database(tmp_path), Database(tmp_path)
+    _job(JobTable(first), "ftjob-v", status="validating_files")
+    taken = JobTable(first).claim_validation("host-a", lease=30)
+    assert taken is not None and taken["lease_owner"] == "host-a"
+    assert JobTable(second).claim_validation("host-b", lease=30) is None  # A validates it
+    JobTable(first).update("ftjob-v", lease_expires_at=time.time() - 1)  # A died meanwhile
+    again = JobTable(second).claim_validation("host-b", lease=30)
+    assert again is not None and again["lease_owner"] == "host-b"
+    assert JobTable(second).move("ftjob-v", {"validating_files"}, "queued", lease_owner=None,
+                                 lease_expires_at=None)  # fmt: skip
+    assert JobTable(first).claim_validation("host-a", lease=30) is None
+    first.close()
+    second.close()
+
+
+def test_a_finished_job_keeps_no_secrets(tmp_path: Path) -> None:
+    jobs = JobTable(Database(tmp_path))
+    for job_id in ("ftjob-s", "ftjob-t"):
+        _job(jobs, job_id, status="running")
+        jobs.keep_secrets(job_id, {"lookup": {"X-Key": f"value-{job_id}"}})
+    assert jobs.secrets("ftjob-s") == {"lookup": {"X-Key": "value-ftjob-s"}}
+    assert jobs.move("ftjob-s", {"running"}, "paused")  # not finished: still needed
+    assert jobs.secrets("ftjob-s") is not None
+    assert jobs.move("ftjob-s", {"paused"}, "cancelled")
+    assert jobs.secrets("ftjob-s") is None and jobs.secrets("ftjob-t") is not None
+    rows = jobs.db.all("SELECT * FROM jobs")
+    assert "value-" not in json.dumps([dict(row) for row in rows])  # never in a job's row

@@ -5,6 +5,7 @@ recorded again replaces its row; retention forgets rows), eval records (keyset p
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from openrft.evals.records import EvalStore
 from openrft.evals.review import ReviewCreateRequest
 from openrft.evals.review_store import ReviewStore
 from openrft.jobs.events import EventStore
+from openrft.jobs.record import EventsOf
 from openrft.store.db import Database, loads
 
 pytestmark = pytest.mark.usefixtures("store_backend")
@@ -38,6 +40,27 @@ def test_events_are_kept_once_per_step_and_paged_newest_first(tmp_path: Path) ->
     assert [row["id"] for row in older] == [row["id"] for row in everything[3:]] and not more
     with pytest.raises(InvalidRequestError):
         events.page("ftjob-b", rows[0]["id"], 10)  # another job's cursor
+
+
+def test_the_trainer_s_events_are_kept_once_by_their_key_without_a_journal(
+    tmp_path: Path,
+) -> None:
+    """A job taken over by another host starts without the first host's `events.jsonl`: the
+    store dedupes what the trainer emits again (a start before the first checkpoint, a step
+    replayed after it), while the worker's own messages may repeat."""
+    events = EventStore(Database(tmp_path))
+    for _attempt in (1, 2):  # each host's trainer, from the job's start
+        sink = EventsOf(events, "ftjob-a")
+        sink.emit("message", "info", "Fine-tuning job started")
+        sink.emit("message", "info", "Hyperparameters resolved", {"batch_size": 2})
+        sink.emit("metrics", "info", "Step 1/2", {"step": 1}, 1)
+        sink.emit("message", "info", "Checkpoint created at step 1", None, 1)
+        events.add("ftjob-a", "Worker lost; job requeued to resume from its checkpoint")
+    rows, _ = events.page("ftjob-a", None, 100)
+    assert sorted(row["message"] for row in rows) == [
+        "Checkpoint created at step 1", "Fine-tuning job started", "Hyperparameters resolved",
+        "Step 1/2", *["Worker lost; job requeued to resume from its checkpoint"] * 2,
+    ]  # fmt: skip
 
 
 def test_a_checkpoint_recorded_again_replaces_its_row(tmp_path: Path) -> None:
@@ -78,7 +101,7 @@ def test_eval_items_are_written_with_their_counts_and_paged_by_row(tmp_path: Pat
     rest, more = store.item_page("p", eval_id, run_id, first[-1]["id"], 10, "asc", "pass")
     assert [item["datasource_item_id"] for item in rest] == [2, 3, 4] and not more
     assert store.waiting_runs([run_id, "evalrun_x"]) == {run_id}
-    assert store.requeue_interrupted() == 1
+    assert store.requeue_interrupted() == 1  # in progress with no lease: nobody holds it
     assert store.next_queued()["id"] == run_id  # type: ignore[index]
     store.cancel_run("p", eval_id, run_id)
     assert not store.add_items(store.run_row("p", eval_id, run_id), items, totals)  # cancelled
@@ -87,6 +110,43 @@ def test_eval_items_are_written_with_their_counts_and_paged_by_row(tmp_path: Pat
     assert [row["id"] for row in evals] == [eval_id]
     store.delete_eval("p", eval_id)
     assert store.done_rows(run_id) == 0
+
+
+def test_a_run_another_live_server_grades_is_not_requeued(tmp_path: Path) -> None:
+    """Two servers share the store: the one starting requeues only a run whose lease nobody
+    renews, and the server that lost a run writes none of its chunks."""
+    store = EvalStore(Database(tmp_path))
+    eval_id, run_id = _run(store)
+    assert store.claim(run_id, "server-a", 30)
+    assert not store.claim(run_id, "server-b", 30)  # one server grades a run
+    assert store.renew(run_id, "server-a", 30) and not store.renew(run_id, "server-b", 30)
+
+    assert store.requeue_interrupted() == 0  # server B starts while A still renews
+    assert store.run_row("p", eval_id, run_id)["status"] == "in_progress"
+
+    later = time.time() + 31  # server A died: nobody renewed the lease
+    assert store.requeue_interrupted(now=later) == 1
+    assert store.claim(run_id, "server-b", 30)
+    totals = {"counts": {"total": 1}, "usage": [], "per_criteria": []}
+    items = [{"row": 0, "status": "pass", "item": {}, "results": [], "sample": {}}]
+    run = store.run_row("p", eval_id, run_id)
+    assert not store.add_items(run, items, totals, owner="server-a")  # A's late chunk
+    assert not store.renew(run_id, "server-a", 30)
+    assert not store.move(run_id, {"in_progress"}, "failed", owner="server-a")  # nor fail it
+    assert store.done_rows(run_id) == 0
+    assert store.add_items(run, items, totals, owner="server-b", last=True)
+    assert store.run_row("p", eval_id, run_id)["status"] == "completed"
+    assert store.release("server-b") == 0  # a finished run stays finished
+
+
+def test_a_clean_stop_requeues_only_its_own_runs(tmp_path: Path) -> None:
+    store = EvalStore(Database(tmp_path))
+    _, mine = _run(store)
+    _, theirs = _run(store)
+    assert store.claim(mine, "server-a", 30) and store.claim(theirs, "server-b", 30)
+    assert store.release("server-a") == 1
+    assert [row["id"] for row in store.db.all(
+        "SELECT id FROM eval_runs WHERE status = 'queued'")] == [mine]  # fmt: skip
 
 
 def test_a_review_keeps_each_verdict(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from openrft.evals import measures
 from openrft.graders import GradeResult, Sample, validate_grader
 from openrft.jobs.secrets import with_secrets, write_secrets
 from openrft.models.sampling import Rollouts
+from openrft.store.db import Database
+from openrft.store.jobs import JobTable
 from openrft.train.grpo import group_advantages
 from openrft.train.metrics import SplitStats, ToolStats, metrics_data
 from openrft.train.rewards import GraderErrorRate, ToolErrorRate, check_drop_rate, check_error_rate
@@ -52,16 +54,23 @@ def test_the_stored_method_redacts_and_the_secrets_restore_it() -> None:
                                                      "hyperparameters"}  # fmt: skip
 
 
-def test_the_jobs_secrets_file_puts_the_values_back(tmp_path: Path) -> None:
+def test_the_jobs_secrets_put_the_values_back_until_it_finishes(tmp_path: Path) -> None:
     given = method()
-    write_secrets(tmp_path, given)
+    jobs = JobTable(Database(tmp_path))
+    jobs.insert({"id": "ftjob-s", "project": "p", "created_ns": 1, "status": "running",
+                 "model": "openrft-tiny", "training_file": "file-x", "seed": 1,
+                 "method": given.to_json()})  # fmt: skip
+    write_secrets(jobs, "ftjob-s", given)
     row = {"messages": [{"role": "user", "content": "x"}]}
     spec = JobSpec(id="ftjob-s", model="openrft-tiny", training_rows=[row],
                    method=given.to_json())  # fmt: skip
-    assert with_secrets(spec, tmp_path).method == given
-    (tmp_path / "secrets.json").unlink()
-    with pytest.raises(InvalidRequestError):
-        with_secrets(spec, tmp_path)
+    assert with_secrets(spec, jobs).method == given
+    assert SECRET not in str(jobs.get("ftjob-s"))  # apart from the job's row
+    assert jobs.move("ftjob-s", {"running"}, "succeeded")
+    assert jobs.secrets("ftjob-s") is None  # gone with the job's last run
+    with pytest.raises(InvalidRequestError) as caught:
+        with_secrets(spec, jobs)
+    assert caught.value.code == "tool_secrets_missing"
 
 
 def _stats(tools: ToolStats | None) -> SplitStats:

@@ -140,6 +140,10 @@ def test_the_gap_alarm_pauses_a_hacked_job_which_resumes(home: Path, tmp_path: P
     assert alarm["data"]["train_reward_mean"] == 0.75 and alarm["data"]["valid_reward_mean"] == 0
     assert alarm["data"]["gap"] == 0.75 and alarm["data"]["action"] == "pause"
     assert "= 0.750 > 0.100; action: pause" in alarm["message"]
+    assert (
+        "resume it (POST /v1/fine_tuning/jobs/{id}/resume, or run its job file again)"
+        in (alarm["message"])
+    )
     assert [c["step"] for c in outcome.checkpoints or []] == [1]
     resumed, sink = hacked_job(home, tmp_path, "pause")
     assert resumed.status == "succeeded", resumed.error

@@ -76,7 +76,10 @@ def test_a_judge_that_disagrees_with_people_pauses_the_job(
     text = raised[1]["message"]
     assert text.startswith("Alarm judge_check at step 1: judge 'judge' against 8 labelled")
     assert "Spearman ρ -1.000 [" in text and "exact agreement 0/8 (0.00)" in text
-    assert text.endswith("below the least ρ 0.800; action: pause")
+    assert text.endswith("below the least ρ 0.800; action: pause (the job pauses at its last "
+                         "checkpoint: resume it (POST /v1/fine_tuning/jobs/{id}/resume, or run "
+                         "its job file again) to go on, this alarm only warning after that; or "
+                         "cancel it)")  # fmt: skip
     (metrics,) = [e["data"] for e in sink.metrics() if e["step"] == 1]
     assert metrics["judge_check_spearman"] == pytest.approx(-1.0)
     assert metrics["scores"]["judge_check_spearman"] == pytest.approx(-1.0)

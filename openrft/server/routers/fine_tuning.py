@@ -79,9 +79,9 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     with request.app.state.db.tx():  # the job, its eval and first event appear together
         row, new = _jobs(request).create(project, fields, idempotency_key=key)
         if new:
-            # The tools' header values: beside the job, never in the database (a failed
-            # write rolls the job back).
-            write_secrets(request.app.state.settings.home / "jobs" / row["id"], method)
+            # The tools' header values: apart from the job's row, until it finishes
+            # (`openrft.jobs.secrets`); a failed write rolls the job back.
+            write_secrets(_jobs(request).table, row["id"], method)
             _events(request).add(row["id"], "Created fine-tuning job")
             eval_grader = (fields["settings"] or {}).get("eval_grader")
             criteria = job_eval_fields(row["id"], stored["reinforcement"]["grader"], eval_grader)
