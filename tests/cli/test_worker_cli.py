@@ -122,3 +122,39 @@ def test_sigterm_of_the_worker_requeues_its_job_for_the_next(home: Path, tmp_pat
         metrics = [event.data["step"] for event in sdk.fine_tuning.jobs.list_events(  # type: ignore[index]
             job_id, limit=100) if event.type == "metrics"]  # fmt: skip
         assert set(metrics) == set(range(1, 7))  # every step, once or (cut mid-step) twice
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["worker", "--max-running", "0"], {}, "--max-running 0: a worker runs at least 1 job"),
+        (["serve", "--max-running", "-1"], {}, "--max-running -1: a worker runs at least 1 job"),
+        (["worker"], {"OPENRFT_MAX_RUNNING": "two"}, "OPENRFT_MAX_RUNNING must be a whole number"),
+        (["worker"], {"OPENRFT_LEASE_SECONDS": "0"}, "OPENRFT_LEASE_SECONDS must be a number of"),
+        (["serve", "--no-worker"], {"OPENRFT_WORKER_GPUS": "-1"}, "OPENRFT_WORKER_GPUS must be"),
+        (["worker"], {"OPENRFT_DATABASE_URL": "mysql://x/y"}, "must name a postgresql:// or"),
+    ],
+)
+def test_a_bad_worker_setting_is_one_line_before_anything_starts(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    says: str,
+) -> None:
+    from openrft.cli import main
+
+    monkeypatch.setenv(
+        "OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    )  # main sets it
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "home"
+    monkeypatch.setattr(sys, "argv", ["openrft", *args, "--home", str(home)])
+    with pytest.raises(SystemExit) as exited:
+        main.main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("openrft: error: ") and says in lines[0]
+    assert not home.exists()  # no store opened, nothing started
