@@ -2,7 +2,8 @@
 through the official SDK on the API-only server is trained by the worker process, never by
 the server; SIGTERM of the worker mid-job stops its child and requeues the job at once, and
 the next worker resumes it from its last checkpoint. Real processes on loopback, with the
-scripted runner in the job child (`tests.server.fake_runner`)."""
+scripted runner in the job child (`tests.server.fake_runner`). A bad setting of either
+command is one line and exit code 2, before a store is opened."""
 
 from __future__ import annotations
 
