@@ -63,6 +63,7 @@ def worker_command(
             max_running=settings.max_running,
             base_models=settings.base_models,
         )
+        worker.stopping = "Worker stopped"
         storage = blobs.url if blobs is not None else "local disk"
         typer.echo(
             f"openrft: worker {worker.owner} on {redacted(url)}, files on {storage}, "

@@ -109,7 +109,7 @@ def test_sigterm_of_the_worker_requeues_its_job_for_the_next(home: Path, tmp_pat
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0
         assert _job(home, job_id) == ("queued", 1, None)  # at once, not after the lease
-        assert "Server stopped; job requeued to resume" in [
+        assert "Worker stopped; job requeued to resume" in [
             event.message for event in sdk.fine_tuning.jobs.list_events(job_id, limit=100)
         ]
         second = _worker(home, tmp_path / "second.log", **steps)
