@@ -76,7 +76,7 @@ def test_a_process_sleeps_its_waiting_threads_and_runs_one_inter_op_thread() -> 
     assert json.loads(done.stdout.strip().splitlines()[-1])[0] == "ACTIVE"
 
 
-def test_a_small_model_runs_on_one_thread_unless_a_count_is_set(tmp_path: Path) -> None:
+def test_a_small_model_runs_on_one_thread_unless_a_count_is_set(home: Path) -> None:
     script = (
         "import json, sys, torch\n"
         "from pathlib import Path\n"
@@ -85,7 +85,7 @@ def test_a_small_model_runs_on_one_thread_unless_a_count_is_set(tmp_path: Path) 
         "print(json.dumps(torch.get_num_threads()))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", threads.ENV)}
-    command = [sys.executable, "-c", script, str(tmp_path)]
+    command = [sys.executable, "-c", script, str(home)]  # the session's warm openrft-tiny
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == 1  # openrft-tiny: 0.5M params
