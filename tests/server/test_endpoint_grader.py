@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -17,7 +18,8 @@ import pytest
 from openai import OpenAI
 
 from openrft.outbound import ENV
-from tests.server.conftest import Live
+from openrft.server import Settings
+from tests.server.conftest import Live, live_server
 from tests.support.endpoint_grader import Reply, ScriptedEndpoint, endpoint_server
 
 SECRET = "Bearer job-s3cret-9f8e"
@@ -226,3 +228,37 @@ def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None
     with client(live) as sdk:
         assert sdk.evals.delete(evaluation.id).deleted
     assert SECRET not in dump(live)
+
+
+@pytest.fixture
+def real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    """A server whose jobs run the real trainer on `openrft-tiny`."""
+    monkeypatch.delenv("OPENRFT_JOB_RUNNER")
+    with live_server(Settings(home=tmp_path / "home"), backend=None) as server:
+        yield server
+
+
+@pytest.mark.slow  # ~40 s on 2 cores: the one check that the real trainer sends the kept keys
+def test_a_real_job_s_grader_gets_the_real_key(real: Live, endpoint: Any) -> None:
+    """The trainer, given the method and settings the store keeps (`***`), grades with the
+    header values kept apart: the endpoint sees the real keys, the store then neither."""
+    check = grader(endpoint, name="check", headers={"Authorization": EVAL_SECRET})
+    hyper = {"n_epochs": 1, "batch_size": 2, "compute_multiplier": 0.25}
+    method: Any = {"type": "reinforcement",
+                   "reinforcement": {"grader": grader(endpoint), "hyperparameters": hyper}}  # fmt: skip
+    rows = b"".join(
+        b'{"messages": [{"role": "user", "content": "w%d"}], "answer": "%d"}\n' % (i, i)
+        for i in range(2)
+    )
+    with client(real) as sdk:
+        train = sdk.files.create(file=("t.jsonl", rows), purpose="fine-tune").id
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=train, validation_file=train, method=method,
+            extra_body={"settings": {"eval_grader": check}},
+        )  # fmt: skip
+        done = wait_for(sdk, job.id, "succeeded", "failed", timeout=120)
+    assert done.status == "succeeded", done.error
+    sent = {call.headers["authorization"] for call in endpoint.calls}
+    assert sent == {SECRET, EVAL_SECRET}  # the reward's and the eval grader's, never `***`
+    stored = dump(real)
+    assert job.id in stored and SECRET not in stored and EVAL_SECRET not in stored
