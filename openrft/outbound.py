@@ -187,7 +187,8 @@ def join_headers(obj: Any, values: Mapping[str, Mapping[str, str]], *, what: str
                 if value == REDACTED:
                     raise InvalidRequestError(
                         f"the value of {what}'s header {name!r} is not kept any more (header "
-                        "values are kept apart from the store's rows only while needed)"
+                        "values are kept apart from the store's rows only while needed)",
+                        code="header_secrets_missing",
                     )
         return out
 
