@@ -31,7 +31,7 @@ from openrft.errors import DataFileError, InvalidRequestError
 _CREATE_KEYS = ["model", "training_file", "validation_file", "method", "seed", "suffix", "id"]
 _CREATE_KEYS += ["settings", "metadata", "integrations"]
 _OPERATIONAL = {"device", "grader_concurrency", "micro_batch_size", "tool_concurrency"}
-_OPERATIONAL |= {"processes", "sharding"}
+_OPERATIONAL |= {"processes", "sharding", "devices"}
 """Settings that change how a job runs, not what it trains: a resume may change them."""
 SPEC_FILE = "job-spec.json"
 TINY = "openrft-tiny"  # openrft.models.tiny.NAME, without importing torch for it
@@ -202,6 +202,13 @@ def _with_eval_grader(path: Path, settings: Any) -> Any:
     """`settings` with its `eval_grader` validated and typed, as the job's grader is."""
     from openrft.graders import validate_grader
 
+    if isinstance(settings, dict) and settings.get("devices") is not None:
+        raise JobFileError(
+            path,
+            "settings.devices",
+            "the server's worker picks a job's GPUs; with `openrft "
+            "train`, set CUDA_VISIBLE_DEVICES (and run it under torchrun for several)",
+        )
     if not isinstance(settings, dict) or settings.get("eval_grader") is None:
         return settings
     try:

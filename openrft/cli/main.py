@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge-check": ("judge_check", "judge_check_command"),
     "review": ("review", "app"),
     "serve": ("serve", "serve_command"),
+    "worker": ("worker", "worker_command"),
     "models": ("models", "app"),
 }
 """Command name → (module in `openrft.cli`, its command function or `typer.Typer` group), in

@@ -1,4 +1,5 @@
-"""`openrft serve`: the OpenAI-compatible server and its job worker, in one process.
+"""`openrft serve`: the OpenAI-compatible server and its job worker, in one process
+(`--no-worker`: the API alone, for a host whose jobs `openrft worker` processes run).
 
 The port is bound first: a busy or impossible port is one line and exit code 2, before the
 store is opened (or migrated) and before the worker starts. On SIGTERM or Ctrl-C it stops
@@ -15,11 +16,34 @@ import ipaddress
 import logging
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from openrft.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from openrft.server import Settings
+
+BASE_MODEL_HELP = (
+    "A base model requests may name: NAME (builtin or hub id) or NAME=DIR; "
+    "repeatable, added to $OPENRFT_BASE_MODELS (default: openrft-tiny)."
+)
+MAX_RUNNING_HELP = (
+    "Jobs this worker trains at once, each in its own process (default $OPENRFT_MAX_RUNNING or 1)."
+)
+
+
+def apply_max_running(settings: Settings, max_running: int | None) -> None:
+    """`--max-running` over `OPENRFT_MAX_RUNNING` (already in `settings`), checked."""
+    if max_running is None:
+        return
+    if max_running < 1:
+        raise InvalidRequestError(
+            f"--max-running {max_running}: a worker runs at least 1 job at a time "
+            "(for an API without a worker: openrft serve --no-worker)"
+        )
+    settings.max_running = max_running
 
 
 def is_loopback(host: str) -> bool:
@@ -37,17 +61,20 @@ def serve_command(
     home: Annotated[
         Path | None, typer.Option(help="State directory (default $OPENRFT_HOME or ./.openrft).")
     ] = None,
-    base_model: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A base model requests may name: NAME (builtin or hub id) or NAME=DIR; "
-            "repeatable, added to $OPENRFT_BASE_MODELS (default: openrft-tiny)."
-        ),
-    ] = None,
+    base_model: Annotated[list[str] | None, typer.Option(help=BASE_MODEL_HELP)] = None,
     shutdown_timeout: Annotated[
         int,
         typer.Option(help="Seconds requests in flight get to finish on SIGTERM, then cancelled."),
     ] = 5,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Train jobs in this process too (--no-worker: the API only; "
+            "`openrft worker` processes train).",
+        ),
+    ] = True,
+    max_running: Annotated[int | None, typer.Option(help=MAX_RUNNING_HELP)] = None,
 ) -> None:
     """Serve /v1 (files, fine-tuning jobs, graders, models, chat completions, embeddings)."""
     from openrft.jobs.models import parse_base_models
@@ -57,6 +84,8 @@ def serve_command(
     settings = Settings.from_env(home)
     database_url(settings.home)  # a bad OPENRFT_DATABASE_URL is one line, before the port
     settings.base_models.update(parse_base_models(base_model or []))
+    apply_max_running(settings, max_running)
+    settings.start_worker = worker
     if not settings.api_keys and not is_loopback(host):
         raise InvalidRequestError(
             f"refusing to serve on {host} without API keys: set OPENRFT_API_KEYS "
@@ -71,7 +100,10 @@ def serve_command(
             err=True,
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    typer.echo(f"openrft: state in {settings.home.resolve()}; http://{host}:{port}/v1", err=True)
+    jobs = f"up to {settings.max_running} job(s) at once" if worker else "no worker"
+    typer.echo(
+        f"openrft: state in {settings.home.resolve()}; http://{host}:{port}/v1; {jobs}", err=True
+    )
     with listener:
         _run(create_app(settings), listener, max(0, shutdown_timeout))
 

@@ -73,6 +73,8 @@ class Worker:
         self.queue = JobTable(db)
         self.files = FileStore(home, db=db)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.stopping = "Server stopped"
+        """Who stopped, in the event a clean stop leaves on each job it requeues."""
         self.max_running = max_running
         self.children: dict[str, tuple[Child, float]] = {}
         """Job id -> (its child, when a stop was asked or 0.0)."""
@@ -230,6 +232,6 @@ class Worker:
                 child.kill()
                 child.wait()
             if self.queue.release(job_id, self.attempts[job_id]):
-                self.events.add(job_id, "Server stopped; job requeued to resume", level="warn")
+                self.events.add(job_id, f"{self.stopping}; job requeued to resume", level="warn")
         self.children.clear()
         self.attempts.clear()

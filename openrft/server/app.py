@@ -91,6 +91,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.home,
             state.db,
             lease=settings.lease_seconds,
+            max_running=settings.max_running,
             base_models=settings.base_models,
         )
         state.worker.start()
@@ -116,7 +117,7 @@ async def _health(request: Request) -> dict[str, Any]:
         "version": __version__,
         "auth": bool(state.settings.api_keys),
         "sandbox": state.sandbox_tier,
-        "worker": "running" if worker is not None and worker.alive() else "stopped",
+        "worker": _worker_state(state.settings, worker),
     }
     try:
         caller = project(request)
@@ -124,6 +125,13 @@ async def _health(request: Request) -> dict[str, Any]:
         return body
     body["batching"] = state.engine.stats(caller) if hasattr(state, "engine") else {}
     return body
+
+
+def _worker_state(settings: Settings, worker: Any) -> str:
+    """`running`, `stopped` (it died or is stopping) or `none` (`openrft serve --no-worker`)."""
+    if not settings.start_worker:
+        return "none"
+    return "running" if worker is not None and worker.alive() else "stopped"
 
 
 def _sandbox_tier() -> str:

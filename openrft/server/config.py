@@ -43,6 +43,9 @@ class Settings:
     never starves the HTTP event loop) or "thread" (a thread of the server's process, the
     old engine). A scripted backend handed to `create_app` always runs on a thread."""
     start_worker: bool = True
+    """Whether this server runs a job worker (`openrft serve --no-worker`: the API alone)."""
+    max_running: int = 1
+    """Jobs its worker trains at once, each in its own child (`OPENRFT_MAX_RUNNING`)."""
     base_models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_MODELS))
     """The base models requests may name: name -> the name itself (builtin or hub id) or a
     directory. `OPENRFT_BASE_MODELS="openrft-tiny,smol=/srv/models/smol"`; paths never work."""
@@ -55,12 +58,14 @@ class Settings:
         if cap := env.get("OPENRFT_MAX_FILE_BYTES"):
             settings.max_upload_bytes = int(cap)
         if lease := env.get("OPENRFT_LEASE_SECONDS"):
-            settings.lease_seconds = float(lease)
+            settings.lease_seconds = _seconds("OPENRFT_LEASE_SECONDS", lease)
         if window := env.get("OPENRFT_BATCH_WINDOW_MS"):
             settings.batch_window_ms = float(window)
         for name, attribute in _SERVING_INTS.items():
             if text := env.get(name):
                 setattr(settings, attribute, _whole(name, text, attribute != "max_queued_tokens"))
+        if gpus := env.get("OPENRFT_WORKER_GPUS", "").strip():  # read per job; checked now
+            _whole("OPENRFT_WORKER_GPUS", gpus, False)
         if generation := env.get("OPENRFT_GENERATION"):
             settings.generation = _generation(generation)
         if "OPENRFT_BASE_MODELS" in env:
@@ -72,6 +77,7 @@ _SERVING_INTS = {
     "OPENRFT_MAX_BATCH": "max_batch",
     "OPENRFT_MAX_BATCH_TOKENS": "max_batch_tokens",
     "OPENRFT_MAX_QUEUED_TOKENS": "max_queued_tokens",
+    "OPENRFT_MAX_RUNNING": "max_running",
 }
 
 
@@ -80,6 +86,16 @@ def _whole(name: str, text: str, positive: bool) -> int:
         least = "≥ 1" if positive else "≥ 0"
         raise InvalidRequestError(f"{name} must be a whole number {least}, not {text!r}")
     return int(text)
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InvalidRequestError(f"{name} must be a number of seconds > 0, not {text!r}")
+    return value
 
 
 def _generation(text: str) -> str:

@@ -39,9 +39,12 @@ from openrft.threads import usable_cores
 from openrft.train.metrics import SplitStats, ToolStats
 from openrft.train.spec import JobSpec, TrainSettings
 
-__all__ = ["SINGLE", "World", "check_processes", "env_rank", "join"]
+__all__ = ["SINGLE", "World", "check_devices", "check_processes", "env_rank", "host_gpus", "join"]
 
 T = TypeVar("T")
+WORKER_GPUS_ENV = "OPENRFT_WORKER_GPUS"
+"""On an API host: the CUDA GPUs each worker host has, which jobs' `settings.processes` and
+`settings.devices` are checked against instead of this host's own (`host_gpus`)."""
 TIMEOUT_ENV = "OPENRFT_DIST_TIMEOUT"
 """Seconds a collective waits for a peer before the rank fails (default 600): a rank that
 died mid-step fails its job's attempt instead of hanging it."""
@@ -59,12 +62,13 @@ def check_processes(settings: TrainSettings, batch_size: int | str) -> None:
     processes, device = settings.processes, settings.device
     if processes == 1:
         return
-    cuda = device.startswith("cuda") if device else torch.cuda.is_available()
-    limit = torch.cuda.device_count() if cuda else usable_cores()
-    where = "GPUs" if cuda else "usable CPU cores"
+    gpus, host = host_gpus()
+    cuda = device.startswith("cuda") if device else gpus > 0
+    limit = gpus if cuda else usable_cores()
+    where = f"{host} {limit} GPUs" if cuda else f"this host has {limit} usable CPU cores"
     param = "settings.processes"
     if processes > limit:
-        text = f"Invalid '{param}': {processes} processes, but this host has {limit} {where}"
+        text = f"Invalid '{param}': {processes} processes, but {where}"
         raise InvalidRequestError(text, param=param)
     if isinstance(batch_size, int) and batch_size % processes:
         text = (
@@ -72,6 +76,54 @@ def check_processes(settings: TrainSettings, batch_size: int | str) -> None:
             "processes (each process takes an equal share of every step's prompts)"
         )
         raise InvalidRequestError(text, param=param)
+
+
+def host_gpus() -> tuple[int, str]:
+    """The GPUs a job may ask for, and whose they are: `OPENRFT_WORKER_GPUS` (the count each
+    worker host has, set on an API host that has none itself), else this host's CUDA GPUs."""
+    if (named := os.environ.get(WORKER_GPUS_ENV, "").strip()) != "":
+        if not named.isdigit():
+            raise InvalidRequestError(
+                f"{WORKER_GPUS_ENV} must be a whole number ≥ 0 (the GPUs of each worker host), "
+                f"not {named!r}"
+            )
+        return int(named), f"the worker hosts ({WORKER_GPUS_ENV}) have"
+    return (torch.cuda.device_count() if torch.cuda.is_available() else 0), "this host has"
+
+
+def check_devices(settings: TrainSettings, gpus: int | None = None) -> TrainSettings:
+    """`settings.devices` against the CUDA GPUs jobs run on (`gpus`, default `host_gpus`): for
+    a CPU job, on a host without CUDA, an index it lacks, more GPUs than it has, or a
+    `processes` other than one per device, a 400 naming the setting. The settings back, with
+    `processes` set to the number of devices when the job left it out."""
+    devices, param = settings.devices, "settings.devices"
+    if devices is None:
+        return settings
+    if settings.device is not None and settings.device != "cuda":
+        text = (
+            f"Invalid '{param}': it picks CUDA GPUs, so 'settings.device' must be left out "
+            f"or 'cuda', not {settings.device!r}"
+        )
+        raise InvalidRequestError(text, param=param)
+    gpus, host = (gpus, "this host has") if gpus is not None else host_gpus()
+    if gpus == 0:
+        text = f"Invalid '{param}': {host} no CUDA GPUs (leave it out to train on the CPU)"
+        raise InvalidRequestError(text, param=param)
+    count = len(devices) if isinstance(devices, list) else devices
+    missing = [i for i in devices if i >= gpus] if isinstance(devices, list) else []
+    if missing or count > gpus:
+        what = f"device {missing[0]} does not exist" if missing else f"{count} GPUs asked"
+        text = f"Invalid '{param}': {what}: {host} {gpus} GPU(s), 0 to {gpus - 1}"
+        raise InvalidRequestError(text, param=param)
+    if "processes" not in settings.model_fields_set:
+        return settings.model_copy(update={"processes": count})
+    if settings.processes != count:
+        text = (
+            f"Invalid '{param}': {count} GPU(s) for {settings.processes} process(es); a job "
+            "runs one process per GPU (leave 'settings.processes' out, or make them agree)"
+        )
+        raise InvalidRequestError(text, param=param)
+    return settings
 
 
 @dataclass

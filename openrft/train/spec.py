@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_serializer, model_validator
+from pydantic import ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from openrft.data.split import split_rows
 from openrft.graders import AnyGrader
@@ -154,6 +155,12 @@ class TrainSettings(Strict):
     """Training processes (torch.distributed ranks, started with torchrun): one per GPU on
     CUDA, at most one per core on CPU. Each takes an equal share of every step's prompts, so
     the batch size must divide by it (`openrft.train.distributed`)."""
+    devices: list[int] | int | None = None
+    """The CUDA GPUs the job's processes see (`CUDA_VISIBLE_DEVICES` for its child, or for
+    torchrun's ranks): a list of device indices on the worker's host (`[0, 2]`), or a count
+    (`2`: the lowest-numbered GPUs the worker's other running jobs do not hold). One process
+    per device: `processes` defaults to their number and may not differ from it. Checked
+    against the host's GPUs when the job is created (`openrft.train.distributed`)."""
     sharding: Literal["ddp", "fsdp"] = "ddp"
     """How several processes share the model: `ddp` (a full copy each, gradients all-reduced)
     or `fsdp` (FSDP2 `fully_shard`: parameters, gradients and optimizer state split across
@@ -172,6 +179,26 @@ class TrainSettings(Strict):
     judge_check: JudgeCheckSettings | None = None
     """A small set of human-labelled samples the job's judge is checked against at each
     validation (`openrft.train.judge_gate`); checked against the job's grader at the edge."""
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        """Distinct indices ≥ 0, or a count ≥ 1 (never a bool, a float or an empty list)."""
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise PydanticCustomError("devices", "a count of GPUs is at least 1")
+            return value
+        if not isinstance(value, list) or not value:
+            raise PydanticCustomError(
+                "devices", "a list of CUDA device indices ([0, 1]) or a count of GPUs (2)"
+            )
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value):
+            raise PydanticCustomError("devices", "CUDA device indices are whole numbers ≥ 0")
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("devices", "a device is listed twice")
+        return value
 
     @field_serializer("eval_grader")
     def _grader_json(self, grader: AnyGrader | None) -> dict[str, Any] | None:

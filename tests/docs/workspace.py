@@ -267,7 +267,7 @@ def check_json(block: Block, directory: Path) -> str:
     if "messages" in data:
         assert row_problem(data) is None, f"{block.id}: {row_problem(data)}"
         return "dataset row"
-    if "alarms" in data or "judge_check" in data:  # a job's `settings` fragment
+    if {"alarms", "judge_check", "devices", "processes"} & set(data):  # a job's `settings`
         from openrft.train.spec import TrainSettings
 
         TrainSettings.model_validate(data)

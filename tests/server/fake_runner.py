@@ -6,7 +6,7 @@ trainer, it reports its outcome and leaves the final events to the child.
 `FAKE_STEPS` (default 4) sets the steps; `FAKE_CRASH_AT` kills the process (exit 3, once per
 job) before that step; `FAKE_RAISE_AT` raises there instead; `FAKE_DUCK=1` returns the
 outcome as a plain dict (not the contract's `JobOutcome`). It writes the spec it was given to
-`spec-seen.json` in the workdir; it resumes from the newest checkpoint directory in the workdir. Like the
+`spec-seen.json` in the workdir (and its `CUDA_VISIBLE_DEVICES`, or `-`, to `gpus-seen.txt`); it resumes from the newest checkpoint directory in the workdir. Like the
 trainer, it reports the kept checkpoints (the newest 3) to `on_checkpoint` before it emits
 "Checkpoint created at step N"; `FAKE_RETAIN=1` also deletes the directories it no longer keeps.
 """
@@ -76,6 +76,7 @@ def run_job(
     if spec.settings.eval_grader is not None:  # a dumped spec shows its header values masked
         seen = spec.settings.eval_grader.model_dump_json(exclude_none=True)
         (workdir / "eval-grader-seen.json").write_text(seen)
+    (workdir / "gpus-seen.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "-"))
     done = _done_steps(workdir)
     for step in range((done[-1] if done else 0) + 1, total + 1):
         verdict = control.check() if control is not None else None

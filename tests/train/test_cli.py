@@ -34,6 +34,8 @@ def test_a_bad_job_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty.json").write_text("{}")
     with pytest.raises(InvalidRequestError, match="`training_file`: missing"):
         load_job(tmp_path / "empty.json")
+    with pytest.raises(InvalidRequestError, match=r"`settings\.devices`: .*CUDA_VISIBLE_DEVICES"):
+        load_job(job_file(tmp_path, settings={"devices": [0]}))
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(DataFileError):
         load_job(tmp_path / "list.json")

@@ -56,6 +56,10 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     except NotFoundError as exc:
         raise InvalidRequestError(exc.message, param="model", code="model_not_found") from None
     settings = _settings(body.settings)
+    if settings is not None and settings.devices is not None:  # torch only when GPUs are named
+        from openrft.train.distributed import check_devices
+
+        settings = check_devices(settings)
     if settings is not None and settings.processes > 1:  # torch only for a multi-process job
         from openrft.train.distributed import check_processes
 
