@@ -23,7 +23,9 @@ The `headers` sent with such a request are secrets (an API key, a functions key)
 stored, to be sent, but never shown again: `redact_headers` masks their values as `***` in
 whatever openrft echoes (job objects, eval objects, `graders/validate`), and `reject_redacted`
 makes a header that still reads `***` a 400, so a grader or tool copied back from an echo is
-never sent with the mask in place of the key.
+never sent with the mask in place of the key. `split_headers` / `join_headers` take the values
+out of a stored JSON value (a job's method, an eval's criteria) and put them back, so the store
+keeps them apart from the rows the API echoes (`openrft.jobs.secrets`, `openrft.evals.records`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ from urllib.parse import urlsplit
 
 from openrft.errors import InvalidRequestError
 
-__all__ = ["ENV", "REDACTED", "OutboundPolicy", "check_url", "redact_headers", "reject_redacted"]
+__all__ = [
+    "ENV",
+    "REDACTED",
+    "OutboundPolicy",
+    "check_url",
+    "join_headers",
+    "redact_headers",
+    "reject_redacted",
+    "split_headers",
+]
 
 ENV = "OPENRFT_OUTBOUND_HOSTS"
 REDACTED = "***"
@@ -129,6 +140,59 @@ def redact_headers(obj: Any) -> Any:
     if isinstance(headers, dict) and isinstance(target, str):
         copy["headers"] = {name: REDACTED for name in headers}
     return copy
+
+
+def split_headers(obj: Any) -> tuple[Any, dict[str, dict[str, str]]]:
+    """`redact_headers(obj)` and the values it masked: the path of each outbound target with
+    headers (its keys and list indexes joined by `/`, `""` for `obj` itself) -> its headers.
+    A value that already reads `***` is not taken."""
+    values: dict[str, dict[str, str]] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}" if path else str(index))
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            walk(value, f"{path}/{key}" if path else str(key))
+        headers = node.get("headers")
+        if isinstance(headers, dict) and isinstance(node.get("url", node.get("server_url")), str):
+            kept = {name: value for name, value in headers.items() if value != REDACTED}
+            if kept:
+                values[path] = kept
+
+    walk(obj, "")
+    return redact_headers(obj), values
+
+
+def join_headers(obj: Any, values: Mapping[str, Mapping[str, str]], *, what: str) -> Any:
+    """`obj` (as stored: values masked) with `values` (`split_headers`'s) put back. A header
+    that still reads `***` is an error naming it (`what` says whose), never sent as the mask."""
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, list):
+            return [walk(value, f"{path}/{i}" if path else str(i)) for i, value in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        out = {
+            key: walk(value, f"{path}/{key}" if path else str(key)) for key, value in node.items()
+        }
+        headers = node.get("headers")
+        if isinstance(headers, dict) and isinstance(node.get("url", node.get("server_url")), str):
+            given = values.get(path, {})
+            out["headers"] = {name: given.get(name, value) for name, value in headers.items()}
+            for name, value in out["headers"].items():
+                if value == REDACTED:
+                    raise InvalidRequestError(
+                        f"the value of {what}'s header {name!r} is not kept any more (header "
+                        "values are kept apart from the store's rows only while needed)",
+                        code="header_secrets_missing",
+                    )
+        return out
+
+    return walk(obj, "")
 
 
 def reject_redacted(headers: Mapping[str, str] | None, *, param: str) -> None:

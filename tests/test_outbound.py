@@ -96,3 +96,18 @@ def test_reject_redacted_names_the_masked_header() -> None:
         reject_redacted({"X-Key": "***"}, param="method.reinforcement.tools[0].headers")
     assert caught.value.code == "redacted_header"
     assert caught.value.param == "method.reinforcement.tools[0].headers.X-Key"
+
+
+def test_split_headers_takes_the_values_out_by_path_and_join_headers_puts_them_back() -> None:
+    from openrft.outbound import join_headers, split_headers
+
+    endpoint = {"type": "endpoint", "url": "http://localhost/g", "headers": {"K": "v1"}}
+    criteria = [endpoint, {"type": "multi", "graders": {"b": {**endpoint, "headers": {"K": "v2"}}}}]
+    stored, values = split_headers(criteria)
+    assert values == {"0": {"K": "v1"}, "1/graders/b": {"K": "v2"}}
+    assert "v1" not in repr(stored) and "v2" not in repr(stored)
+    assert join_headers(stored, values, what="eval e") == criteria
+    assert split_headers(stored) == (stored, {})  # a masked value is not a value
+    with pytest.raises(InvalidRequestError) as caught:
+        join_headers(stored, {"0": {"K": "v1"}}, what="eval e")
+    assert "eval e's header 'K'" in caught.value.message  # named, never sent as `***`

@@ -11,7 +11,10 @@ sharing the store one takes it, only the holder writes its chunks, and a run is 
 (`requeue_interrupted`) only when its holder stopped renewing. A state change is one
 compare-and-set statement (`record_run` locks the eval's row), so nothing here relies on
 SQLite serialising writers. Lists page by keyset (`after` = the last id seen), so a page never
-repeats or skips a row that was there before.
+repeats or skips a row that was there before. An endpoint grader's header values (a secret)
+are never in the eval's row: `create_eval` stores its criteria with `***` values and keeps the
+values in `eval_secrets` (written in the same transaction, deleted with the eval), from which
+`graded_criteria` puts them back for grading.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from openrft.errors import NotFoundError
 from openrft.evals import output_items
 from openrft.evals.output_items import Chunk
 from openrft.evals.scoring import criteria_counts
-from openrft.outbound import redact_headers
+from openrft.outbound import join_headers, redact_headers, split_headers
 from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_hex_id
 from openrft.store.schema import evals as _evals
@@ -47,13 +50,31 @@ class EvalStore:
 
     def create_eval(self, project: str, fields: dict[str, Any]) -> Row:
         eval_id, now = new_hex_id("eval_"), time.time_ns()
+        criteria, secrets = split_headers(fields["criteria"])
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (eval_id, project, now, now, fields["name"] or eval_id, dumps(fields["metadata"]),
-                 dumps(fields["config"]), dumps(fields["criteria"])),
+                 dumps(fields["config"]), dumps(criteria)),
             )  # fmt: skip
+            if secrets:
+                conn.execute(
+                    "INSERT INTO eval_secrets (eval_id, criteria) VALUES (?, ?)",
+                    (eval_id, dumps(secrets)),
+                )
         return self.eval_row(project, eval_id)
+
+    def graded_criteria(self, evaluation: Row) -> list[dict[str, Any]]:
+        """The eval's criteria with their endpoint header values back, to grade with (never to
+        show or store); a header whose value is not kept is an error naming it."""
+        row = self.db.one(
+            "SELECT criteria FROM eval_secrets WHERE eval_id = ?", (evaluation["id"],)
+        )
+        secrets = {} if row is None else loads(row["criteria"])
+        criteria: list[dict[str, Any]] = join_headers(
+            loads(evaluation["criteria"]), secrets, what=f"eval {evaluation['id']}"
+        )
+        return criteria
 
     def eval_row(self, project: str, eval_id: str) -> Row:
         row = self.db.one("SELECT * FROM evals WHERE id = ? AND project = ?", (eval_id, project))
@@ -80,6 +101,7 @@ class EvalStore:
         with self.db.tx() as conn:
             output_items.delete_eval(conn, eval_id)
             conn.execute("DELETE FROM eval_runs WHERE eval_id = ?", (eval_id,))
+            conn.execute("DELETE FROM eval_secrets WHERE eval_id = ?", (eval_id,))
             conn.execute("DELETE FROM evals WHERE id = ?", (eval_id,))
 
     def eval_page(

@@ -127,7 +127,8 @@ class EndpointGrader(_GraderBase):
     """Where the grader POSTs `{"sample", "item", "trace_id"}`; must pass the outbound
     allow-list (`openrft.outbound`), checked at validation and before each request."""
     headers: dict[str, str] | None = None
-    """Sent with every request; secrets: stored, never echoed back (`***`)."""
+    """Sent with every request; secrets: never echoed back (`***`), kept apart from the job's
+    or eval's row (`openrft.jobs.secrets`, `openrft.evals.records`)."""
     rate_limit: float | None = Field(default=None, gt=0)
     """At most this many requests per second to `url`, over every concurrent call."""
 

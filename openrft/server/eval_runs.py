@@ -177,8 +177,9 @@ class RunExecutor:
         evaluation = self.store.db.one("SELECT * FROM evals WHERE id = ?", (run["eval_id"],))
         if evaluation is None:
             return  # deleted with its eval
-        criteria = loads(evaluation["criteria"])
-        graders = [validate_grader(_bare(criterion)) for criterion in criteria]
+        criteria = loads(evaluation["criteria"])  # as stored: header values `***`
+        graded = self.store.graded_criteria(evaluation)  # with them: to grade with only
+        graders = [validate_grader(_bare(criterion)) for criterion in graded]
         source = parse_data_source(loads(run["data_source"]))
         rows = self._rows(run, source)
         target = self.engine.resolve(run["project"], run["model"]) if run["model"] else None

@@ -15,8 +15,8 @@ What it guarantees:
   (`openrft.store.paths`) and `model_dir` reads it back under wherever the home is now; an
   error's message has the home taken out of the paths it names.
 - JSON columns (`method`, `metadata`, `error`, ...) are encoded here, once.
-- A job's tool header values (`job_secrets`, never its row) are deleted in the transaction
-  that moves the job to a final state.
+- A job's header values (its tools' and endpoint graders': `job_secrets`, never its row) are
+  deleted in the transaction that moves the job to a final state.
 What it does not do: decide which moves are legal (`openrft.jobs.states`), shape rows into
 API objects (`openrft.jobs.store`), or time leases (the worker passes its lease length).
 """
@@ -98,17 +98,29 @@ class JobTable:
 
     # -- secrets (`openrft.jobs.secrets`) ---------------------------------------------------
 
-    def keep_secrets(self, job_id: str, tools: Mapping[str, Mapping[str, str]]) -> None:
-        """The job's tool header values, apart from its row until it finishes (`move`)."""
+    def keep_secrets(
+        self, job_id: str, tools: Mapping[str, Mapping[str, str]],
+        graders: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+    ) -> None:  # fmt: skip
+        """The job's header values, apart from its row until it finishes (`move`): its tools'
+        by tool name, its graders' (`grader`, `eval_grader`) by path in the grader."""
         with self.db.tx() as conn:
             conn.execute(
-                "INSERT INTO job_secrets (job_id, tools) VALUES (?, ?)", (job_id, dumps(tools))
+                "INSERT INTO job_secrets (job_id, tools, graders) VALUES (?, ?, ?)",
+                (job_id, dumps(tools), dumps(graders) if graders else None),
             )
 
     def secrets(self, job_id: str) -> dict[str, dict[str, str]] | None:
         """The job's tool header values; None when none are kept (or it has finished)."""
         row = self.db.one("SELECT tools FROM job_secrets WHERE job_id = ?", (job_id,))
         return None if row is None else dict(loads(row["tools"]))
+
+    def grader_secrets(self, job_id: str) -> dict[str, dict[str, dict[str, str]]]:
+        """The job's endpoint graders' header values (`grader`, `eval_grader`: each by path in
+        the grader); empty when none are kept (a row written before revision 0004, a job
+        finished)."""
+        row = self.db.one("SELECT graders FROM job_secrets WHERE job_id = ?", (job_id,))
+        return {} if row is None or row["graders"] is None else dict(loads(row["graders"]))
 
     # -- the queue --------------------------------------------------------------------------
 

@@ -96,8 +96,10 @@ job_secrets = Table(
     "job_secrets", metadata,
     Column("job_id", Text, primary_key=True),
     Column("tools", Text, nullable=False),
+    Column("graders", Text),
 )  # fmt: skip
-"""An unfinished job's tool header values (`openrft.jobs.secrets`): never in its row."""
+"""An unfinished job's header values (`openrft.jobs.secrets`): its tools' (`tools`) and its
+endpoint graders' (`graders`: `grader` and `eval_grader`, each by path); never in its row."""
 
 checkpoints = Table(
     "checkpoints", metadata,
@@ -138,6 +140,14 @@ evals = Table(
     Column("criteria", Text, nullable=False),
     Index("evals_by_project", "project", "created_ns", "id"),
 )  # fmt: skip
+
+eval_secrets = Table(
+    "eval_secrets", metadata,
+    Column("eval_id", Text, primary_key=True),
+    Column("criteria", Text, nullable=False),
+)  # fmt: skip
+"""An eval's endpoint graders' header values, by path in its `criteria` (`openrft.evals.records`):
+never in its row; deleted with the eval."""
 
 eval_runs = Table(
     "eval_runs", metadata,

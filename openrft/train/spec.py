@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from openrft.data.split import split_rows
 from openrft.graders import AnyGrader
+from openrft.outbound import join_headers, split_headers
 from openrft.strict import Strict
 from openrft.train.alarms import AlarmSettings
 from openrft.train.judge_gate import JudgeCheckSettings
@@ -97,11 +98,12 @@ class Method(Strict):
 
     def to_json(self) -> dict[str, Any]:
         """The stored form (the jobs row's `method`, echoed by the job object): the grader
-        without its unset optional fields, the hyperparameters as given, and an agentic job's
-        tools with their header values redacted (they travel apart: `with_tool_secrets`)."""
+        without its unset optional fields and an endpoint grader's header values redacted, the
+        hyperparameters as given, and an agentic job's tools with their header values redacted
+        (they travel apart: `grader_secrets`, `with_tool_secrets`, `with_grader_secrets`)."""
         reinforcement = self.reinforcement
         out: dict[str, Any] = {
-            "grader": reinforcement.grader.model_dump(mode="json", exclude_none=True),
+            "grader": grader_json(reinforcement.grader)[0],
             "response_format": reinforcement.response_format,
             "hyperparameters": reinforcement.hyperparameters.model_dump(exclude_unset=True),
         }
@@ -109,6 +111,18 @@ class Method(Strict):
             out["tools"] = redacted(reinforcement.tools)
             out["max_episode_steps"] = reinforcement.max_episode_steps
         return {"type": self.type, "reinforcement": out}
+
+    def grader_secrets(self) -> dict[str, dict[str, str]]:
+        """The endpoint grader's header values (`split_headers`: by its path in the grader,
+        `""` the grader itself, a `multi`'s sub-grader's key)."""
+        return grader_json(self.reinforcement.grader)[1]
+
+    def with_grader_secrets(self, values: dict[str, dict[str, str]]) -> Method:
+        """This method with its endpoint grader's header values (`grader_secrets`) back."""
+        grader = with_grader_secrets(self.reinforcement.grader, values, "the job's grader")
+        return self.model_copy(
+            update={"reinforcement": self.reinforcement.model_copy(update={"grader": grader})}
+        )
 
     def with_tool_secrets(self, values: dict[str, dict[str, str]]) -> Method:
         """This method with its tools' header values (`openrft.train.tools.secrets`) back."""
@@ -188,8 +202,35 @@ class TrainSettings(Strict):
 
     @field_serializer("eval_grader")
     def _grader_json(self, grader: AnyGrader | None) -> dict[str, Any] | None:
-        """Stored as the job's grader is: without its unset optional fields."""
-        return None if grader is None else grader.model_dump(mode="json", exclude_none=True)
+        """Stored as the job's grader is: without its unset optional fields, an endpoint
+        grader's header values redacted (they travel apart, as the job's grader's do)."""
+        return None if grader is None else grader_json(grader)[0]
+
+    def with_grader_secrets(self, values: dict[str, dict[str, str]]) -> TrainSettings:
+        """These settings with the `eval_grader`'s header values back."""
+        if self.eval_grader is None:
+            return self
+        grader = with_grader_secrets(self.eval_grader, values, "settings.eval_grader")
+        return self.model_copy(update={"eval_grader": grader})
+
+
+def grader_json(grader: AnyGrader) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The grader as stored (unset optional fields left out, header values `***`) and its
+    endpoint header values by path (`openrft.outbound.split_headers`)."""
+    stored, values = split_headers(grader.model_dump(mode="json", exclude_none=True))
+    return stored, values
+
+
+def with_grader_secrets(
+    grader: AnyGrader, values: dict[str, dict[str, str]], what: str
+) -> AnyGrader:
+    """`grader` (parsed from its stored form) with its header values back; a header whose
+    value is missing is an error naming it, never sent as the mask."""
+    given = grader.model_dump(mode="json", exclude_none=True)
+    joined = join_headers(given, values, what=what)
+    if joined == given:
+        return grader
+    return type(grader).model_validate(joined)
 
 
 @dataclass(frozen=True)

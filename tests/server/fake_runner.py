@@ -73,6 +73,9 @@ def run_job(
     crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
     pause = float(os.environ.get("FAKE_STEP_SECONDS", "0.05"))
     (workdir / "spec-seen.json").write_text(spec.model_dump_json(exclude_unset=True))
+    if spec.settings.eval_grader is not None:  # a dumped spec shows its header values masked
+        seen = spec.settings.eval_grader.model_dump_json(exclude_none=True)
+        (workdir / "eval-grader-seen.json").write_text(seen)
     (workdir / "gpus-seen.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "-"))
     done = _done_steps(workdir)
     for step in range((done[-1] if done else 0) + 1, total + 1):

@@ -1,6 +1,7 @@
 """The `endpoint` grader over the API, driven by the official SDK against a real grader
 endpoint on loopback: `graders/validate`, `graders/run`, a job (its grader's header values are
-never echoed back) and an eval run (its criteria graded by the endpoint, redacted on output)."""
+never echoed back, nor kept in the store once it finished) and an eval run (its criteria graded
+by the endpoint, redacted on output, their header values kept apart from the eval's row)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -16,10 +18,12 @@ import pytest
 from openai import OpenAI
 
 from openrft.outbound import ENV
-from tests.server.conftest import Live
+from openrft.server import Settings
+from tests.server.conftest import Live, live_server
 from tests.support.endpoint_grader import Reply, ScriptedEndpoint, endpoint_server
 
 SECRET = "Bearer job-s3cret-9f8e"
+EVAL_SECRET = "Bearer check-s3cret-71ab"
 ITEM = {"question": "2+2?", "answer": "4"}
 ROWS = b"".join(
     b'{"messages": [{"role": "user", "content": "w%d"}], "answer": "%d"}\n' % (i, i)
@@ -128,16 +132,32 @@ def wait_for(sdk: OpenAI, job_id: str, *statuses: str, timeout: float = 60) -> A
         time.sleep(0.05)
 
 
+def dump(live: Live, *, but: tuple[str, ...] = ()) -> str:
+    """The text of every table of the store, but the tables named in `but`."""
+    with closing(sqlite3.connect(live.home / "openrft.db")) as db:
+        names = [
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return "\n".join(
+            repr(row)
+            for name in names
+            if name not in but
+            for row in db.execute(f"SELECT * FROM {name}")
+        )
+
+
 def test_a_job_keeps_its_grader_headers_secret(live: Live, endpoint: Any) -> None:
     multi = {"type": "multi", "graders": {"remote": grader(endpoint)},
              "calculate_output": "remote"}  # fmt: skip
     method: Any = {"type": "reinforcement", "reinforcement": {"grader": multi,
                    "hyperparameters": {"n_epochs": 1, "batch_size": 2}}}  # fmt: skip
+    check = grader(endpoint, name="check", headers={"Authorization": EVAL_SECRET})
     with client(live) as sdk:
         train = sdk.files.create(file=("rows.jsonl", ROWS), purpose="fine-tune").id
         created = sdk.fine_tuning.jobs.with_raw_response.create(
-            model="openrft-tiny", training_file=train, method=method
-        )
+            model="openrft-tiny", training_file=train, method=method,
+            extra_body={"settings": {"eval_grader": check}},
+        )  # fmt: skip
         job = created.parse()
         done = wait_for(sdk, job.id, "succeeded", "failed")
         assert done.status == "succeeded", done.error
@@ -146,7 +166,7 @@ def test_a_job_keeps_its_grader_headers_secret(live: Live, endpoint: Any) -> Non
                  sdk.fine_tuning.jobs.with_raw_response.list_events(job.id, limit=100).text,
                  sdk.evals.with_raw_response.retrieve(job.eval_id).text]  # fmt: skip
         for text in shown:
-            assert SECRET not in text
+            assert SECRET not in text and EVAL_SECRET not in text
         echoed = json.loads(shown[1])["method"]["reinforcement"]["grader"]
         assert echoed["graders"]["remote"]["headers"] == {"Authorization": "***"}
         criteria = json.loads(shown[-1])["testing_criteria"]
@@ -163,6 +183,12 @@ def test_a_job_keeps_its_grader_headers_secret(live: Live, endpoint: Any) -> Non
     assert seen["method"]["reinforcement"]["grader"]["graders"]["remote"]["headers"] == {
         "Authorization": SECRET
     }
+    assert seen["settings"]["eval_grader"]["headers"] == {"Authorization": "***"}  # dumped
+    check_seen = json.loads((live.home / "jobs" / job.id / "eval-grader-seen.json").read_text())
+    assert check_seen["headers"] == {"Authorization": EVAL_SECRET}
+    # The store, the job finished, holds neither key (`job_secrets` went with it).
+    stored = dump(live)
+    assert job.id in stored and SECRET not in stored and EVAL_SECRET not in stored
 
 
 def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None:
@@ -175,6 +201,7 @@ def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None
             testing_criteria=[grader(endpoint)],  # type: ignore[list-item]
         )
         assert SECRET not in created.text
+        assert SECRET not in dump(live, but=("eval_secrets",))
         evaluation = created.parse()
         source: Any = {"type": "jsonl", "source": {"type": "file_content", "content": rows}}
         run = sdk.evals.runs.create(evaluation.id, data_source=source)
@@ -194,7 +221,44 @@ def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None
     assert json.loads(fetched)["testing_criteria"][0]["headers"] == {"Authorization": "***"}
     assert endpoint.hits() == 4
     assert {call.headers["authorization"] for call in endpoint.calls} == {SECRET}
-    # Stored as given (the runs send it); shown only masked.
-    with closing(sqlite3.connect(live.home / "openrft.db")) as db:
-        stored = db.execute("SELECT criteria FROM evals WHERE id = ?", (evaluation.id,))
-        assert SECRET in stored.fetchone()[0]
+    # Kept apart from the eval's row (`eval_secrets`, where the run read it), until the eval
+    # is deleted: no other table holds it, before the run, after it, or after the delete.
+    assert evaluation.id in dump(live) and SECRET not in dump(live, but=("eval_secrets",))
+    assert SECRET in dump(live)
+    with client(live) as sdk:
+        assert sdk.evals.delete(evaluation.id).deleted
+    assert SECRET not in dump(live)
+
+
+@pytest.fixture
+def real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    """A server whose jobs run the real trainer on `openrft-tiny`."""
+    monkeypatch.delenv("OPENRFT_JOB_RUNNER")
+    with live_server(Settings(home=tmp_path / "home"), backend=None) as server:
+        yield server
+
+
+@pytest.mark.slow  # ~40 s on 2 cores: the one check that the real trainer sends the kept keys
+def test_a_real_job_s_grader_gets_the_real_key(real: Live, endpoint: Any) -> None:
+    """The trainer, given the method and settings the store keeps (`***`), grades with the
+    header values kept apart: the endpoint sees the real keys, the store then neither."""
+    check = grader(endpoint, name="check", headers={"Authorization": EVAL_SECRET})
+    hyper = {"n_epochs": 1, "batch_size": 2, "compute_multiplier": 0.25}
+    method: Any = {"type": "reinforcement",
+                   "reinforcement": {"grader": grader(endpoint), "hyperparameters": hyper}}  # fmt: skip
+    rows = b"".join(
+        b'{"messages": [{"role": "user", "content": "w%d"}], "answer": "%d"}\n' % (i, i)
+        for i in range(2)
+    )
+    with client(real) as sdk:
+        train = sdk.files.create(file=("t.jsonl", rows), purpose="fine-tune").id
+        job = sdk.fine_tuning.jobs.create(
+            model="openrft-tiny", training_file=train, validation_file=train, method=method,
+            extra_body={"settings": {"eval_grader": check}},
+        )  # fmt: skip
+        done = wait_for(sdk, job.id, "succeeded", "failed", timeout=120)
+    assert done.status == "succeeded", done.error
+    sent = {call.headers["authorization"] for call in endpoint.calls}
+    assert sent == {SECRET, EVAL_SECRET}  # the reward's and the eval grader's, never `***`
+    stored = dump(real)
+    assert job.id in stored and SECRET not in stored and EVAL_SECRET not in stored

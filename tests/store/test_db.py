@@ -4,6 +4,7 @@ transactions, and SQL text whose literals keep their `?` and `:`."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import closing
@@ -139,6 +140,7 @@ def test_revision_0003_moves_an_unfinished_job_s_secrets_file_into_the_store(
     db = Database(tmp_path)
     with db.tx() as conn:  # the schema as 0002 left it
         conn.execute("DROP TABLE job_secrets")
+        conn.execute("DROP TABLE eval_secrets")  # 0004's
         conn.execute("ALTER TABLE eval_runs DROP COLUMN lease_owner")
         conn.execute("ALTER TABLE eval_runs DROP COLUMN lease_expires_at")
         conn.execute("UPDATE alembic_version SET version_num = '0002'")
@@ -160,3 +162,62 @@ def test_revision_0003_moves_an_unfinished_job_s_secrets_file_into_the_store(
     ]
     assert _schema_diff(upgraded) == []
     upgraded.close()
+
+
+def test_revision_0004_moves_endpoint_header_values_out_of_the_rows(
+    tmp_path: Path, store_backend: str
+) -> None:
+    """A store at 0003 whose evals and jobs hold endpoint graders' header values in plain text:
+    an eval's and an unfinished job's go to `eval_secrets` / `job_secrets.graders`, a finished
+    job's are masked; a job's tool values kept by 0003 stay as they were."""
+    endpoint = {"type": "endpoint", "name": "e", "url": "http://127.0.0.1:9/grade",
+                "headers": {"X-Functions-Key": "plain-key"}}  # fmt: skip
+    multi = {"type": "multi", "graders": {"e": endpoint}, "calculate_output": "e"}
+    db = Database(tmp_path)
+    with db.tx() as conn:  # the schema as 0003 left it
+        conn.execute("DROP TABLE eval_secrets")
+        conn.execute("ALTER TABLE job_secrets DROP COLUMN graders")
+        conn.execute("UPDATE alembic_version SET version_num = '0003'")
+        conn.execute(
+            "INSERT INTO evals VALUES ('eval_1', 'p', 1, 1, 'e', NULL, '{}', ?)",
+            (json.dumps([{**endpoint, "id": "e-1"}, {"type": "string_check", "id": "s"}]),),
+        )
+        for job_id, status in (("ftjob-run", "running"), ("ftjob-done", "succeeded")):
+            method = {"type": "reinforcement", "reinforcement": {"grader": multi}}
+            conn.execute(
+                "INSERT INTO jobs (id, project, created_ns, status, model, training_file, seed, "
+                "method, settings) VALUES (?, 'p', 1, ?, 'openrft-tiny', 'file-x', 0, ?, ?)",
+                (job_id, status, json.dumps(method), json.dumps({"eval_grader": endpoint})),
+            )
+        conn.execute("INSERT INTO job_secrets (job_id, tools) VALUES ('ftjob-run', '{\"t\":{}}')")
+    db.close()
+
+    upgraded = Database(tmp_path)
+    everything = json.dumps([list(map(str, row)) for row in _all_rows(upgraded)])
+    kept = upgraded.all("SELECT job_id, tools, graders FROM job_secrets")
+    assert [(row["job_id"], row["tools"], json.loads(row["graders"])) for row in kept] == [
+        ("ftjob-run", '{"t":{}}', {"grader": {"graders/e": {"X-Functions-Key": "plain-key"}},
+                                   "eval_grader": {"": {"X-Functions-Key": "plain-key"}}}),
+    ]  # fmt: skip
+    evals = upgraded.all("SELECT eval_id, criteria FROM eval_secrets")
+    assert [(row["eval_id"], json.loads(row["criteria"])) for row in evals] == [
+        ("eval_1", {"0": {"X-Functions-Key": "plain-key"}})
+    ]
+    assert everything.count("plain-key") == 3  # the two secrets rows above, nowhere else
+    criteria = json.loads(upgraded.one("SELECT criteria FROM evals")["criteria"])  # type: ignore[index]
+    assert criteria[0]["headers"] == {"X-Functions-Key": "***"}
+    done = upgraded.one("SELECT method, settings FROM jobs WHERE id = 'ftjob-done'")
+    assert done is not None
+    assert json.loads(done["method"])["reinforcement"]["grader"]["graders"]["e"]["headers"] == {
+        "X-Functions-Key": "***"
+    }
+    assert json.loads(done["settings"])["eval_grader"]["headers"] == {"X-Functions-Key": "***"}
+    assert _schema_diff(upgraded) == []
+    upgraded.close()
+
+
+def _all_rows(db: Database) -> list[Any]:
+    """Every row of every table of the store."""
+    return [
+        row for table in metadata.sorted_tables for row in db.all(f"SELECT * FROM {table.name}")
+    ]

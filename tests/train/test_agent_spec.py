@@ -21,7 +21,7 @@ from openrft.store.jobs import JobTable
 from openrft.train.grpo import group_advantages
 from openrft.train.metrics import SplitStats, ToolStats, metrics_data
 from openrft.train.rewards import GraderErrorRate, ToolErrorRate, check_drop_rate, check_error_rate
-from openrft.train.spec import JobSpec, Method
+from openrft.train.spec import JobSpec, Method, TrainSettings
 from openrft.train.step import Drawn
 from tests.evals.test_measures import _number_keys
 from tests.train.helpers import demo_grader
@@ -129,3 +129,31 @@ def test_dropped_episodes_have_their_own_error_rate_rule() -> None:
         check_drop_rate([None] * 100 + ["down"] * 51)  # more than max(50, 20%)
     with pytest.raises(GraderErrorRate):
         check_error_rate([GradeResult(0.0, errors={"other_error": True})] * 51)
+
+
+def test_the_jobs_secrets_put_its_endpoint_graders_header_values_back(tmp_path: Path) -> None:
+    """The grader (here a `multi`'s sub-grader) and `settings.eval_grader`: stored `***`, kept
+    in `job_secrets` until the job finishes, put back for the job's child."""
+    endpoint = {"type": "endpoint", "name": "e", "url": "http://127.0.0.1:1/g",
+                "headers": {"X-Functions-Key": SECRET}}  # fmt: skip
+    grader = validate_grader({"type": "multi", "graders": {"e": endpoint},
+                              "calculate_output": "e"}, for_training=True)  # fmt: skip
+    given = Method.model_validate({"type": "reinforcement", "reinforcement": {"grader": grader}})
+    settings = TrainSettings(eval_grader=validate_grader(endpoint, for_training=True))
+    stored, stored_settings = given.to_json(), settings.model_dump(exclude_unset=True)
+    assert SECRET not in str(stored) and SECRET not in str(stored_settings)
+    jobs = JobTable(Database(tmp_path))
+    jobs.insert({"id": "ftjob-g", "project": "p", "created_ns": 1, "status": "running",
+                 "model": "openrft-tiny", "training_file": "file-x", "seed": 1,
+                 "method": stored, "settings": stored_settings})  # fmt: skip
+    write_secrets(jobs, "ftjob-g", given, settings)
+    row = {"messages": [{"role": "user", "content": "x"}]}
+    spec = JobSpec(id="ftjob-g", model="openrft-tiny", training_rows=[row], method=stored,
+                   settings=stored_settings)  # fmt: skip
+    restored = with_secrets(spec, jobs)
+    assert restored.method == given and restored.settings.eval_grader == settings.eval_grader
+    assert jobs.move("ftjob-g", {"running"}, "failed")
+    with pytest.raises(InvalidRequestError) as caught:  # gone with the job: never sent as `***`
+        with_secrets(spec, jobs)
+    assert caught.value.code == "header_secrets_missing"
+    assert "'X-Functions-Key'" in caught.value.message and SECRET not in caught.value.message

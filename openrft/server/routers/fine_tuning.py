@@ -79,9 +79,10 @@ def create_job(body: JobCreateRequest, request: Request, project: Project) -> di
     with request.app.state.db.tx():  # the job, its eval and first event appear together
         row, new = _jobs(request).create(project, fields, idempotency_key=key)
         if new:
-            # The tools' header values: apart from the job's row, until it finishes
-            # (`openrft.jobs.secrets`); a failed write rolls the job back.
-            write_secrets(_jobs(request).table, row["id"], method)
+            # The tools' and endpoint graders' header values: apart from the job's row (and
+            # its eval's), until it finishes (`openrft.jobs.secrets`); a failed write rolls
+            # the job back.
+            write_secrets(_jobs(request).table, row["id"], method, settings)
             _events(request).add(row["id"], "Created fine-tuning job")
             eval_grader = (fields["settings"] or {}).get("eval_grader")
             criteria = job_eval_fields(row["id"], stored["reinforcement"]["grader"], eval_grader)
