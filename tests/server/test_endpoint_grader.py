@@ -6,6 +6,7 @@ by the endpoint, redacted on output, their header values kept apart from the eva
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from openrft.outbound import ENV
 from openrft.server import Settings
 from tests.server.conftest import Live, live_server
 from tests.support.endpoint_grader import Reply, ScriptedEndpoint, endpoint_server
+from tests.train.helpers import tiny_home
 
 SECRET = "Bearer job-s3cret-9f8e"
 EVAL_SECRET = "Bearer check-s3cret-71ab"
@@ -231,14 +233,17 @@ def test_an_eval_run_grades_with_the_endpoint(live: Live, endpoint: Any) -> None
 
 
 @pytest.fixture
-def real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
-    """A server whose jobs run the real trainer on `openrft-tiny`."""
+def real(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Live]:
+    """A server whose jobs run the real trainer on `openrft-tiny` (the session's warm copy)."""
     monkeypatch.delenv("OPENRFT_JOB_RUNNER")
+    shutil.copytree(tiny_home(tmp_path_factory) / "models", tmp_path / "home" / "models")
     with live_server(Settings(home=tmp_path / "home"), backend=None) as server:
         yield server
 
 
-@pytest.mark.slow  # ~40 s on 2 cores: the one check that the real trainer sends the kept keys
+# The one check that the real trainer sends the kept keys.
 def test_a_real_job_s_grader_gets_the_real_key(real: Live, endpoint: Any) -> None:
     """The trainer, given the method and settings the store keeps (`***`), grades with the
     header values kept apart: the endpoint sees the real keys, the store then neither."""
