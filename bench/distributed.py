@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,13 +30,8 @@ from openrft.demo.task import make_rows
 from openrft.models.tiny import NAME, ensure_tiny
 from openrft.train.events import read_events
 
-GRADER = {
-    "type": "string_check",
-    "name": "sorted_exactly",
-    "input": "{{ sample.output_text }}",
-    "reference": "{{ item.reference }}",
-    "operation": "eq",
-}
+GRADER = json.loads(resources.files("openrft.demo").joinpath("grader.json").read_text())
+"""The demo's grader: the sort task's exact match."""
 
 
 def write_job(folder: Path, job_id: str, steps: int, batch: int) -> Path:

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from importlib import resources
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,13 +39,8 @@ from openrft.demo.server import free_port
 from openrft.demo.task import make_rows
 from openrft.models.tiny import NAME, ensure_tiny
 
-GRADER = {
-    "type": "string_check",
-    "name": "sorted_exactly",
-    "input": "{{ sample.output_text }}",
-    "reference": "{{ item.reference }}",
-    "operation": "eq",
-}
+GRADER = json.loads(resources.files("openrft.demo").joinpath("grader.json").read_text())
+"""The demo's grader: the sort task's exact match."""
 
 
 def _jsonl(rows: list[dict[str, object]]) -> bytes:

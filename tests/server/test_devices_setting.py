@@ -18,13 +18,12 @@ from openrft.errors import InvalidRequestError
 from openrft.jobs.launcher import ProcessLauncher
 from openrft.jobs.worker import Worker
 from openrft.store.db import Database, loads
-from openrft.store.jobs import JobTable
 from openrft.train.distributed import check_devices
 from openrft.train.spec import TrainSettings
 from tests.server.conftest import Live
 from tests.server.test_job_contract import _method, _row
 from tests.server.test_jobs import client, upload
-from tests.server.test_launcher import GRADER, ROW
+from tests.server.test_launcher import queued
 
 GPUS = torch.cuda.device_count() if torch.cuda.is_available() else 0
 ABSENT = "no CUDA GPUs" if GPUS == 0 else "does not exist"
@@ -103,18 +102,6 @@ def test_an_api_host_without_gpus_checks_against_its_workers(
         sdk.fine_tuning.jobs.cancel(job.id)
 
 
-def _queued(home: Path, db: Database, job_id: str, settings: dict[str, Any] | None) -> None:
-    JobTable(db).insert({
-        "id": job_id, "project": "default", "created_ns": time.time_ns(), "status": "queued",
-        "model": "openrft-tiny", "training_file": "file-x", "seed": 0, "settings": settings,
-        "method": {"type": "reinforcement", "reinforcement": {"grader": GRADER}},
-    })  # fmt: skip
-    workdir = home / "jobs" / job_id
-    workdir.mkdir(parents=True)
-    (workdir / "train.jsonl").write_text(ROW * 4)
-    (workdir / "valid.jsonl").write_text(ROW)
-
-
 def test_each_child_sees_the_gpus_its_job_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,7 +117,7 @@ def test_each_child_sees_the_gpus_its_job_asked_for(
     asked = {"ftjob-a": {"devices": [2]}, "ftjob-b": {"devices": 1}, "ftjob-c": {"devices": 1},
              "ftjob-d": None}  # fmt: skip
     for job_id, settings in asked.items():
-        _queued(tmp_path, db, job_id, settings)
+        queued(tmp_path, db, job_id, settings)
     deadline = time.monotonic() + 120
     while worker.children or any(worker.jobs.row(j)["status"] != "succeeded" for j in asked):
         assert time.monotonic() < deadline, [worker.jobs.row(j)["status"] for j in asked]

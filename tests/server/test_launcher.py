@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from openrft.jobs.launcher import ProcessLauncher
 from openrft.jobs.worker import MAX_ATTEMPTS, Worker
@@ -31,10 +32,11 @@ class Recording:
         return self.inner(job_id, attempt)
 
 
-def _queued(home: Path, db: Database, job_id: str) -> None:
+def queued(home: Path, db: Database, job_id: str, settings: dict[str, Any] | None = None) -> None:
+    """A queued job with its rows in its workdir, as a worker finds it after validation."""
     JobTable(db).insert({
         "id": job_id, "project": "default", "created_ns": time.time_ns(), "status": "queued",
-        "model": "openrft-tiny", "training_file": "file-x", "seed": 0,
+        "model": "openrft-tiny", "training_file": "file-x", "seed": 0, "settings": settings,
         "method": {"type": "reinforcement", "reinforcement": {"grader": GRADER}},
     })  # fmt: skip
     workdir = home / "jobs" / job_id
@@ -60,7 +62,7 @@ def test_a_job_runs_through_the_launcher_it_is_given(tmp_path: Path) -> None:
     db = Database(tmp_path)
     launcher = Recording(ProcessLauncher(tmp_path, {"openrft-tiny": "openrft-tiny"}).launch)
     worker = Worker(tmp_path, db, launcher=launcher)
-    _queued(tmp_path, db, "ftjob-a")
+    queued(tmp_path, db, "ftjob-a")
     assert _tick_until(worker, "ftjob-a", "succeeded", "failed") == "succeeded"
     assert launcher.launched == [("ftjob-a", 1)]
     assert (tmp_path / "jobs" / "ftjob-a" / "child.log").exists()
@@ -72,7 +74,7 @@ def test_children_that_die_are_relaunched_then_the_job_fails(tmp_path: Path) -> 
     db = Database(tmp_path)
     launcher = Recording(_dies)
     worker = Worker(tmp_path, db, launcher=launcher)
-    _queued(tmp_path, db, "ftjob-a")
+    queued(tmp_path, db, "ftjob-a")
     assert _tick_until(worker, "ftjob-a", "failed") == "failed"
     assert launcher.launched == [("ftjob-a", n) for n in range(1, MAX_ATTEMPTS + 1)]
     job = worker.jobs.row("ftjob-a")
