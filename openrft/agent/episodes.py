@@ -22,10 +22,17 @@ never re-tokenized, so each turn was generated from exactly the tokens the train
 the model sees its earlier turns as it wrote them (thinking included), not as the template
 would re-render them. Draws are seeded per episode and turn, so a run is reproducible from
 `seed` whatever the tools' timing (given the same tool answers).
+
+Trace ids: with a `trace_key` (a job passes its id and the draw's seed), an episode's
+`trace_id` is a digest of the key, its row's place and its sample number, so a step drawn
+again after a resume sends its tool calls under the same trace ids (and, sampling the same
+turns, the same `call_id`s): a tool can make its side effects idempotent per
+(`trace_id`, `call_id`). Without one, each episode gets a random id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from concurrent import futures
@@ -89,12 +96,16 @@ def run_episodes(
     settings: RolloutSettings,
     toolbox: Toolbox,
     max_steps: int = 10,
+    trace_key: str | None = None,
 ) -> Episodes:
     """`n` episodes per row (the module docstring says how they run); `settings` bound each
     turn (`max_new_tokens`, `temperature`, `think_limit`; a `schema` is not applied, since
     a turn may call a tool instead of answering)."""
     model = turn_model(loaded_or_completer)
     episodes = [e for row in rows for e in _start(model.tokenizer, row, n)]
+    for i, episode in enumerate(episodes):
+        if trace_key is not None:
+            episode.trace_id = _trace_id(trace_key, i // n, episode.sample)
     ready, waiting = list(episodes), list[_Episode]()
     while ready or waiting:
         if ready:
@@ -106,6 +117,16 @@ def run_episodes(
             _take_results(model.tokenizer, episode)
         ready = [e for e in ready if not e.over]
     return _collect(model, episodes)
+
+
+def _trace_id(key: str, row: int, sample: int) -> str:
+    return "trace_" + hashlib.sha256(f"{key}:{row}:{sample}".encode()).hexdigest()[:32]
+
+
+def _call_id(episode: _Episode, index: int) -> str:
+    """Unique in the episode (its trace id, turn and place in the turn), the same on a redraw."""
+    key = f"{episode.trace_id}:{episode.turns}:{index}"
+    return "call_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def _start(tokenizer: Any, row: dict[str, Any], n: int) -> list[_Episode]:
@@ -149,7 +170,7 @@ def _after_turn(
     episode.turns += 1
     episode.reasoning += turn.reasoning_tokens
     text, calls = parse_tool_calls(turn.text) if episode.row.get("tools") else (turn.text, [])
-    calls = [{**call, "id": f"call_{uuid.uuid4().hex[:24]}"} for call in calls]
+    calls = [{**call, "id": _call_id(episode, i)} for i, call in enumerate(calls)]
     episode.text, episode.calls = text, episode.calls + calls
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if calls:

@@ -5,7 +5,7 @@ A job names where each function is served (`method.reinforcement.tools`: `{"name
 item with the episode's context beside it:
 
     {"type": "function_call", "id": "fc_…", "call_id": "call_…", "name": …,
-     "arguments": "<JSON string>", "item": {the dataset row}, "trace_id": "trace_<uuid>"}
+     "arguments": "<JSON string>", "item": {the dataset row}, "trace_id": "trace_<32 hex>"}
 
 and the server answers like a `function_call_output`: `{"output": "<string>", …}`. The
 `output` is the tool message the model reads next (a non-string is JSON-encoded).

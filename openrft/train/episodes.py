@@ -4,7 +4,8 @@
 One drawer per job: it holds the job's `Toolbox` (one HTTP client, at most
 `settings.tool_concurrency` calls in flight over all of a step's episodes) and closes it with
 the job. Each draw runs `run_episodes` on the policy's model with the step's seed, so a step
-re-run after a resume draws the same turns (given the same tool answers), and hands the step
+re-run after a resume draws the same turns (given the same tool answers) under the same trace
+ids (the job's id and the seed are the key), and hands the step
 its rollouts, samples, which episodes were dropped (with the first failed call's reason) and
 the split's tool use for the metrics.
 """
@@ -22,15 +23,17 @@ __all__ = ["EpisodeDrawer"]
 
 
 class EpisodeDrawer:
-    def __init__(self, reinforcement: Reinforcement, concurrency: int):
+    def __init__(self, reinforcement: Reinforcement, concurrency: int, job_id: str):
+        self.job_id = job_id
         tools = [tool.model_dump() for tool in reinforcement.tools]
         self.toolbox = Toolbox(tool_servers(tools), max_concurrency=concurrency)
         self.max_steps = reinforcement.max_episode_steps
 
     def draw(self, policy: Policy, rows: list[dict[str, Any]], n: int, seed: int) -> Drawn:
         episodes = run_episodes(
-            policy.completer, rows, n, seed, policy.settings, self.toolbox, self.max_steps
-        )
+            policy.completer, rows, n, seed, policy.settings, self.toolbox, self.max_steps,
+            trace_key=f"{self.job_id}:{seed}",
+        )  # fmt: skip
         return Drawn(
             episodes.rollouts,
             episodes.samples,

@@ -101,7 +101,7 @@ def _episodes(spec: JobSpec) -> Any:
         return None
     from openrft.train.episodes import EpisodeDrawer  # imports the agent only when needed
 
-    return EpisodeDrawer(spec.reinforcement, spec.settings.tool_concurrency)
+    return EpisodeDrawer(spec.reinforcement, spec.settings.tool_concurrency, spec.id)
 
 
 class _Job:

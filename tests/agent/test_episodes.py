@@ -276,6 +276,25 @@ def test_episodes_are_reproducible_from_the_seed(server: Server) -> None:
     assert torch.equal(through.rollouts.completion_ids, first)
 
 
+def test_a_trace_key_gives_a_redrawn_step_the_same_trace_and_call_ids(server: Server) -> None:
+    """What a resumed job sends again carries the ids a tool saw the first time."""
+
+    def sent(key: str | None) -> list[tuple[str, str, str]]:
+        before = len(server.requests)
+        run(ScriptedTiny(look_up_then_answer), [row("find a b"), row("find c")], server, n=2,
+            trace_key=key)  # fmt: skip
+        return sorted(
+            (r["body"]["trace_id"], r["body"]["call_id"], r["body"]["arguments"])
+            for r in server.requests[before:]
+        )
+
+    first, again = sent("ftjob-a:11"), sent("ftjob-a:11")
+    assert first == again and len({t for t, _, _ in first}) == 4  # one trace per episode
+    assert not {t for t, _, _ in sent("ftjob-a:12")} & {t for t, _, _ in first}
+    assert not {t for t, _, _ in sent("ftjob-b:11")} & {t for t, _, _ in first}
+    assert {t for t, _, _ in sent(None)}.isdisjoint({t for t, _, _ in sent(None)})
+
+
 def test_a_model_out_of_process_cannot_run_episodes(server: Server) -> None:
     with toolbox(server) as box, pytest.raises(TypeError, match="in-process model"):
         run_episodes(object(), [row("x")], 1, 0, SETTINGS, box)
