@@ -43,6 +43,9 @@ class LoadedModel:
     device: str
     path: Path | None = None
     """The local directory the weights came from."""
+    lockstep: Any = None
+    """While a trainer's ranks sample a model split across them (FSDP2): their
+    `sampling.Lockstep`, through which every generate call goes. None: generate alone."""
 
 
 def default_device() -> str:

@@ -11,6 +11,10 @@ padded to a multiple of `PAD_MULTIPLE` tokens there.
 is token ids the caller kept from earlier turns, never re-tokenized text, and each row's turn
 comes back as the ids exactly as sampled.
 
+A model split across a trainer's processes (FSDP2: each layer's parameters gathered for its
+forward) samples in lockstep (`Lockstep`, set on the loaded model while the ranks sample): every
+rank runs the same forwards in the same order, whatever its rows. It keeps the dynamic cache.
+
 Seeds: `seed` seeds the whole batch (a training step's rollouts); `seeds`, one per prompt, give
 each prompt's samples their own generators (`SeededDraws`), so a seeded chat request says the
 same thing alone or batched with others, and seeded requests still share one forward pass.
@@ -21,10 +25,13 @@ A generator is keyed by the seed, the sample number and the prompt text: rows th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from openrft.models.constrain import constraint_for
@@ -71,6 +78,66 @@ def cache_options(device: str) -> dict[str, Any]:
     return {"cache_implementation": "static"} if static_cache(device) else {}
 
 
+class Lockstep:
+    """Generate calls paired across the ranks that share a sharded model (FSDP2 gathers each
+    layer's parameters from every rank in its forward, so every rank must run the same forwards
+    in the same order). Within a call, transformers' `generate(synced_gpus=True)` keeps a rank
+    whose rows are done running forwards until every rank's are. Across calls, before each one
+    every rank says whether it has one (an all-reduce); a rank out of calls says so in `drain`,
+    and runs a one-token call of its own alongside each call another rank still makes, until
+    none has any. So ranks may make different numbers of calls (unequal validation shares, a
+    tool job's turns)."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def generate(self, model: Any, **kwargs: Any) -> Any:
+        self._others_calling(True)
+        return model.generate(**kwargs, synced_gpus=True)
+
+    def drain(self, model: Any, pad_id: int) -> None:
+        """Pair every call the other ranks still make with a discarded one-token call."""
+        while self._others_calling(False):
+            ids = torch.full((1, 1), pad_id, dtype=torch.long, device=self.device)
+            model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=1,
+                do_sample=False,
+                pad_token_id=pad_id,
+                synced_gpus=True,
+            )
+
+    def _others_calling(self, calling: bool) -> bool:
+        flag = torch.tensor([1.0 if calling else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+@contextmanager
+def lockstep(loaded: LoadedModel) -> Iterator[None]:
+    """Sample `loaded` (a model sharded across the process group) in lockstep with the other
+    ranks: every rank enters, makes its own calls, and leaves once no rank has any left. A rank
+    that raises leaves at once (the others fail at their next collective's timeout)."""
+    step = loaded.lockstep = Lockstep(loaded.device)
+    try:
+        yield
+        step.drain(loaded.model, _pad_id(loaded.tokenizer, stop_ids(loaded)))
+    finally:
+        loaded.lockstep = None
+
+
+def _generate(loaded: LoadedModel, **kwargs: Any) -> Any:
+    if loaded.lockstep is None:
+        return loaded.model.generate(**kwargs)
+    return loaded.lockstep.generate(loaded.model, **kwargs)
+
+
+def _cache_options(loaded: LoadedModel) -> dict[str, Any]:
+    """Lockstep keeps the dynamic cache: a static one compiles the forward, FSDP's hooks in it."""
+    return {} if loaded.lockstep is not None else cache_options(loaded.device)
+
+
 def sample(
     loaded: LoadedModel,
     prompts: list[str],
@@ -115,7 +182,7 @@ def sample(
         torch.manual_seed(seed)
     # With per-prompt draws, generate() runs greedy over scores that leave one token: the drawn one.
     options = _sampling_options(0.0 if draws else temperature, top_p)
-    options |= cache_options(loaded.device)
+    options |= _cache_options(loaded)
     extra, processors = processors or [], []
     if schema is not None:
         processors.append(constraint_for(tokenizer, schema, max_new_tokens))
@@ -130,7 +197,8 @@ def sample(
         options["stopping_criteria"] = StoppingCriteriaList([stopping])
     one_each = greedy or draws is not None  # one generated row per prompt row
     with torch.no_grad():
-        out = loaded.model.generate(
+        out = _generate(
+            loaded,
             **enc,
             max_new_tokens=max_new_tokens,
             num_return_sequences=1 if one_each else n,
@@ -197,7 +265,7 @@ def sample_turns(
     greedy = temperature <= 0
     draws = None if greedy or generators is None else SeededDraws(temperature, top_p, generators)
     options = _sampling_options(0.0 if draws else temperature, top_p)
-    options |= cache_options(loaded.device)
+    options |= _cache_options(loaded)
     chain = list(processors or [])
     if tags is not None and think_limit is not None:
         chain.append(ThinkingBudget(tags, think_limit, opened))
@@ -206,7 +274,8 @@ def sample_turns(
     if chain:
         options["logits_processor"] = LogitsProcessorList(chain)
     with torch.no_grad():
-        out = loaded.model.generate(
+        out = _generate(
+            loaded,
             **enc,
             max_new_tokens=max_new_tokens,
             pad_token_id=_pad_id(tokenizer, stops),

@@ -5,7 +5,8 @@ grades its prompts' groups (a group, one prompt's n samples, stays on one rank),
 rank all-gathers every rank's grades (`merged`), so advantages, the error-rate check and the
 metrics are computed from the whole batch exactly as one process would. Gradients are
 all-reduced by DistributedDataParallel (`settings.sharding: "ddp"`, the default) or sharded
-with FSDP2's `fully_shard` (`"fsdp"`, for a model that does not fit one device; `sharded`).
+with FSDP2's `fully_shard` (`"fsdp"`, for a model that does not fit one device; `sharded`),
+whose ranks sample the split model in lockstep (`sampling`).
 
 The loss is the single-process one: token-averaged ("dapo") over the whole batch. Each rank
 divides its summed token losses by the batch's token count (all-reduced) over the world size,
@@ -243,13 +244,15 @@ class World:
             self.model = DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
         return self.model
 
-    def sampling(self) -> contextlib.AbstractContextManager[None]:
-        """Around rollouts: FSDP's parameters whole, so generate() runs without collectives."""
+    def sampling(self, loaded: Any) -> contextlib.AbstractContextManager[None]:
+        """Around rollouts and validation samples: under FSDP, generate() on the sharded model,
+        in lockstep across the ranks (`sampling.lockstep`: each layer gathered for its forward,
+        so no rank holds the whole model); nothing to do otherwise."""
         if not self.sharded:
             return contextlib.nullcontext()
-        from openrft.train import sharded
+        from openrft.models.sampling import lockstep
 
-        return sharded.gathered(self.model)
+        return lockstep(loaded)
 
     def backward(
         self, rollouts: Any, advantages: torch.Tensor, micro: int, temperature: float,

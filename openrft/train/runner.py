@@ -226,7 +226,7 @@ class _Job:
         world, judged = self.world, self.budget.used if self.budget is not None else 0
         seed = world.seed(step_seed(self.spec.seed, step))
         mine = world.shard(rows)  # this rank's prompts (all of them in one process)
-        with world.sampling():
+        with world.sampling(self.loaded):
             drawn = rollout(self.policy, mine, self.hp.samples_per_prompt, seed)
         graded = self.rewarder(*drawn.graded())  # a dropped episode is never graded
         # Every rank's rows, in prompt order: the batch as one process would have graded it.
@@ -281,7 +281,7 @@ class _Job:
         seed = self.world.seed(step_seed(self.spec.seed, step, salt=_EVAL_SALT))
         rows = self.world.split(self.valid)  # this rank's share of the validation rows
         judged = self.budget.used if self.budget is not None else 0
-        with self.world.sampling():
+        with self.world.sampling(self.loaded):
             part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
         stats = self.world.merged(part)
         self.world.share_judge_tokens(self.budget, judged)

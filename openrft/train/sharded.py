@@ -3,11 +3,9 @@
 
 Each of the model's repeated blocks (`_no_split_modules`: its decoder layers) is a unit of its
 own, then the whole model; a unit's parameters are gathered for its forward and backward and
-split again after. Three places need the whole model at once:
-- sampling (`gathered`): generate() runs as many forwards as each rank's rows need, which would
-  pair gathers across ranks wrongly, so the parameters are gathered once, kept whole while it
-  samples, and split again after (a rank holds the whole model for the rollouts, as an external
-  inference engine would);
+split again after. Sampling too runs on the split model (`World.sampling`: generate() in
+lockstep across the ranks, `openrft.models.sampling.Lockstep`), so no rank holds the whole model
+to sample. Two places need the whole state at once:
 - checkpoints (`full_state`): every rank takes part in gathering the weights and the optimizer
   state; rank 0 writes them as plain state, the format a single process writes (optimizer state
   keyed by parameter index), so a job resumes under any process count or sharding;
@@ -16,8 +14,6 @@ split again after. Three places need the whole model at once:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -26,7 +22,7 @@ from torch.distributed.checkpoint.state_dict import (
     get_optimizer_state_dict,
     set_optimizer_state_dict,
 )
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.fsdp import fully_shard
 
 from openrft.train.checkpoints import Checkpoint
 from openrft.train.setup import OPTIMIZER
@@ -41,20 +37,6 @@ def shard(model: Any) -> Any:
         if type(module).__name__ in blocks:
             fully_shard(module, reshard_after_forward=True)
     return fully_shard(model, reshard_after_forward=True)
-
-
-@contextlib.contextmanager
-def gathered(model: Any) -> Iterator[None]:
-    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
-    for unit in units:
-        unit.unshard()
-        unit.set_reshard_after_forward(False, recurse=False)
-    try:
-        yield
-    finally:
-        for unit in units:
-            unit.set_reshard_after_forward(True, recurse=False)
-            unit.reshard()
 
 
 def full_state(model: Any, optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], Any]:

@@ -19,13 +19,16 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.distributed.tensor import DTensor
 
 from openrft.errors import InvalidRequestError
+from openrft.models import tiny
 from openrft.models.chat import render_prompt
 from openrft.models.local import LocalCompleter
+from openrft.models.registry import load_model
 from openrft.models.sampling import sample
 from openrft.threads import usable_cores
-from openrft.train.distributed import check_processes
+from openrft.train.distributed import check_processes, join
 from openrft.train.events import read_events
 from openrft.train.runner import run_job
 from openrft.train.spec import TrainSettings
@@ -133,6 +136,48 @@ def test_two_processes_take_the_single_process_step(
     ]
     for name, tensor in weights[0].items():
         torch.testing.assert_close(weights[1][name], tensor)
+
+
+def _rank_samples(home: Path, out: Path, rank: int) -> None:
+    """Rank 0 samples two batches, rank 1 one (other lengths), on the FSDP-sharded tiny model;
+    what each drew, alone and sharded, and whether the last layer was whole while the first
+    ran → `out`."""
+    loaded = load_model(tiny.NAME, home=home)
+    calls = [(["Say hi", "Count to three"], 6), (["Name a colour"], 9)]
+    calls = calls if rank == 0 else [(["Add 2+2"], 12)]
+    alone = [_draw(loaded, prompts, tokens) for prompts, tokens in calls]
+    world = join("cpu")
+    world.wrap(loaded.model, "fsdp")
+    layers = loaded.model.model.layers
+    whole: list[bool] = []
+
+    def seen(*_: Any) -> None:
+        whole.append(not any(isinstance(p, DTensor) for p in layers[-1].parameters()))
+
+    layers[0].register_forward_pre_hook(seen)
+    with world.sampling(loaded):
+        synced = [_draw(loaded, prompts, tokens) for prompts, tokens in calls]
+    found = {"alone": alone, "synced": synced, "whole": whole}
+    (out / f"rank{rank}.json").write_text(json.dumps(found))
+
+
+def _draw(loaded: Any, prompts: list[str], tokens: int) -> list[list[int]]:
+    texts = [
+        render_prompt(loaded.tokenizer, [{"role": "user", "content": p}], None) for p in prompts
+    ]
+    drawn = sample(loaded, texts, n=2, max_new_tokens=tokens, seed=7)
+    return drawn.completion_ids.tolist()
+
+
+def test_fsdp_ranks_sample_the_sharded_model_in_lockstep(home: Path, tmp_path: Path) -> None:
+    """Under FSDP no rank gathers the whole model to sample: each layer is gathered for its
+    forward; ranks with different numbers of generate calls and lengths stay paired, and draw
+    what the whole model draws in one process."""
+    spawn(_rank_samples, 2, home, tmp_path)
+    for rank in (0, 1):
+        found = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert found["synced"] == found["alone"]
+        assert found["whole"] and not any(found["whole"]), found["whole"]
 
 
 def _rank_learns(home: Path, workdir: Path, out: Path, rank: int) -> None:
