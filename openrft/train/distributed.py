@@ -190,6 +190,7 @@ class World:
             answers=[a for part in parts for a in part.answers],
             reasoning_tokens=[n for part in parts for n in part.reasoning_tokens],
             tools=_summed([part.tools for part in parts if part.tools is not None]),
+            dropped=[d for part in parts for d in part.dropped],
         )
 
     def gathered(self, items: list[T]) -> list[T]:

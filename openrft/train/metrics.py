@@ -99,6 +99,8 @@ class SplitStats:
     """Per result, the job's `eval_grader`'s grade (validation of a job that has one)."""
     tools: ToolStats | None = None
     """A job with tools: its episodes' tool use (`metrics_data`'s `tools` section)."""
+    dropped: list[str | None] = field(default_factory=list)
+    """A job with tools, per episode: None when kept, else why it was dropped."""
 
     @property
     def reward_mean(self) -> float | None:

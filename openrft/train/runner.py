@@ -284,6 +284,8 @@ class _Job:
         with self.world.sampling(self.loaded):
             part = evaluate(self.policy, self.rewarder, rows, self.hp.eval_samples, seed)
         stats = self.world.merged(part)
+        # A tool server down fails the job, as in a step; every rank sees the same episodes.
+        check_drop_rate(stats.dropped, "a validation")
         self.world.share_judge_tokens(self.budget, judged)
         if self.eval_grading is not None:  # the same samples, graded by the eval grader
             stats.extra[EVAL_KEY] = self.eval_grading.score(stats)
