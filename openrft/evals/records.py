@@ -20,6 +20,7 @@ values in `eval_secrets` (written in the same transaction, deleted with the eval
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -231,20 +232,32 @@ class EvalStore:
             )
         return cursor.rowcount
 
-    def requeue_interrupted(self, now: float | None = None) -> int:
+    def requeue_interrupted(self, now: float | None = None, gone: Iterable[str] = ()) -> int:
         """Runs left `in_progress` under a lease nobody renewed (their server died; or one
-        with no lease at all, left by a version before leases) go back to `queued`, in one
-        statement; they keep their output items and go on from the first row without one.
-        A run another live server renews is left to it."""
+        with no lease at all, left by a version before leases), or held by an owner known to
+        be `gone` (`store.owners`), go back to `queued`, in one statement; they keep their
+        output items and go on from the first row without one. A run another live server
+        renews is left to it."""
         at = time.time() if now is None else now
+        owners = sorted(gone)
+        marks = "".join(", ?" for _ in owners)
         with self.db.tx() as conn:
             cursor = conn.execute(
                 "UPDATE eval_runs SET status = 'queued', lease_owner = NULL, "
                 "lease_expires_at = NULL WHERE status = 'in_progress' "
-                "AND (lease_expires_at IS NULL OR lease_expires_at < ?)",
-                (at,),
+                "AND (lease_expires_at IS NULL OR lease_expires_at < ? "
+                f"OR lease_owner IN (NULL{marks}))",
+                (at, *owners),
             )
         return cursor.rowcount
+
+    def owners_in_progress(self) -> set[str]:
+        """Who holds the leases of the runs in progress."""
+        rows = self.db.all(
+            "SELECT DISTINCT lease_owner FROM eval_runs "
+            "WHERE status = 'in_progress' AND lease_owner IS NOT NULL"
+        )
+        return {row["lease_owner"] for row in rows}
 
     def waiting_runs(self, run_ids: list[str]) -> set[str]:
         """Those of `run_ids` still `queued` or `in_progress`."""

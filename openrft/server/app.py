@@ -83,7 +83,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.files.sweep()  # what uploads killed mid-copy left behind
     state.engine = Engine(settings, state.db, backend=state.backend)
     state.eval_runs = RunExecutor(state.evals, state.engine, state.files, state.grader_context,
-                                  lease=settings.lease_seconds)  # fmt: skip
+                                  lease=settings.lease_seconds, home=settings.home)  # fmt: skip
     state.eval_runs.start()
     state.worker = None
     if settings.start_worker:

@@ -32,6 +32,7 @@ import os
 import secrets
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from openrft.errors import OpenRFTError
@@ -62,6 +63,7 @@ from openrft.graders import (
 from openrft.server.chat_wire import assistant_message, usage
 from openrft.store.db import Row as StoreRow
 from openrft.store.db import loads
+from openrft.store.owners import OwnerLocks
 
 __all__ = ["CHUNK", "LOCAL_CHUNK", "RunExecutor", "chunk_size"]
 
@@ -87,12 +89,14 @@ def chunk_size(source: DataSource, graders: list[AnyGrader]) -> int:
 class RunExecutor:
     def __init__(
         self, store: EvalStore, engine: Any, files: Any, context: GraderContext,
-        *, lease: float = 30.0,
+        *, lease: float = 30.0, home: Path | None = None,
     ):  # fmt: skip
         self.store, self.engine, self.files, self.context = store, engine, files, context
         self.lease = lease
         """Seconds a run stays this server's without a renewal (`OPENRFT_LEASE_SECONDS`)."""
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.locks = OwnerLocks(home) if home is not None else None
+        """Servers on this home that died: their runs go on at once, not after their lease."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._handed: dict[str, Rows] = {}
@@ -100,6 +104,8 @@ class RunExecutor:
         self._swept = 0.0
 
     def start(self) -> None:
+        if self.locks is not None:
+            self.locks.hold(self.owner)
         self._requeue()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -107,7 +113,8 @@ class RunExecutor:
         """Requeue the runs whose server stopped renewing their lease (at most every third of
         a lease: the statement scans the runs in progress)."""
         self._swept = time.monotonic()
-        requeued = self.store.requeue_interrupted()
+        gone = self.locks.gone(self.store.owners_in_progress()) if self.locks else set()
+        requeued = self.store.requeue_interrupted(gone=gone)
         if requeued:
             log.info("eval runs requeued (their server stopped): %d", requeued)
 
@@ -123,6 +130,8 @@ class RunExecutor:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self.store.release(self.owner)  # stopped cleanly: its runs go on elsewhere now
+        if self.locks is not None:
+            self.locks.let_go(self.owner)
 
     async def _loop(self) -> None:
         while True:

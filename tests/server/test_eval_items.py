@@ -71,7 +71,7 @@ def graded_part(item: dict[str, Any]) -> tuple[Any, ...]:
 def stalling_serve(home: Path, port: int, marker: Path) -> Iterator[subprocess.Popen[bytes]]:
     command = [sys.executable, "-m", "tests.server.stalling_serve", "serve", "--port", str(port),
                "--home", str(home)]  # fmt: skip
-    env = {**os.environ, "OPENRFT_TEST_STALLED": str(marker)}
+    env = {**os.environ, "OPENRFT_TEST_STALLED": str(marker), "OPENRFT_LEASE_SECONDS": "600"}
     env.pop("OPENRFT_API_KEYS", None)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env)  # fmt: skip
@@ -110,9 +110,10 @@ def test_a_server_killed_while_writing_a_chunk_resumes_with_each_item_once(
     assert status == "in_progress" and json.loads(counts)["total"] == 2 * LOCAL_CHUNK
 
     with (
-        live_server(Settings(home=home), FakeBackend()) as live,
+        live_server(Settings(home=home, lease_seconds=600), FakeBackend()) as live,
         OpenAI(base_url=live.base_url, api_key="x", max_retries=0) as sdk,
     ):
+        # The killed server's 600 s lease is not waited out: its lock on the home is gone.
         resumed = wait_run(sdk, evaluation.id, run.id)
         assert resumed.status == "completed" and resumed.result_counts.total == total
         items = listed(sdk, evaluation.id, run.id, limit=100)
