@@ -33,8 +33,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Two test processes (pytest-xdist): CI has two cores, and most tests wait on a server, a
+# child process or a subprocess's imports. PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+
 pytest: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
