@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 from openai import AsyncOpenAI, OpenAI
 
+from openrft import heap
 from openrft.demo import task
 from openrft.demo.server import local_server
 from openrft.models.generate import ChatRequest, chat_completions
@@ -277,6 +278,7 @@ def sweep(home: Path, prompts: list[Messages], args: Any) -> None:
         urls = {"thread": thread, "process": process}
         for url in urls.values():  # warm up: the model loaded, the child started
             asyncio.run(timed_clients(url, prompts[:64], args.max_tokens, 16))
+        heap.settle()  # this client imports torch too: its full passes (~200 ms) would be timed
         for _ in range(args.rounds):
             for clients in levels:
                 for engine in ENGINES:

@@ -3,8 +3,9 @@
 The layers, lowest first (a package may import from its own layer or any layer below, never
 from one above; within a layer the packages must not import each other in a circle):
 
-    0. errors, threads, strict, outbound  the exception tree; thread counts; the strict model
-                                          base; the outbound-URL allow-list
+    0. errors, threads, heap, strict,    the exception tree; thread counts; the frozen heap of
+       outbound                          serving processes; the strict model base; the
+                                          outbound-URL allow-list
     1. store, sandbox                    SQLite, files, ids, atomic writes; grader isolation
     2. graders                           pure functions (spec, sample, item) -> result
     3. data                              JSONL reading, row rules, splits, lint
@@ -33,7 +34,7 @@ import openrft
 
 ROOT = Path(openrft.__file__).parent
 LAYERS: list[set[str]] = [
-    {"errors", "threads", "strict", "outbound"},
+    {"errors", "threads", "heap", "strict", "outbound"},
     {"store", "sandbox"},
     {"graders"},
     {"data"},

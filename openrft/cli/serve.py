@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from openrft import heap
 from openrft.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ def _run(app: Any, listener: socket.socket, shutdown_timeout: int) -> None:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=shutdown_timeout
     )
+    config.load()  # its imports, before they are frozen
+    heap.settle()  # what exists now lives as long as the server: out of the collector's sight
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # as in `uvicorn.run`: Ctrl-C stops it
         server.run(sockets=[listener])

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from openrft import threads
+from openrft import heap, threads
 
 __all__ = ["main"]
 
@@ -47,6 +47,7 @@ def main(
     except Exception as exc:  # boundary: the parent's first call hears why, then we exit
         _send(outbox, ("error", _portable(exc)))
         return
+    heap.settle()  # the backend's imports are long-lived
     while (call := calls.get()) is not None:
         try:
             answer = ("ok", child.answer(call))
@@ -98,6 +99,7 @@ class _Child:
         self.models[target] = self.backend.load(target)
         while len(self.models) > self.max_models:
             self.models.popitem(last=False)
+        heap.settle()  # the model lives until it is evicted; its tensors are not cyclic
         return self.models[target]
 
     def complete(self, loaded: Any, items: list[tuple[int, dict[str, Any], bool]]) -> list[Any]:

@@ -120,7 +120,7 @@ async def _health(request: Request) -> dict[str, Any]:
         "worker": _worker_state(state.settings, worker),
     }
     try:
-        caller = project(request)
+        caller = await project(request)
     except AuthenticationError:
         return body
     body["batching"] = state.engine.stats(caller) if hasattr(state, "engine") else {}

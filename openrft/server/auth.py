@@ -25,8 +25,9 @@ __all__ = ["DEFAULT_PROJECT", "project"]
 DEFAULT_PROJECT = "default"
 
 
-def project(request: Request) -> str:
-    """FastAPI dependency: the caller's project, or 401."""
+async def project(request: Request) -> str:
+    """FastAPI dependency: the caller's project, or 401. Async though it never waits: FastAPI
+    runs a plain function dependency on a worker thread, a thread hop on every request."""
     keys: dict[str, str] = request.app.state.settings.api_keys
     if not keys:
         return DEFAULT_PROJECT

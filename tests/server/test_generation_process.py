@@ -8,6 +8,7 @@ background work (eval runs) wait, as documented."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import threading
@@ -42,6 +43,10 @@ class ChildBackend(FakeBackend):
         super().__init__()
         self.log = log
 
+    def load(self, target: str) -> str:
+        self.weights = [[step] for step in range(1000)]  # what a loaded model holds
+        return super().load(target)
+
     def note(self, line: str) -> None:
         with self.log.open("a") as out:
             out.write(line + "\n")
@@ -49,6 +54,9 @@ class ChildBackend(FakeBackend):
     def _one(self, loaded: str, request: dict[str, Any], index: int) -> Completion:
         prompt = request["messages"][-1]["content"]
         self.note(f"seen {prompt}")
+        if prompt == "heap":  # is the model out of the collector's sight (`openrft.heap`)?
+            tracked = {id(item) for item in gc.get_objects()}
+            self.note(f"frozen {gc.get_freeze_count()} tracked {id(self.weights) in tracked}")
         if prompt == "gate":
             while not (self.log.parent / "release").exists():
                 time.sleep(0.01)
@@ -151,6 +159,17 @@ def test_a_child_killed_mid_generation_is_a_503_and_the_next_request_works(
         assert "model process stopped" in error["message"] and "Traceback" not in str(error)
         assert sdk.chat.completions.create(**chat("again")).choices[0].message.content == "niaga"
         assert child_pid(live) != first
+
+
+def test_the_child_freezes_its_heap_after_a_load(scripted: tuple[Live, Path]) -> None:
+    """A full collection in the child would walk the model on every pass and stall the batch
+    in flight; after the load the model is frozen out of the collector's sight."""
+    live, log = scripted
+    with sdk_of(live) as sdk:
+        sdk.chat.completions.create(**chat("heap"))
+    (said,) = [line for line in lines(log) if line.startswith("frozen")]
+    _, count, _, tracked = said.split()
+    assert int(count) > 1000 and tracked == "False"
 
 
 def test_a_request_past_the_queued_token_cap_is_a_503(tmp_path: Path) -> None:
