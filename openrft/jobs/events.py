@@ -7,6 +7,7 @@ another host, without the first host's `events.jsonl` journal, repeats none
 (`openrft.jobs.record.EventsOf`). Checkpoints are recorded only after the trainer reports them
 complete (as each is written, not only when the attempt ends),
 and one whose directory is gone (retention) is not listed, so a listed checkpoint is loadable.
+An event's message names no host path: paths under the home are stored relative to it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from openrft.errors import InvalidRequestError
 from openrft.jobs.models import servable
 from openrft.store.db import Database, Row, dumps, loads
 from openrft.store.ids import new_id
-from openrft.store.paths import stored
+from openrft.store.paths import stored, without_home
 
 __all__ = ["EventStore", "checkpoint_object", "event_object"]
 
@@ -40,7 +41,9 @@ class EventStore:
     ) -> None:
         """Append an event. A metrics event, or a message with a step, is stored once per
         (step[, message]) (unique indexes); `once` does the same for a message without a
-        step: not stored when the job has that message already."""
+        step: not stored when the job has that message already. Paths under the home in
+        `message` are stored relative to it, as a job's error is: a client sees no host path."""
+        message = without_home(self.db.home, message)
         values = (new_id("ftevent-"), job_id, int(time.time()), level, message, type,
                   dumps(data), step)  # fmt: skip
         columns = "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "

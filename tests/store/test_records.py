@@ -5,6 +5,7 @@ recorded again replaces its row; retention forgets rows), eval records (keyset p
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -60,6 +61,19 @@ def test_the_trainer_s_events_are_kept_once_by_their_key_without_a_journal(
     assert sorted(row["message"] for row in rows) == [
         "Checkpoint created at step 1", "Fine-tuning job started", "Hyperparameters resolved",
         "Step 1/2", *["Worker lost; job requeued to resume from its checkpoint"] * 2,
+    ]  # fmt: skip
+
+
+def test_an_event_names_no_host_path(tmp_path: Path) -> None:
+    db = Database(tmp_path)
+    events = EventStore(db)
+    home = os.path.abspath(db.home)
+    events.add("ftjob-a", f"Could not read {home}/jobs/ftjob-a/ckpt/manifest.json", once=True)
+    events.add("ftjob-a", f"Could not read {home}/jobs/ftjob-a/ckpt/manifest.json", once=True)
+    events.add("ftjob-a", f"home {home} is full", level="warn")
+    rows, _ = events.page("ftjob-a", None, 10)
+    assert [row["message"] for row in rows] == [
+        "home OPENRFT_HOME is full", "Could not read jobs/ftjob-a/ckpt/manifest.json",
     ]  # fmt: skip
 
 
