@@ -21,6 +21,7 @@ from openrft.jobs.events import EventStore
 from openrft.jobs.record import record_checkpoints
 from openrft.store.db import Database, dumps
 from openrft.store.jobs import FINISHED, JobTable
+from openrft.store.paths import without_home
 from openrft.train.events import read_events
 from openrft.train.naming import base_model_of, model_id
 
@@ -43,7 +44,7 @@ def record_local_job(home: Path, spec: Any, outcome: Any) -> str:
         with db.tx() as conn:
             if not _upsert(JobTable(db), spec, outcome, name):
                 return name
-            _copy_events(conn, spec.id, home / "jobs" / spec.id / "events.jsonl")
+            _copy_events(conn, home, spec.id)
         record_checkpoints(EventStore(db), spec.id, name, outcome.checkpoints)
     finally:
         db.close()
@@ -78,10 +79,11 @@ def _upsert(jobs: JobTable, spec: Any, outcome: Any, name: str) -> bool:
     return True
 
 
-def _copy_events(conn: Any, job_id: str, journal: Path) -> None:
-    """The job's events as the journal has them (each once, in order)."""
+def _copy_events(conn: Any, home: Path, job_id: str) -> None:
+    """The job's events as the journal has them (each once, in order), naming no host path
+    (as `EventStore.add` stores them: `openrft serve` on this home shows them to clients)."""
     conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
-    for number, event in enumerate(read_events(journal)):
+    for number, event in enumerate(read_events(home / "jobs" / job_id / "events.jsonl")):
         conn.execute(
             "INSERT INTO events (id, job_id, created_at, level, message, type, data, step) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -90,7 +92,7 @@ def _copy_events(conn: Any, job_id: str, journal: Path) -> None:
                 job_id,
                 event.get("created_at") or int(time.time()),
                 event["level"],
-                event["message"],
+                without_home(home, event["message"]),
                 event["type"],
                 dumps(event.get("data")),
                 event.get("step"),
