@@ -240,13 +240,12 @@ class EvalStore:
         renews is left to it."""
         at = time.time() if now is None else now
         owners = sorted(gone)
-        marks = "".join(", ?" for _ in owners)
+        held_by_gone = f" OR lease_owner IN ({', '.join('?' for _ in owners)})" if owners else ""
         with self.db.tx() as conn:
             cursor = conn.execute(
                 "UPDATE eval_runs SET status = 'queued', lease_owner = NULL, "
                 "lease_expires_at = NULL WHERE status = 'in_progress' "
-                "AND (lease_expires_at IS NULL OR lease_expires_at < ? "
-                f"OR lease_owner IN (NULL{marks}))",
+                f"AND (lease_expires_at IS NULL OR lease_expires_at < ?{held_by_gone})",
                 (at, *owners),
             )
         return cursor.rowcount

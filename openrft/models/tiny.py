@@ -129,8 +129,9 @@ def _demonstration(rng: random.Random) -> tuple[str, str]:
     return row["messages"][0]["content"], answer
 
 
-def _sft_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
-    """Right-padded prompt+answer+eos, with the loss on the answer and eos only."""
+def _sft_batch(tokenizer: Any, rng: random.Random) -> list[dict[str, torch.Tensor]]:
+    """Right-padded prompt+answer+eos, with the loss on the answer and eos only: one group
+    (the rows are alike in length)."""
     ids, labels = [], []
     for prompt, answer in (_demonstration(rng) for _ in range(WARM_BATCH)):
         chat = [{"role": "user", "content": prompt}]
@@ -139,7 +140,7 @@ def _sft_batch(tokenizer: Any, rng: random.Random) -> dict[str, torch.Tensor]:
         a = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         ids.append(p + a)
         labels.append([-100] * len(p) + a)
-    return _padded(tokenizer, ids, labels)
+    return [_padded(tokenizer, ids, labels)]
 
 
 def _episode_batch(tokenizer: Any, rng: random.Random) -> list[dict[str, Any]]:
@@ -225,15 +226,19 @@ def accumulate(model: LlamaForCausalLM, parts: list[dict[str, Any]]) -> None:
 
 
 def _supervise(
-    model: LlamaForCausalLM, tokenizer: Any, batch: Callable[..., Any], steps: int, seed: int
+    model: LlamaForCausalLM,
+    tokenizer: Any,
+    batch: Callable[[Any, random.Random], list[dict[str, Any]]],
+    steps: int,
+    seed: int,
 ) -> None:
+    """`steps` of supervised training on `batch`'s groups of padded rows."""
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=WARM_LR)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / _WARMUP))
     model.train()
     for _ in range(steps):
-        made = batch(tokenizer, rng)
-        accumulate(model, made if isinstance(made, list) else [made])
+        accumulate(model, batch(tokenizer, rng))
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
