@@ -153,6 +153,19 @@ def test_a_run_another_live_server_grades_is_not_requeued(tmp_path: Path) -> Non
     assert store.release("server-b") == 0  # a finished run stays finished
 
 
+def test_a_run_held_by_a_gone_owner_is_requeued_before_its_lease_ends(tmp_path: Path) -> None:
+    store = EvalStore(Database(tmp_path))
+    _, dead = _run(store)
+    _, live = _run(store)
+    _, other = _run(store)
+    assert store.claim(dead, "server-a", 30) and store.claim(live, "server-b", 30)
+    assert store.claim(other, "server-c", 30)
+    assert store.requeue_interrupted(gone=[]) == 0
+    assert store.requeue_interrupted(gone=["server-a", "server-x"]) == 1
+    queued = store.db.all("SELECT id FROM eval_runs WHERE status = 'queued'")
+    assert [row["id"] for row in queued] == [dead]
+
+
 def test_a_clean_stop_requeues_only_its_own_runs(tmp_path: Path) -> None:
     store = EvalStore(Database(tmp_path))
     _, mine = _run(store)
