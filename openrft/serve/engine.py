@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from openrft import heap
 from openrft.errors import ServiceUnavailableError
 from openrft.jobs.models import ModelCatalog
 from openrft.serve.backend import Backend, TorchBackend
@@ -82,6 +83,8 @@ class Engine:
             self.contexts[target] = int(length)
         while len(self._models) > self.max_models:
             self._models.popitem(last=False)
+        if isinstance(self.backend, TorchBackend):  # the model is in this process
+            heap.settle()
         return loaded
 
     async def complete(
