@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from openrft.demo import task
+from tests.support.signals import ctrl_c_reaches_it
 
 OPENRFT = [sys.executable, "-m", "openrft.cli"]
 GRADER = str(Path(task.__file__).parent / "grader.json")
@@ -58,11 +59,16 @@ def test_ctrl_c_exits_130_and_says_so(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
         command = [*OPENRFT, "eval", "-m", "m", "-d", _valid(tmp_path), "-g", GRADER,
                    "--base-url", url]  # fmt: skip
-        with subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True) as proc:
+        proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=ctrl_c_reaches_it)  # fmt: skip
+        try:
             connection, _ = silent.accept()  # the eval is now waiting on its first answer
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-            connection.close()
+            with connection:
+                proc.send_signal(signal.SIGINT)
+                _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()  # a failure above must not leave it running (or the test waiting)
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "openrft: interrupted"
 

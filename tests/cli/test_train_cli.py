@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from openrft.cli.main import main
+from tests.support.signals import ctrl_c_reaches_it
 from tests.train.helpers import demo_method, tiny_home
 
 
@@ -238,15 +239,18 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tiny: Path, tmp_path: Path)
     _edit(job, lambda body: _hyperparameters(body).update(batch_size=1, n_epochs=50))
     env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "openrft.cli", "train", str(job), "--home", str(home)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=ctrl_c_reaches_it)  # fmt: skip
     first = home / "jobs" / "ftjob-ctrl-c" / "checkpoints" / "step-1"
     deadline = time.monotonic() + 240
-    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()  # a failure above must not leave it training
+        process.wait()
     assert process.returncode == 130, out + err
     kept = max(
         (p for p in first.parent.glob("step-*") if p.name[5:].isdigit()),
