@@ -99,7 +99,7 @@ class _Child:
         self.models[target] = self.backend.load(target)
         while len(self.models) > self.max_models:
             self.models.popitem(last=False)
-        heap.settle()  # the model lives until it is evicted; its tensors are not cyclic
+        heap.settle()  # the model lives until evicted (then collected at the next settle)
         return self.models[target]
 
     def complete(self, loaded: Any, items: list[tuple[int, dict[str, Any], bool]]) -> list[Any]:
